@@ -1,0 +1,6 @@
+/**
+ * memtrace: a memory tracer for Node.js.
+ *
+ * This module re-exports the public API and nothing else.
+ */
+export { rss, rssPeak, rssOf, pageSize } from './rss.js'
