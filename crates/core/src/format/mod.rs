@@ -1,0 +1,129 @@
+//! The profiler's log: a fixed-width text format, one row per line, compatible with the
+//! cPyMemTrace log of pymemtrace 0.1 (the seed's technical note) so that `grep`, `awk` and
+//! `sort` work on it and tools written for one read the other.
+//!
+//! ```text
+//! An optional message line, as given by the user
+//! SOF
+//! HEDR: Event        dEvent  Clock        What     File                                     #line Function                          RSS         dRSS
+//! FRST: 0            +0      0.000021     LINE     /app/main.js                             #  12 main                          45109248     45109248
+//! NEXT: 117          +117    0.004113     CALL     /app/lib/parse.js                        #  40 parseAll                      49303552      4194304
+//! PREV: 301          +184    0.004912     CALL     /app/lib/parse.js                        #  88 readChunk                     49303552            0
+//! NEXT: 302          +185    0.004918     RETURN   /app/lib/parse.js                        #  88 readChunk                     53497856      4194304
+//! MSG:  302          +185    0.005002     # after the first pass
+//! LAST: 4210         +3908   0.031977     LINE     /app/main.js                             #  30 main                          53497856            0
+//! EOF
+//! ```
+//! (The File column is 80 wide; it is narrowed above.) Columns, as `printf` would write them:
+//! `%-12u +%-6d %-12.6f %-8s %-80s#%4d %-32s %12u %12d`. A value wider than its column
+//! pushes the rest of the row right, as in the seed; nothing is cut.
+//!
+//! * Event: the number of the event, counting every event whether logged or not. FRST is
+//!   event 0 (where the profiler started); events are 1, 2, …; LAST is one past the last event
+//!   (where it stopped).
+//! * dEvent and dRSS: against the last FRST or NEXT row, the filter's reference point. A NEXT
+//!   row is written when |dRSS| reaches the trigger; a PREV row is the event just before a
+//!   NEXT, written when that event was not itself logged.
+//! * Clock: seconds since the profiler started, on a monotonic clock. (cPyMemTrace writes the
+//!   process's CPU time; wall time lines up with the monitor's timeline and with what a user
+//!   waited for.)
+//! * RSS: bytes.
+//! * MSG: a user message, with the Event, dEvent and Clock at which it was written.
+
+mod parse;
+mod row;
+
+pub use parse::{parse_row, EventRow, LogRow, ParseError};
+pub use row::{header, message_row, RowWriter};
+
+/// Bumped when a row changes shape, so that readers can tell formats apart.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub const START_OF_FILE: &str = "SOF";
+pub const END_OF_FILE: &str = "EOF";
+
+/// Width of the File column; longer paths overflow it.
+pub const FILE_WIDTH: usize = 80;
+/// Width of the Function column; longer names overflow it.
+pub const FUNCTION_WIDTH: usize = 32;
+
+/// The kind of row, written as its 6-character prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+  First,
+  Next,
+  Prev,
+  Message,
+  Last,
+}
+
+impl RowKind {
+  pub const fn prefix(self) -> &'static str {
+    match self {
+      RowKind::First => "FRST: ",
+      RowKind::Next => "NEXT: ",
+      RowKind::Prev => "PREV: ",
+      RowKind::Message => "MSG:  ",
+      RowKind::Last => "LAST: ",
+    }
+  }
+}
+
+/// What happened at an event: the What column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum What {
+  Call = 0,
+  Return = 1,
+  Except = 2,
+  Yield = 3,
+  Resume = 4,
+  CCall = 5,
+  CReturn = 6,
+  CExcept = 7,
+  Line = 8,
+  Gc = 9,
+}
+
+impl What {
+  pub const ALL: [What; 10] = [
+    What::Call,
+    What::Return,
+    What::Except,
+    What::Yield,
+    What::Resume,
+    What::CCall,
+    What::CReturn,
+    What::CExcept,
+    What::Line,
+    What::Gc,
+  ];
+
+  /// The column text, padded to the column's width of 8.
+  pub const fn padded(self) -> &'static str {
+    match self {
+      What::Call => "CALL    ",
+      What::Return => "RETURN  ",
+      What::Except => "EXCEPT  ",
+      What::Yield => "YIELD   ",
+      What::Resume => "RESUME  ",
+      What::CCall => "C_CALL  ",
+      What::CReturn => "C_RETURN",
+      What::CExcept => "C_EXCEPT",
+      What::Line => "LINE    ",
+      What::Gc => "GC      ",
+    }
+  }
+
+  pub fn name(self) -> &'static str {
+    self.padded().trim_end()
+  }
+
+  pub fn from_code(code: u8) -> Option<What> {
+    What::ALL.get(usize::from(code)).copied()
+  }
+
+  pub fn from_name(name: &str) -> Option<What> {
+    What::ALL.into_iter().find(|what| what.name() == name)
+  }
+}

@@ -1,0 +1,235 @@
+//! One profiler: a log file, the ring JS writes events into, the sampler that keeps RSS fresh
+//! in it, and the writer that drains it into the file.
+//!
+//! The JS side (`src/profile/`) decides which events to log (the filter runs on the hot path);
+//! this side only names the file, moves records to disk and finishes the log however the
+//! process ends.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::ring::Ring;
+use crate::sampler::Sampler;
+use crate::writer::{Sink, Summary, WriteError, Writer, WriterControl};
+
+/// Where the log goes.
+#[derive(Debug, Clone)]
+pub enum LogTarget {
+  /// This file, created or truncated.
+  File(PathBuf),
+  /// A new file named `YYYYMMDD_HHMMSS_<pid>.log` (UTC) in this directory, created if need be;
+  /// `_<n>` is added to the name when it is taken.
+  Directory(PathBuf),
+  /// Nowhere: everything is computed and formatted, nothing is written (for benchmarks).
+  Discard,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+  pub log: LogTarget,
+  /// A line written before `SOF`.
+  pub message: Option<String>,
+  /// Records the ring holds; rounded up to a power of two.
+  pub capacity: u32,
+  /// How often the sampler reads RSS; zero polls without sleeping.
+  pub rss_period: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+  #[error("cannot create the log directory {path}: {source}")]
+  Directory { path: PathBuf, source: io::Error },
+  #[error("cannot create the log file {path}: {source}")]
+  File { path: PathBuf, source: io::Error },
+  #[error("cannot write the log file {path}: {source}")]
+  Write { path: PathBuf, source: WriteError },
+  #[error("cannot start a memtrace thread: {0}")]
+  Thread(io::Error),
+}
+
+pub struct Profiler {
+  ring: Arc<Ring>,
+  path: Option<PathBuf>,
+  writer: Option<Writer>,
+  sampler: Option<Sampler>,
+  summary: Option<Result<Summary, String>>,
+}
+
+/// Writers of profilers that are running, for ending their logs when a signal ends the process.
+static LIVE: Mutex<Vec<(Weak<WriterControl>, Weak<Ring>)>> = Mutex::new(Vec::new());
+
+impl Profiler {
+  /// Creates the log file and writes its header (so that an unwritable location fails here,
+  /// before anything is traced), then starts the sampler and the writer.
+  pub fn start(options: &Options) -> Result<Profiler, ProfileError> {
+    let started = Instant::now();
+    let (sink, path): (Sink, Option<PathBuf>) = match &options.log {
+      LogTarget::File(path) => {
+        let file = File::create(path).map_err(|source| ProfileError::File { path: path.clone(), source })?;
+        (Box::new(file), Some(path.clone()))
+      }
+      LogTarget::Directory(dir) => {
+        let (file, path) = create_named(dir, SystemTime::now(), std::process::id())?;
+        (Box::new(file), Some(path))
+      }
+      LogTarget::Discard => (Box::new(io::sink()), None),
+    };
+    let ring = Arc::new(Ring::new(options.capacity));
+    let writer = Writer::start(ring.clone(), sink, options.message.as_deref()).map_err(|source| {
+      ProfileError::Write { path: path.clone().unwrap_or_else(|| PathBuf::from("<discard>")), source }
+    })?;
+    let sampler = Sampler::start(ring.clone(), options.rss_period, started).map_err(ProfileError::Thread)?;
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    live.retain(|(control, _)| control.strong_count() > 0);
+    live.push((Arc::downgrade(&writer.control), Arc::downgrade(&ring)));
+    Ok(Profiler { ring, path, writer: Some(writer), sampler: Some(sampler), summary: None })
+  }
+
+  pub fn ring(&self) -> &Arc<Ring> {
+    &self.ring
+  }
+
+  /// The log file, unless the log is discarded.
+  pub fn path(&self) -> Option<&Path> {
+    self.path.as_deref()
+  }
+
+  /// Queues the text of the MSG record JS is about to write.
+  pub fn message(&self, text: String) {
+    if let Some(writer) = &self.writer {
+      writer.control.push_message(text);
+    }
+  }
+
+  /// Blocks until the ring has room (JS calls this when it finds the ring full).
+  pub fn wait_for_space(&self) {
+    if let Some(writer) = &self.writer {
+      writer.control.wait_for_space(&self.ring);
+    }
+  }
+
+  /// Ends the log: the writer drains what JS published (JS writes LAST first) and writes EOF.
+  /// Calling it again returns the same result.
+  pub fn stop(&mut self) -> Result<Summary, String> {
+    if let Some(writer) = self.writer.take() {
+      let result = writer.join().map_err(|err| {
+        let path = self.path.as_ref().map_or("<discard>".into(), |p| p.display().to_string());
+        format!("memtrace could not finish the log {path}: {err}")
+      });
+      if let Some(sampler) = self.sampler.take() {
+        sampler.stop();
+      }
+      self.summary = Some(result);
+    }
+    self.summary.clone().unwrap_or_else(|| Err("the profiler never started".into()))
+  }
+}
+
+impl Drop for Profiler {
+  fn drop(&mut self) {
+    let _ = self.stop();
+  }
+}
+
+/// Ends every running log because the process got `signal`, waiting at most `patience` for the
+/// writers. Called from the signal watcher thread, while the JS thread may still be running.
+pub fn finish_all_for_signal(signal: i32, patience: Duration) {
+  let live: Vec<_> = LIVE.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+  let rings: Vec<Arc<Ring>> = live
+    .iter()
+    .filter_map(|(control, ring)| {
+      control.upgrade()?.finish_for_signal(signal);
+      ring.upgrade()
+    })
+    .collect();
+  let deadline = Instant::now() + patience;
+  while rings.iter().any(|ring| !ring.is_closed()) && Instant::now() < deadline {
+    std::thread::sleep(Duration::from_millis(1));
+  }
+}
+
+/// Creates `YYYYMMDD_HHMMSS_<pid>.log` in `dir`, or `…_<pid>_<n>.log` if that exists.
+fn create_named(dir: &Path, now: SystemTime, pid: u32) -> Result<(File, PathBuf), ProfileError> {
+  fs::create_dir_all(dir).map_err(|source| ProfileError::Directory { path: dir.to_path_buf(), source })?;
+  let stem = format!("{}_{pid}", utc_stamp(now));
+  for n in 0u32.. {
+    let name = if n == 0 { format!("{stem}.log") } else { format!("{stem}_{n}.log") };
+    let path = dir.join(name);
+    match OpenOptions::new().write(true).create_new(true).open(&path) {
+      Ok(file) => return Ok((file, path)),
+      Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+      Err(source) => return Err(ProfileError::File { path, source }),
+    }
+  }
+  unreachable!("u32 ran out of suffixes")
+}
+
+/// `YYYYMMDD_HHMMSS` in UTC.
+fn utc_stamp(now: SystemTime) -> String {
+  let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+  let (days, rem) = (secs / 86_400, secs % 86_400);
+  // Howard Hinnant's days-to-civil algorithm.
+  let z = days as i64 + 719_468;
+  let era = z.div_euclid(146_097);
+  let doe = z.rem_euclid(146_097);
+  let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  let mp = (5 * doy + 2) / 153;
+  let day = doy - (153 * mp + 2) / 5 + 1;
+  let month = if mp < 10 { mp + 3 } else { mp - 9 };
+  let year = yoe + era * 400 + i64::from(month <= 2);
+  format!("{year:04}{month:02}{day:02}_{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn stamps_are_utc_calendar_dates() {
+    let at = |secs| utc_stamp(UNIX_EPOCH + Duration::from_secs(secs));
+    assert_eq!(at(0), "19700101_000000");
+    assert_eq!(at(1_604_316_160), "20201102_112240"); // the seed's 20201102_112240_9434.log
+    assert_eq!(at(951_782_400), "20000229_000000");
+    assert_eq!(at(4_102_444_799), "20991231_235959");
+  }
+
+  #[test]
+  fn taken_names_get_a_suffix_and_missing_directories_are_made() {
+    let dir = std::env::temp_dir().join(format!("memtrace-names-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let now = UNIX_EPOCH + Duration::from_secs(1_604_316_160);
+    let names: Vec<String> = (0..3)
+      .map(|_| create_named(&dir.join("logs"), now, 9434).unwrap().1.file_name().unwrap().to_string_lossy().into())
+      .collect();
+    assert_eq!(names, ["20201102_112240_9434.log", "20201102_112240_9434_1.log", "20201102_112240_9434_2.log"]);
+    fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn an_unwritable_location_fails_before_anything_runs() {
+    let options = |log| Options { log, message: None, capacity: 4, rss_period: Duration::from_millis(1) };
+    let err = Profiler::start(&options(LogTarget::File("/proc/memtrace/x.log".into()))).err().unwrap();
+    assert!(err.to_string().starts_with("cannot create the log file /proc/memtrace/x.log: "), "{err}");
+    let err = Profiler::start(&options(LogTarget::Directory("/proc/memtrace".into()))).err().unwrap();
+    assert!(err.to_string().starts_with("cannot create the log directory /proc/memtrace: "), "{err}");
+  }
+
+  #[test]
+  fn stop_is_idempotent() {
+    let mut profiler = Profiler::start(&Options {
+      log: LogTarget::Discard,
+      message: None,
+      capacity: 4,
+      rss_period: Duration::from_millis(1),
+    })
+    .unwrap();
+    let first = profiler.stop().unwrap();
+    assert_eq!(profiler.stop().unwrap(), first);
+    assert!(profiler.ring().is_closed());
+  }
+}

@@ -1,0 +1,248 @@
+//! Reading a profiler log back into totals: RSS growth and release by function, the peak and
+//! where it happened, events and rows. One line at a time, so a log of many gigabytes streams
+//! through in constant memory (plus one entry per function).
+//!
+//! A function's growth is the sum of the positive dRSS of its NEXT rows, its release the sum of
+//! the negative ones: the seed's reading, where a row's RSS change is put down to the event that
+//! observed it. PREV rows repeat what a NEXT row already counts, so they are not added again.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use crate::format::{parse_row, LogRow, RowKind};
+
+/// Where something happened in a log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+  pub event: u64,
+  pub clock: f64,
+  pub file: String,
+  pub line: u32,
+  pub function: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionTotals {
+  pub file: String,
+  pub line: u32,
+  pub function: String,
+  /// Sum of positive dRSS of its NEXT rows, in bytes.
+  pub growth: u64,
+  /// Sum of negative dRSS of its NEXT rows, as a positive number of bytes.
+  pub release: u64,
+  pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogReport {
+  /// The user's message line above `SOF`.
+  pub message: Option<String>,
+  /// Whether the log ends with `EOF`. A log cut short (the process was killed) is still read.
+  pub complete: bool,
+  /// Events the profiler saw (from LAST when there is one, else the last row's event).
+  pub events: u64,
+  /// FRST, NEXT, PREV, MSG and LAST rows.
+  pub rows: u64,
+  pub peak: Option<(u64, Place)>,
+  /// Clock of the first and last row, seconds.
+  pub duration: f64,
+  pub functions: Vec<FunctionTotals>,
+}
+
+/// Why a log could not be read: what is wrong and on which line (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ReportError {
+  pub line: u64,
+  pub reason: String,
+}
+
+/// Reads a whole log.
+pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
+  let mut report =
+    LogReport { message: None, complete: false, events: 0, rows: 0, peak: None, duration: 0.0, functions: Vec::new() };
+  let mut by_function: HashMap<(String, u32, String), usize> = HashMap::new();
+  let mut state = State::Start;
+  let mut first_clock = None;
+  for (index, line) in input.split(b'\n').enumerate() {
+    let number = index as u64 + 1;
+    let fail = |reason: String| ReportError { line: number, reason };
+    let bytes = line.map_err(|err| fail(format!("cannot be read: {err}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| fail("is not UTF-8 text".into()))?;
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if state == State::Ended {
+      if text.is_empty() {
+        continue;
+      }
+      return Err(fail("comes after EOF".into()));
+    }
+    if state == State::Start && text != "SOF" {
+      if number == 1 {
+        report.message = Some(text.to_string());
+        continue;
+      }
+      return Err(fail("the log does not start with SOF (or a message line and then SOF)".into()));
+    }
+    let row = parse_row(text).map_err(|err| fail(err.0))?;
+    state = match (state, &row) {
+      (State::Start, LogRow::Start) => State::Header,
+      (State::Header, LogRow::Header) => State::First,
+      (State::First, LogRow::Event(e)) if e.kind == RowKind::First => State::Rows,
+      (State::First | State::Rows, LogRow::Message { .. }) => state,
+      (State::Rows, LogRow::Event(e)) if matches!(e.kind, RowKind::Next | RowKind::Prev) => State::Rows,
+      (State::Rows, LogRow::Event(e)) if e.kind == RowKind::Last => State::Last,
+      (State::Last, LogRow::End) => State::Ended,
+      (state, _) => return Err(fail(format!("{} was expected here", state.expected()))),
+    };
+    match row {
+      LogRow::Event(e) => {
+        report.rows += 1;
+        first_clock.get_or_insert(e.clock);
+        report.duration = e.clock - first_clock.unwrap_or(e.clock);
+        report.events = match e.kind {
+          RowKind::Last => e.event.saturating_sub(1),
+          _ => report.events.max(e.event),
+        };
+        if report.peak.as_ref().is_none_or(|(rss, _)| e.rss > *rss) {
+          let place = Place {
+            event: e.event,
+            clock: e.clock,
+            file: e.file.to_string(),
+            line: e.line,
+            function: e.function.to_string(),
+          };
+          report.peak = Some((e.rss, place));
+        }
+        if e.kind == RowKind::Next {
+          let key = (e.file.to_string(), e.line, e.function.to_string());
+          let at = *by_function.entry(key).or_insert_with(|| {
+            report.functions.push(FunctionTotals {
+              file: e.file.to_string(),
+              line: e.line,
+              function: e.function.to_string(),
+              growth: 0,
+              release: 0,
+              rows: 0,
+            });
+            report.functions.len() - 1
+          });
+          let totals = &mut report.functions[at];
+          totals.rows += 1;
+          if e.d_rss >= 0 {
+            totals.growth += e.d_rss as u64;
+          } else {
+            totals.release += e.d_rss.unsigned_abs();
+          }
+        }
+      }
+      LogRow::Message { event, .. } => {
+        report.rows += 1;
+        report.events = report.events.max(event);
+      }
+      LogRow::End => report.complete = true,
+      LogRow::Start | LogRow::Header => {}
+    }
+  }
+  if state == State::Start {
+    return Err(ReportError { line: 1, reason: "the file is empty or is not a memtrace log (no SOF)".into() });
+  }
+  Ok(report)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+  Start,
+  Header,
+  First,
+  Rows,
+  Last,
+  Ended,
+}
+
+impl State {
+  fn expected(self) -> &'static str {
+    match self {
+      State::Start => "SOF",
+      State::Header => "the HEDR: row",
+      State::First => "the FRST: row",
+      State::Rows => "a NEXT:, PREV:, MSG: or LAST: row",
+      State::Last => "EOF",
+      State::Ended => "nothing",
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::format::{header, message_row, RowWriter, What};
+
+  fn log(rows: &[(RowKind, u64, &str, u64, i64)], end: bool) -> String {
+    let mut out = header(Some("run 1")).into_bytes();
+    let mut writer = RowWriter::default();
+    for &(kind, event, function, rss, d_rss) in rows {
+      if kind == RowKind::Message {
+        message_row(&mut out, event, 0, event * 1000, function);
+        continue;
+      }
+      let site = RowWriter::site("/app/a.js", 3, function);
+      writer.event_row(&mut out, kind, event, 1, event * 1000, What::Call, &site, rss, d_rss);
+    }
+    if end {
+      out.extend_from_slice(b"EOF\n");
+    }
+    String::from_utf8(out).unwrap()
+  }
+
+  const ROWS: &[(RowKind, u64, &str, u64, i64)] = &[
+    (RowKind::First, 0, "main", 1000, 1000),
+    (RowKind::Next, 5, "grow", 9000, 8000),
+    (RowKind::Prev, 9, "grow", 9000, 0),
+    (RowKind::Next, 10, "grow", 13000, 4000),
+    (RowKind::Message, 11, "checkpoint", 0, 0),
+    (RowKind::Next, 20, "free", 5000, -8000),
+    (RowKind::Last, 31, "main", 5000, 0),
+  ];
+
+  #[test]
+  fn totals_by_function_peak_and_events() {
+    let report = read_log(log(ROWS, true).as_bytes()).unwrap();
+    assert_eq!(report.message.as_deref(), Some("run 1"));
+    assert!(report.complete);
+    assert_eq!((report.events, report.rows), (30, 7));
+    let (peak, place) = report.peak.unwrap();
+    assert_eq!((peak, place.event, place.function.as_str()), (13000, 10, "grow"));
+    let totals: Vec<_> = report.functions.iter().map(|f| (f.function.as_str(), f.growth, f.release, f.rows)).collect();
+    assert_eq!(totals, [("grow", 12000, 0, 2), ("free", 0, 8000, 1)]);
+    assert!((report.duration - 0.031).abs() < 1e-9);
+  }
+
+  #[test]
+  fn a_log_cut_short_is_read_and_said_to_be_incomplete() {
+    let text = log(&ROWS[..4], false);
+    let report = read_log(text.as_bytes()).unwrap();
+    assert!(!report.complete);
+    assert_eq!(report.events, 10);
+  }
+
+  #[test]
+  fn damage_is_reported_with_its_line() {
+    let good = log(ROWS, true);
+    let cases = [
+      (good.replacen("NEXT: 5 ", "NEXT: x ", 1), 5, "Event \"x\" is not a whole number"),
+      (good.replacen("SOF", "SOX", 1), 2, "does not start with SOF"),
+      (good.replacen("EOF", "EOF\nNEXT: 1", 1), 12, "comes after EOF"),
+      (good.replace("FRST:", "NEXT:"), 4, "the FRST: row was expected here"),
+      (format!("{}garbage\n", &good[..good.len() - 4]), 11, "does not start with SOF, HEDR:"),
+      (String::new(), 1, "not a memtrace log"),
+    ];
+    for (text, line, reason) in cases {
+      let err = read_log(text.as_bytes()).unwrap_err();
+      assert_eq!(err.line, line, "{err}");
+      assert!(err.reason.contains(reason), "{err}");
+    }
+    let mut bytes = good.into_bytes();
+    bytes[100] = 0xff;
+    assert_eq!(read_log(&bytes[..]).unwrap_err().reason, "is not UTF-8 text");
+  }
+}

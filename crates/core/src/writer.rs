@@ -1,0 +1,410 @@
+//! The writer: a thread that drains a profiler's ring, turns records into rows and writes them.
+//!
+//! Formatting and I/O happen here, never on the JS thread. Rows go into a buffer that is written
+//! whole-rows-at-a-time, when it is large or at least every [`FLUSH_EVERY`], so that a process
+//! killed at any moment leaves a file whose every line is complete. When the ring is full, JS
+//! waits ([`WriterControl::wait_for_space`]); nothing is ever dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crate::format::{header, message_row, RowKind, RowWriter, What, END_OF_FILE};
+use crate::functions;
+use crate::ring::{BadRecord, Record, Ring};
+use crate::rss;
+
+/// The longest a row waits in the writer's buffer.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// How long the writer sleeps when the ring is empty.
+const POLL: Duration = Duration::from_millis(2);
+/// Rows are written out once this many bytes are waiting.
+const BUFFER_BYTES: usize = 256 * 1024;
+
+/// Where rows go: a file, or nowhere (to measure the tracer without the disk).
+pub type Sink = Box<dyn Write + Send>;
+
+/// What the writer has been asked to do, shared with the threads that ask.
+pub struct WriterControl {
+  /// 0: keep going; -1: finish once the ring is empty (JS has written LAST);
+  /// a signal number: finish now and write LAST ourselves, the process is about to die.
+  state: AtomicI32,
+  thread: Mutex<Option<Thread>>,
+  space: (Mutex<()>, Condvar),
+  messages: Mutex<VecDeque<String>>,
+}
+
+const RUNNING: i32 = 0;
+const FINISH: i32 = -1;
+
+impl WriterControl {
+  fn wake(&self) {
+    if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+      thread.unpark();
+    }
+  }
+
+  /// Queues the text of the next MSG record JS writes.
+  pub fn push_message(&self, text: String) {
+    self.messages.lock().unwrap_or_else(|p| p.into_inner()).push_back(text);
+  }
+
+  /// Blocks the calling (JS) thread until the ring has room or the log is closed.
+  #[cold]
+  pub fn wait_for_space(&self, ring: &Ring) {
+    let (lock, ready) = &self.space;
+    let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    while ring.head().wrapping_sub(ring.tail()) >= ring.capacity() && !ring.is_closed() {
+      self.wake();
+      guard = ready.wait_timeout(guard, POLL).unwrap_or_else(|p| p.into_inner()).0;
+    }
+  }
+
+  fn space_freed(&self) {
+    let _guard = self.space.0.lock().unwrap_or_else(|p| p.into_inner());
+    self.space.1.notify_all();
+  }
+
+  /// Asks the writer to finish once it has written everything JS published.
+  pub fn finish(&self) {
+    let _ = self.state.compare_exchange(RUNNING, FINISH, Ordering::Release, Ordering::Relaxed);
+    self.wake();
+  }
+
+  /// Asks the writer to finish at once because the process got `signal`; it writes the LAST
+  /// row itself, naming the signal.
+  pub fn finish_for_signal(&self, signal: i32) {
+    self.state.store(signal, Ordering::Release);
+    self.wake();
+  }
+}
+
+/// What a finished log holds, for the one-line summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+  pub events: u64,
+  /// FRST, NEXT, PREV, MSG and LAST rows.
+  pub rows: u64,
+  pub peak_rss: u64,
+  /// The function whose NEXT rows add up to the largest growth, and that growth in bytes.
+  pub top_growth: Option<(u64, i64)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+  #[error("could not write the log: {0}")]
+  Io(#[from] io::Error),
+  #[error(transparent)]
+  BadRecord(#[from] BadRecord),
+}
+
+/// A started writer thread.
+pub struct Writer {
+  pub control: Arc<WriterControl>,
+  thread: JoinHandle<Result<Summary, WriteError>>,
+}
+
+impl Writer {
+  /// Writes the header now (so an unwritable sink fails here, before tracing starts), then
+  /// starts the thread.
+  pub fn start(ring: Arc<Ring>, mut sink: Sink, message: Option<&str>) -> Result<Writer, WriteError> {
+    sink.write_all(header(message).as_bytes())?;
+    sink.flush()?;
+    let control = Arc::new(WriterControl {
+      state: AtomicI32::new(RUNNING),
+      thread: Mutex::new(None),
+      space: (Mutex::new(()), Condvar::new()),
+      messages: Mutex::new(VecDeque::new()),
+    });
+    let state = Drain {
+      ring,
+      sink,
+      control: control.clone(),
+      out: Vec::with_capacity(BUFFER_BYTES + 4096),
+      rows: RowWriter::default(),
+      sites: Vec::new(),
+      page: rss::page_size(),
+      reference: (0, 0),
+      summary: Summary { events: 0, rows: 0, peak_rss: 0, top_growth: None },
+      growth: HashMap::new(),
+      last_write: Instant::now(),
+    };
+    let thread = std::thread::Builder::new().name("memtrace-writer".into()).spawn(move || state.run())?;
+    *control.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread.thread().clone());
+    Ok(Writer { control, thread })
+  }
+
+  /// Waits for the writer to end the log (after [`WriterControl::finish`]).
+  pub fn join(self) -> Result<Summary, WriteError> {
+    self.control.finish();
+    self.thread.join().unwrap_or_else(|_| Err(io::Error::other("the memtrace writer thread panicked").into()))
+  }
+
+  pub fn is_finished(&self) -> bool {
+    self.thread.is_finished()
+  }
+}
+
+struct Drain {
+  ring: Arc<Ring>,
+  sink: Sink,
+  control: Arc<WriterControl>,
+  out: Vec<u8>,
+  rows: RowWriter,
+  /// Pre-formatted File/#line/Function columns, by function id.
+  sites: Vec<Option<Box<[u8]>>>,
+  page: u64,
+  /// Event and RSS (pages) of the last FRST or NEXT row: what dEvent and dRSS count from.
+  reference: (u64, u64),
+  summary: Summary,
+  growth: HashMap<u64, i64>,
+  last_write: Instant,
+}
+
+impl Drain {
+  fn run(mut self) -> Result<Summary, WriteError> {
+    let result = self.drain_until_done();
+    // Whatever happened, JS must not wait on us any more.
+    self.ring.close();
+    self.control.space_freed();
+    result?;
+    self.summary.events = self.summary.events.max(self.ring.events());
+    self.summary.peak_rss = self.summary.peak_rss.max(rss::peak().unwrap_or(0));
+    self.summary.top_growth =
+      self.growth.iter().max_by_key(|(id, bytes)| (**bytes, std::cmp::Reverse(**id))).map(|(id, bytes)| (*id, *bytes));
+    Ok(self.summary)
+  }
+
+  fn drain_until_done(&mut self) -> Result<(), WriteError> {
+    loop {
+      let state = self.control.state.load(Ordering::Acquire);
+      let head = self.ring.head();
+      let mut tail = self.ring.tail();
+      let mut saw_last = false;
+      while tail != head {
+        let record = self.ring.read(tail)?;
+        saw_last |= record.row == RowKind::Last;
+        self.row(&record);
+        tail = tail.wrapping_add(1);
+        if self.out.len() >= BUFFER_BYTES {
+          self.write_out()?;
+        }
+      }
+      self.ring.set_tail(tail);
+      self.control.space_freed();
+      if saw_last || state == FINISH && self.ring.head() == tail {
+        break;
+      }
+      if state > 0 {
+        self.synthetic_last(state);
+        break;
+      }
+      if !self.out.is_empty() && self.last_write.elapsed() >= FLUSH_EVERY {
+        self.write_out()?;
+      }
+      if self.ring.head() == tail {
+        std::thread::park_timeout(POLL);
+      }
+    }
+    self.out.extend_from_slice(END_OF_FILE.as_bytes());
+    self.out.push(b'\n');
+    self.write_out()?;
+    self.sink.flush()?;
+    Ok(())
+  }
+
+  fn write_out(&mut self) -> io::Result<()> {
+    self.sink.write_all(&self.out)?;
+    self.out.clear();
+    self.last_write = Instant::now();
+    Ok(())
+  }
+
+  fn row(&mut self, record: &Record) {
+    self.summary.rows += 1;
+    let clock_us = (record.clock.max(0.0) * 1e6).round() as u64;
+    let (ref_event, ref_pages) = self.reference;
+    let d_event = record.event.saturating_sub(ref_event);
+    if record.row == RowKind::Message {
+      let text = self.control.messages.lock().unwrap_or_else(|p| p.into_inner()).pop_front().unwrap_or_default();
+      message_row(&mut self.out, record.event, d_event, clock_us, &text);
+      return;
+    }
+    let rss = record.rss_pages * self.page;
+    self.summary.peak_rss = self.summary.peak_rss.max(rss);
+    let d_rss = (record.rss_pages as i64 - ref_pages as i64) * self.page as i64;
+    let (d_event, d_rss) = match record.row {
+      // FRST counts from zero, as the seed's first row does.
+      RowKind::First => (0, rss as i64),
+      _ => (d_event, d_rss),
+    };
+    if matches!(record.row, RowKind::First | RowKind::Next) {
+      self.reference = (record.event, record.rss_pages);
+    }
+    if record.row == RowKind::Next && d_rss > 0 {
+      *self.growth.entry(record.id).or_default() += d_rss;
+    }
+    let site = site_of(&mut self.sites, record.id);
+    self.rows.event_row(&mut self.out, record.row, record.event, d_event, clock_us, record.what, site, rss, d_rss);
+  }
+
+  /// The LAST row when the process is ending on a signal and JS cannot write one.
+  fn synthetic_last(&mut self, signal: i32) {
+    let name = format!("<{}>", signal_name(signal));
+    let id = functions::register("<signal>", &[functions::Site { line: 0, column: 0, name }]);
+    let pages = rss::current().map(|bytes| bytes / self.page).unwrap_or(0);
+    let record = Record {
+      event: self.ring.events() + 1,
+      clock: self.ring.clock(),
+      rss_pages: pages,
+      row: RowKind::Last,
+      what: What::Line,
+      id,
+    };
+    self.row(&record);
+  }
+}
+
+/// The File/#line/Function columns of function `id`, formatted the first time they are needed.
+fn site_of(sites: &mut Vec<Option<Box<[u8]>>>, id: u64) -> &[u8] {
+  let index = id as usize;
+  if sites.len() <= index {
+    sites.resize(index + 1, None);
+  }
+  sites[index].get_or_insert_with(|| {
+    functions::with(id, |f| RowWriter::site(&f.file, f.line, &f.name))
+      .unwrap_or_else(|| RowWriter::site("<unknown>", 0, &format!("<function {id}>")))
+  })
+}
+
+fn signal_name(signal: i32) -> String {
+  match signal {
+    1 => "SIGHUP".into(),
+    2 => "SIGINT".into(),
+    15 => "SIGTERM".into(),
+    _ => format!("signal {signal}"),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::format::{parse_row, LogRow};
+
+  /// A sink the test can read while the writer owns it.
+  #[derive(Clone, Default)]
+  struct Shared(Arc<Mutex<Vec<u8>>>);
+  impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+      self.0.lock().unwrap().extend_from_slice(buf);
+      Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+      Ok(())
+    }
+  }
+  impl Shared {
+    fn text(&self) -> String {
+      String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+  }
+
+  fn push_blocking(ring: &Ring, control: &WriterControl, record: Record) {
+    while !ring.push(&record) {
+      control.wait_for_space(ring);
+    }
+  }
+
+  fn record(event: u64, row: RowKind, what: What, id: u64, pages: u64) -> Record {
+    Record { event, clock: event as f64 * 1e-3, rss_pages: pages, row, what, id }
+  }
+
+  #[test]
+  fn a_tiny_ring_loses_nothing_and_rows_count_from_the_reference() {
+    let site = functions::register("/t/a.js", &[functions::Site { line: 4, column: 1, name: "work".into() }]);
+    let ring = Arc::new(Ring::new(2));
+    let sink = Shared::default();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), Some("hello")).unwrap();
+    let control = writer.control.clone();
+    push_blocking(&ring, &control, record(0, RowKind::First, What::Line, site, 100));
+    const N: u64 = 5_000;
+    for event in 1..=N {
+      push_blocking(&ring, &control, record(event, RowKind::Next, What::Call, site, 100 + event));
+    }
+    control.push_message("done".into());
+    push_blocking(&ring, &control, record(N, RowKind::Message, What::Line, 0, 0));
+    push_blocking(&ring, &control, record(N + 1, RowKind::Last, What::Line, site, 100 + N));
+    let summary = writer.join().unwrap();
+    assert_eq!(summary.rows, N + 3);
+    assert_eq!(summary.top_growth, Some((site, (N * rss::page_size()) as i64)));
+
+    let text = sink.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..2], ["hello", "SOF"]);
+    assert_eq!(lines.len() as u64, 2 + 1 + (N + 3) + 1);
+    assert_eq!(*lines.last().unwrap(), "EOF");
+    let events: Vec<_> = lines[3..lines.len() - 1]
+      .iter()
+      .map(|line| match parse_row(line).unwrap() {
+        LogRow::Event(row) => (row.event, row.d_event, row.d_rss),
+        LogRow::Message { event, d_event, .. } => (event, d_event, 0),
+        other => panic!("{other:?}"),
+      })
+      .collect();
+    let page = rss::page_size() as i64;
+    assert_eq!(events[0], (0, 0, 100 * page));
+    assert!(events[1..=N as usize].iter().enumerate().all(|(i, &e)| e == (i as u64 + 1, 1, page)));
+    assert_eq!(events[N as usize + 1], (N, 0, 0));
+    assert_eq!(events[N as usize + 2], (N + 1, 1, 0));
+  }
+
+  #[test]
+  fn rows_reach_the_sink_without_waiting_for_the_end() {
+    let ring = Arc::new(Ring::new(16));
+    let sink = Shared::default();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    ring.push(&record(0, RowKind::First, What::Line, 0, 1));
+    std::thread::sleep(FLUSH_EVERY * 3);
+    assert!(sink.text().contains("FRST: 0 "), "{}", sink.text());
+    ring.push(&record(1, RowKind::Last, What::Line, 0, 1));
+    writer.join().unwrap();
+    assert!(sink.text().ends_with("EOF\n"));
+  }
+
+  #[test]
+  fn a_signal_ends_the_log_with_a_last_row_naming_it() {
+    let ring = Arc::new(Ring::new(16));
+    let sink = Shared::default();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    ring.push(&record(0, RowKind::First, What::Line, 0, 1));
+    ring.set_events(41);
+    writer.control.finish_for_signal(15);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(writer.is_finished());
+    assert!(ring.is_closed());
+    writer.join().unwrap();
+    let text = sink.text();
+    let last = text.lines().rev().nth(1).unwrap();
+    let LogRow::Event(row) = parse_row(last).unwrap() else { panic!("{last}") };
+    assert_eq!((row.kind, row.event, row.file, row.function), (RowKind::Last, 42, "<signal>", "<SIGTERM>"));
+  }
+
+  #[test]
+  fn an_unwritable_sink_fails_at_start() {
+    struct Full;
+    impl Write for Full {
+      fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+      }
+      fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+      }
+    }
+    let err = Writer::start(Arc::new(Ring::new(2)), Box::new(Full), None).err().unwrap();
+    assert_eq!(err.to_string(), "could not write the log: disk full");
+  }
+}
