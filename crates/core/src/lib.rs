@@ -1,9 +1,30 @@
 //! memtrace-core: the engine of memtrace, a memory tracer for Node.js.
 //!
 //! This crate knows nothing of Node-API: `crates/node` wraps it for JavaScript, and everything
-//! here can be tested with `cargo test`.
+//! here can be tested with `cargo test`. Data flows one way:
+//!
+//! ```text
+//! instrumented JS ──(hot path, src/profile/hotpath.ts)──▶ ring ──▶ writer thread ──▶ log file
+//!                                   ▲ RSS, clock
+//!                               sampler thread
+//! ```
 //!
 //! * [`rss`]: the resident set size of this process (now and peak) and of another process, one
 //!   implementation per OS.
+//! * [`instrument`]: rewrites JavaScript so that every function reports its events; with the
+//!   process-wide [`functions`] table that gives each function an id.
+//! * [`ring`]: the memory a profiler shares with the JS thread; [`sampler`] keeps RSS fresh in
+//!   it, [`writer`] drains it into [`format`]ted rows; [`profiler`] ties the three together, and
+//!   [`signals`] ends the logs when a signal ends the process.
+//! * [`report`]: reads a log back into totals.
 
+pub mod format;
+pub mod functions;
+pub mod instrument;
+pub mod profiler;
+pub mod report;
+pub mod ring;
 pub mod rss;
+pub mod sampler;
+pub mod signals;
+pub mod writer;

@@ -1,0 +1,323 @@
+//! The walk over the AST that finds every function and plans what to insert around it.
+//!
+//! One visitor keeps the stack of ancestors (for names) and the stack of open functions (so an
+//! `await`, a `yield` or a `catch` belongs to its own function, not to one nested in it). What it
+//! learns is kept as owned data, so the AST and its arena can go as soon as the walk ends.
+
+use oxc_ast::ast::{
+  ArrowFunctionExpression, Expression, ForOfStatement, Function, MethodDefinitionKind, PropertyKind, Statement,
+};
+use oxc_ast::AstKind;
+use oxc_ast_visit::Visit;
+use oxc_span::{GetSpan, Span};
+
+use super::lines::LineIndex;
+use super::names::{self, ANONYMOUS};
+use super::{Insertion, Piece};
+use crate::functions::Site;
+
+/// A function being walked.
+struct Frame {
+  /// Index into `sites`; `None` for the program's top level, which is not a function.
+  local: Option<u32>,
+  depth: u32,
+  shape: Shape,
+  /// Whether it has an `await`, `yield` or `for await`: it gets the suspension bookkeeping.
+  suspends: bool,
+  /// Starts of its catch and finally blocks (just inside the `{`), with their depth.
+  resumes: Vec<(u32, u32)>,
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+  Program,
+  /// `{ … }`: prologue goes at `enter` (after the `{` and any directives), epilogue at `exit`
+  /// (before the `}`); `semicolon` when the last directive has no `;` of its own.
+  Block {
+    enter: u32,
+    exit: u32,
+    semicolon: bool,
+  },
+  /// An arrow's expression body, from `start` to `end`.
+  Expression {
+    start: u32,
+    end: u32,
+  },
+}
+
+pub struct Collector<'a> {
+  source: &'a str,
+  lines: &'a LineIndex,
+  parents: Vec<AstKind<'a>>,
+  frames: Vec<Frame>,
+  pub sites: Vec<Site>,
+  /// Insertions with their sort key.
+  pub insertions: Vec<(SortKey, Insertion)>,
+}
+
+/// Insertions at the same offset go closers first (innermost first), then openers (outermost
+/// first), then in the order they were planned.
+pub type SortKey = (u32, bool, u32, u32);
+
+impl<'a> Collector<'a> {
+  pub fn new(source: &'a str, lines: &'a LineIndex) -> Collector<'a> {
+    Collector {
+      source,
+      lines,
+      parents: Vec::with_capacity(64),
+      frames: vec![Frame { local: None, depth: 0, shape: Shape::Program, suspends: false, resumes: Vec::new() }],
+      sites: Vec::new(),
+      insertions: Vec::new(),
+    }
+  }
+
+  fn depth(&self) -> u32 {
+    self.parents.len() as u32
+  }
+
+  fn insert(&mut self, at: u32, opener: bool, depth: u32, piece: Piece, function: u32) {
+    let order = if opener { depth } else { u32::MAX - depth };
+    let key = (at, opener, order, self.insertions.len() as u32);
+    self.insertions.push((key, Insertion { at, piece, function }));
+  }
+
+  fn site(&mut self, at: u32, name: String) -> u32 {
+    let (line, column) = self.lines.line_column(self.source, at);
+    self.sites.push(Site { line, column, name });
+    self.sites.len() as u32 - 1
+  }
+
+  fn open(&mut self, at: u32, name: String, shape: Shape) {
+    let local = self.site(at, name);
+    let depth = self.depth();
+    self.frames.push(Frame { local: Some(local), depth, shape, suspends: false, resumes: Vec::new() });
+  }
+
+  fn close(&mut self) {
+    let Some(frame) = self.frames.pop() else { return };
+    let Some(id) = frame.local else { return };
+    let s = frame.suspends;
+    match frame.shape {
+      Shape::Program => {}
+      Shape::Block { enter, exit, semicolon } => {
+        if semicolon {
+          self.insert(enter, true, frame.depth, Piece::Semicolon, id);
+        }
+        self.insert(enter, true, frame.depth, if s { Piece::EnterSuspending } else { Piece::Enter }, id);
+        // An empty body (`{}`, or directives only) opens and closes at one offset: the exit
+        // then goes in as an opener too, after the entry.
+        self.insert(exit, enter == exit, frame.depth, if s { Piece::ExitSuspending } else { Piece::Exit }, id);
+      }
+      Shape::Expression { start, end } => {
+        self.insert(start, true, frame.depth, if s { Piece::ArrowOpenSuspending } else { Piece::ArrowOpen }, id);
+        self.insert(end, false, frame.depth, if s { Piece::ArrowCloseSuspending } else { Piece::ArrowClose }, id);
+      }
+    }
+    if s {
+      for (at, depth) in frame.resumes {
+        self.insert(at, true, depth, Piece::Resume, id);
+      }
+    }
+  }
+
+  /// The innermost function, unless we are at the top level.
+  fn current(&mut self) -> Option<(u32, &mut Frame)> {
+    let frame = self.frames.last_mut()?;
+    Some((frame.local?, frame))
+  }
+
+  fn name_of(&self, span: Span) -> String {
+    names::infer(&self.parents, span, self.source).unwrap_or_else(|| ANONYMOUS.into())
+  }
+
+  fn function(&mut self, function: &Function<'a>) {
+    let Some(body) = &function.body else { return };
+    // Methods and accessors: name them by their key, locate them at it.
+    let (name, at) = match self.parents.iter().rev().find(|kind| !names::is_wrapper(kind)) {
+      Some(AstKind::MethodDefinition(m)) => {
+        let class = names::class_name(&self.parents, self.source);
+        let name = match m.kind {
+          MethodDefinitionKind::Constructor => format!("{class}.constructor"),
+          MethodDefinitionKind::Get => format!("{class}.get {}", names::key_name(&m.key, self.source)),
+          MethodDefinitionKind::Set => format!("{class}.set {}", names::key_name(&m.key, self.source)),
+          MethodDefinitionKind::Method => format!("{class}.{}", names::key_name(&m.key, self.source)),
+        };
+        (name, m.key.span().start)
+      }
+      Some(AstKind::ObjectProperty(p)) if p.method || p.kind != PropertyKind::Init => {
+        (self.name_of(function.span), p.key.span().start)
+      }
+      _ => {
+        let name = match &function.id {
+          Some(id) => id.name.to_string(),
+          None => self.name_of(function.span),
+        };
+        (name, function.span.start)
+      }
+    };
+    let shape = self.block_shape(body.span, body.directives.last().map(|d| d.span.end));
+    self.open(at, name, shape);
+  }
+
+  fn arrow(&mut self, arrow: &ArrowFunctionExpression<'a>) {
+    let name = self.name_of(arrow.span);
+    let shape = match arrow.get_function_body() {
+      Some(body) if !arrow.is_expression() => self.block_shape(body.span, body.directives.last().map(|d| d.span.end)),
+      _ => {
+        let body = arrow.body.span();
+        Shape::Expression { start: body.start, end: body.end }
+      }
+    };
+    self.open(arrow.span.start, name, shape);
+  }
+
+  fn block_shape(&self, body: Span, directives_end: Option<u32>) -> Shape {
+    match directives_end {
+      Some(end) => {
+        Shape::Block { enter: end, exit: body.end - 1, semicolon: self.source.as_bytes()[end as usize - 1] != b';' }
+      }
+      None => Shape::Block { enter: body.start + 1, exit: body.end - 1, semicolon: false },
+    }
+  }
+
+  /// `static { … }`: the span starts at `static`; the block's `{` comes after it.
+  fn static_block_open(&self, span: Span) -> u32 {
+    let bytes = self.source.as_bytes();
+    let mut i = span.start as usize + "static".len();
+    while i < span.end as usize {
+      match (bytes[i], bytes.get(i + 1)) {
+        (b'{', _) => return i as u32,
+        (b'/', Some(b'/')) => {
+          while i < bytes.len() && bytes[i] != b'\n' {
+            i += 1
+          }
+        }
+        (b'/', Some(b'*')) => {
+          i += 2;
+          while i + 1 < bytes.len() && &bytes[i..i + 2] != b"*/" {
+            i += 1
+          }
+          i += 1;
+        }
+        _ => {}
+      }
+      i += 1;
+    }
+    span.start
+  }
+
+  fn field(&mut self, key: Span, value: &Expression<'a>, class_depth_name: String) {
+    // An anonymous function or class takes its name from the field (`x = () => {}` is named
+    // "x"); wrapping it would lose that, and creating it runs no code worth an event.
+    let mut inner = value;
+    while let Expression::ParenthesizedExpression(p) = inner {
+      inner = &p.expression;
+    }
+    let anonymous = match inner {
+      Expression::ArrowFunctionExpression(_) => true,
+      Expression::FunctionExpression(f) => f.id.is_none(),
+      Expression::ClassExpression(c) => c.id.is_none(),
+      _ => false,
+    };
+    if anonymous {
+      return;
+    }
+    let local = self.site(key.start, class_depth_name);
+    let depth = self.depth();
+    let span = value.span();
+    self.insert(span.start, true, depth, Piece::FieldOpen, local);
+    self.insert(span.end, false, depth, Piece::FieldClose, local);
+  }
+
+  /// `await x` and `yield x`: record the suspension before, the resumption after.
+  fn suspension(&mut self, span: Span, argument: Option<Span>) {
+    let depth = self.depth();
+    let Some((id, frame)) = self.current() else { return };
+    frame.suspends = true;
+    self.insert(span.start, true, depth, Piece::SuspendOpen, id);
+    match argument {
+      Some(argument) => {
+        self.insert(argument.start, true, depth + 1, Piece::ArgumentOpen, id);
+        self.insert(span.end, false, depth, Piece::SuspendClose, id);
+      }
+      None => self.insert(span.end, false, depth, Piece::BareYieldClose, id),
+    }
+  }
+
+  fn for_await(&mut self, statement: &ForOfStatement<'a>) {
+    let depth = self.depth();
+    let Some((id, frame)) = self.current() else { return };
+    frame.suspends = true;
+    // Labels stay on the loop: the block that ends with the resumption check goes around them.
+    let labels = self.parents.iter().rev().take_while(|kind| matches!(kind, AstKind::LabeledStatement(_))).count();
+    let start = match labels {
+      0 => statement.span.start,
+      n => self.parents[self.parents.len() - n].span().start,
+    };
+    let outer = depth - labels as u32;
+    self.insert(start, true, outer, Piece::LoopOpen, id);
+    self.insert(statement.span.end, false, outer, Piece::LoopClose, id);
+    let iterable = statement.right.span();
+    self.insert(iterable.start, true, depth + 1, Piece::IterableOpen, id);
+    self.insert(iterable.end, false, depth + 1, Piece::IterableClose, id);
+    match &statement.body {
+      Statement::BlockStatement(block) => self.insert(block.span.start + 1, true, depth + 2, Piece::Resume, id),
+      body => {
+        let span = body.span();
+        self.insert(span.start, true, depth + 1, Piece::BodyOpen, id);
+        self.insert(span.end, false, depth + 1, Piece::BodyClose, id);
+      }
+    }
+  }
+}
+
+impl<'a> Visit<'a> for Collector<'a> {
+  fn enter_node(&mut self, kind: AstKind<'a>) {
+    match kind {
+      AstKind::Function(function) => self.function(function),
+      AstKind::ArrowFunctionExpression(arrow) => self.arrow(arrow),
+      AstKind::StaticBlock(block) => {
+        let name = format!("{}.static", names::class_name(&self.parents, self.source));
+        let open = self.static_block_open(block.span);
+        let shape = Shape::Block { enter: open + 1, exit: block.span.end - 1, semicolon: false };
+        self.open(block.span.start, name, shape);
+      }
+      AstKind::PropertyDefinition(property) => {
+        if let Some(value) = &property.value {
+          let name = format!(
+            "{}.{}",
+            names::class_name(&self.parents, self.source),
+            names::key_name(&property.key, self.source)
+          );
+          self.field(property.key.span(), value, name);
+        }
+      }
+      AstKind::AwaitExpression(e) => self.suspension(e.span, Some(e.argument.span())),
+      AstKind::YieldExpression(e) => self.suspension(e.span, e.argument.as_ref().map(GetSpan::span)),
+      AstKind::ForOfStatement(statement) if statement.r#await => self.for_await(statement),
+      AstKind::TryStatement(statement) => {
+        let depth = self.depth();
+        if let Some((_, frame)) = self.current() {
+          if let Some(handler) = &statement.handler {
+            frame.resumes.push((handler.body.span.start + 1, depth + 2));
+          }
+          if let Some(finalizer) = &statement.finalizer {
+            frame.resumes.push((finalizer.span.start + 1, depth + 1));
+          }
+        }
+      }
+      _ => {}
+    }
+    self.parents.push(kind);
+  }
+
+  fn leave_node(&mut self, kind: AstKind<'a>) {
+    self.parents.pop();
+    match kind {
+      AstKind::Function(Function { body: Some(_), .. })
+      | AstKind::ArrowFunctionExpression(_)
+      | AstKind::StaticBlock(_) => self.close(),
+      _ => {}
+    }
+  }
+}

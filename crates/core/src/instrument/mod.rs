@@ -1,0 +1,282 @@
+//! The instrumenter: rewrites JavaScript so that every function reports its calls and returns.
+//!
+//! Each function body is wrapped, on the lines it already occupies, in
+//!
+//! ```js
+//! function f(a) {__mt$c(7);try{ …original body… }catch($mt$e){__mt$x(7);throw $mt$e}finally{__mt$r(7)}}
+//! ```
+//!
+//! where 7 is the function's id in the process-wide [function table](crate::functions), and
+//! `__mt$c` / `__mt$x` / `__mt$r` are the hot-path functions of `src/profile/hotpath.ts`
+//! (CALL, EXCEPT, RETURN; RETURN is skipped after EXCEPT). Text is only ever inserted, never
+//! moved or removed, and never contains a line break: every original token stays on its line,
+//! so stack traces, source maps' lines and the log's `#line` point at the user's source.
+//!
+//! Async functions and generators also report each suspension and resumption, so that the
+//! CALL/RETURN nesting of one thread stays balanced:
+//!
+//! ```js
+//! await x      →  __mt$u(7,await __mt$y(7,x,$mt$s=1),$mt$s=0)     // YIELD, then RESUME
+//! yield        →  __mt$u(7,yield __mt$y(7,void 0,$mt$s=1),$mt$s=0)
+//! ```
+//!
+//! `$mt$s` (a `var` of the function) is 1 while the function is suspended. When it resumes by a
+//! throw (a rejected await, `gen.throw()`) or a return (`gen.return()`), control reaches a
+//! `catch` or `finally` instead, and each of those starts with
+//! `$mt$s&&($mt$s=__mt$k(7));`, which reports the RESUME there. `for await` suspends inside
+//! the loop machinery, so its iterable is wrapped (`__mt$i`) to report the YIELD, and the loop
+//! body and the code after the loop report the RESUME.
+//!
+//! Other function-like code: an arrow with an expression body becomes a block that returns the
+//! expression; a class field initialiser is wrapped in an arrow called on the spot (`this` and
+//! `super` are the same inside it; `arguments`, `await` and `yield` cannot appear in one).
+
+mod cache;
+mod collect;
+mod lines;
+mod names;
+
+use std::path::Path;
+
+use oxc_allocator::Allocator;
+use oxc_ast_visit::Visit;
+use oxc_parser::{ParseOptions, Parser};
+use oxc_span::SourceType;
+
+pub use cache::Cache;
+use collect::Collector;
+use lines::LineIndex;
+
+use crate::functions::{self, Site};
+
+/// Bumped whenever the inserted code changes, so that cached plans of older versions are not
+/// reused.
+pub const VERSION: u32 = 1;
+
+/// How a source is to be parsed, as Node will run it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+  /// A classic script (`vm.Script`, `<script>`).
+  Script,
+  /// An ES module.
+  Module,
+  /// A CommonJS module: a script in a function wrapper, so top-level `return` is allowed.
+  CommonJs,
+}
+
+/// What to insert where: the result of the walk, independent of function ids (which are handed
+/// out when the file is loaded), so that it can be cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+  /// The functions, in source order; an insertion's `function` indexes this.
+  pub sites: Vec<Site>,
+  /// Sorted by offset, in the order they go in at equal offsets.
+  pub insertions: Vec<Insertion>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insertion {
+  /// Byte offset in the original source.
+  pub at: u32,
+  pub piece: Piece,
+  pub function: u32,
+}
+
+/// The snippets the instrumenter inserts. `ID` stands for the function's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Piece {
+  Semicolon,
+  Enter,
+  EnterSuspending,
+  Exit,
+  ExitSuspending,
+  ArrowOpen,
+  ArrowOpenSuspending,
+  ArrowClose,
+  ArrowCloseSuspending,
+  FieldOpen,
+  FieldClose,
+  SuspendOpen,
+  ArgumentOpen,
+  SuspendClose,
+  BareYieldClose,
+  Resume,
+  LoopOpen,
+  LoopClose,
+  IterableOpen,
+  IterableClose,
+  BodyOpen,
+  BodyClose,
+}
+
+impl Piece {
+  pub const ALL: [Piece; 22] = [
+    Piece::Semicolon,
+    Piece::Enter,
+    Piece::EnterSuspending,
+    Piece::Exit,
+    Piece::ExitSuspending,
+    Piece::ArrowOpen,
+    Piece::ArrowOpenSuspending,
+    Piece::ArrowClose,
+    Piece::ArrowCloseSuspending,
+    Piece::FieldOpen,
+    Piece::FieldClose,
+    Piece::SuspendOpen,
+    Piece::ArgumentOpen,
+    Piece::SuspendClose,
+    Piece::BareYieldClose,
+    Piece::Resume,
+    Piece::LoopOpen,
+    Piece::LoopClose,
+    Piece::IterableOpen,
+    Piece::IterableClose,
+    Piece::BodyOpen,
+    Piece::BodyClose,
+  ];
+
+  /// The text, in parts: the id goes between consecutive parts.
+  fn parts(self) -> &'static [&'static str] {
+    match self {
+      Piece::Semicolon => &[";"],
+      Piece::Enter => &["__mt$c(", ");try{"],
+      Piece::EnterSuspending => &["var $mt$s=0;__mt$c(", ");try{"],
+      Piece::Exit => &["}catch($mt$e){__mt$x(", ");throw $mt$e}finally{__mt$r(", ")}"],
+      Piece::ExitSuspending => &[
+        "}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
+        "));__mt$x(",
+        ");throw $mt$e}finally{$mt$s&&($mt$s=__mt$k(",
+        "));__mt$r(",
+        ")}",
+      ],
+      Piece::ArrowOpen => &["{__mt$c(", ");try{return("],
+      Piece::ArrowOpenSuspending => &["{var $mt$s=0;__mt$c(", ");try{return("],
+      Piece::ArrowClose => &[")}catch($mt$e){__mt$x(", ");throw $mt$e}finally{__mt$r(", ")}}"],
+      Piece::ArrowCloseSuspending => &[
+        ")}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
+        "));__mt$x(",
+        ");throw $mt$e}finally{$mt$s&&($mt$s=__mt$k(",
+        "));__mt$r(",
+        ")}}",
+      ],
+      Piece::FieldOpen => &["(()=>{__mt$c(", ");try{return("],
+      Piece::FieldClose => &[")}catch($mt$e){__mt$x(", ");throw $mt$e}finally{__mt$r(", ")}})()"],
+      Piece::SuspendOpen => &["__mt$u(", ","],
+      Piece::ArgumentOpen => &["__mt$y(", ","],
+      Piece::SuspendClose => &[",$mt$s=1),$mt$s=0)"],
+      Piece::BareYieldClose => &[" __mt$y(", ",void 0,$mt$s=1),$mt$s=0)"],
+      Piece::Resume => &["$mt$s&&($mt$s=__mt$k(", "));"],
+      Piece::LoopOpen => &["{"],
+      Piece::LoopClose => &[";$mt$s&&($mt$s=__mt$k(", "))}"],
+      Piece::IterableOpen => &["__mt$i(", ","],
+      Piece::IterableClose => &[",()=>$mt$s=1)"],
+      Piece::BodyOpen => &["{$mt$s&&($mt$s=__mt$k(", "));"],
+      Piece::BodyClose => &["}"],
+    }
+  }
+
+  fn write(self, id: u64, out: &mut String) {
+    let mut digits = itoa::Buffer::new();
+    let id = digits.format(id);
+    for (i, part) in self.parts().iter().enumerate() {
+      if i > 0 {
+        out.push_str(id);
+      }
+      out.push_str(part);
+    }
+  }
+}
+
+/// A source the parser rejected. The file should then run as it is, so that Node reports its
+/// own SyntaxError.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} ({line}:{column})")]
+pub struct SyntaxError {
+  pub message: String,
+  pub line: u32,
+  pub column: u32,
+}
+
+/// Parses `source` and plans its instrumentation. `path` decides TypeScript and JSX by its
+/// extension; `kind` decides how the JavaScript is parsed.
+pub fn plan(source: &str, path: &str, kind: SourceKind) -> Result<Plan, SyntaxError> {
+  let extension = Path::new(path.split(['?', '#']).next().unwrap_or(path)).extension().and_then(|e| e.to_str());
+  let source_type = match extension {
+    Some("ts" | "mts" | "cts") => SourceType::ts(),
+    Some("tsx") => SourceType::tsx(),
+    Some("jsx") => SourceType::jsx(),
+    _ => SourceType::cjs().with_javascript(true),
+  };
+  let source_type = match kind {
+    SourceKind::Script => source_type.with_script(true),
+    SourceKind::Module => source_type.with_module(true),
+    SourceKind::CommonJs => source_type.with_commonjs(true),
+  };
+  let allocator = Allocator::default();
+  let parsed = Parser::new(&allocator, source, source_type).with_options(ParseOptions::default()).parse();
+  let lines = LineIndex::new(source);
+  if let Some(error) = parsed.diagnostics.errors().next() {
+    let offset = error.labels.first().map_or(0, |label| label.offset());
+    let (line, column) = lines.line_column(source, offset.min(source.len() as u32));
+    return Err(SyntaxError { message: error.message.to_string(), line, column });
+  }
+  let mut collector = Collector::new(source, &lines);
+  collector.visit_program(&parsed.program);
+  let mut insertions = collector.insertions;
+  insertions.sort_unstable_by_key(|(key, _)| *key);
+  Ok(Plan { sites: collector.sites, insertions: insertions.into_iter().map(|(_, insertion)| insertion).collect() })
+}
+
+impl Plan {
+  /// The instrumented source, with function ids starting at `first_id`.
+  pub fn apply(&self, source: &str, first_id: u64) -> String {
+    let mut out = String::with_capacity(source.len() + self.insertions.len() * 40);
+    let mut copied = 0;
+    for insertion in &self.insertions {
+      let at = insertion.at as usize;
+      out.push_str(&source[copied..at]);
+      copied = at;
+      insertion.piece.write(first_id + u64::from(insertion.function), &mut out);
+    }
+    out.push_str(&source[copied..]);
+    out
+  }
+}
+
+/// The result of [`instrument`].
+#[derive(Debug)]
+pub struct Instrumented {
+  pub code: String,
+  pub functions: usize,
+  /// Whether the plan came from the cache.
+  pub cached: bool,
+}
+
+/// Instruments `source` (loaded from `path`): plans it, or takes the plan from `cache`,
+/// registers its functions, and applies the plan.
+pub fn instrument(
+  source: &str,
+  path: &str,
+  kind: SourceKind,
+  cache: Option<&Cache>,
+) -> Result<Instrumented, SyntaxError> {
+  let key = cache.map(|cache| cache.key(source, path, kind));
+  let cached = cache.zip(key.as_ref()).and_then(|(cache, key)| cache.get(key, source.len()));
+  let from_cache = cached.is_some();
+  let plan = match cached {
+    Some(plan) => plan,
+    None => {
+      let plan = plan(source, path, kind)?;
+      if let Some((cache, key)) = cache.zip(key.as_ref()) {
+        cache.put(key, &plan);
+      }
+      plan
+    }
+  };
+  let first = functions::register(path, &plan.sites);
+  Ok(Instrumented { code: plan.apply(source, first), functions: plan.sites.len(), cached: from_cache })
+}
+
+#[cfg(test)]
+mod tests;

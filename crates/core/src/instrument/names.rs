@@ -1,0 +1,115 @@
+//! Names for functions in the function table: the declared name, or the one a reader would give
+//! an anonymous function from where it stands (`const f = () => {}` is `f`, a method is
+//! `Class.method`, `a.b = function () {}` is `a.b`), or `<anonymous>`.
+
+use oxc_ast::ast::{AssignmentTarget, MethodDefinitionKind, PropertyKey, PropertyKind};
+use oxc_ast::AstKind;
+use oxc_span::{GetSpan, Span};
+
+pub const ANONYMOUS: &str = "<anonymous>";
+
+/// Nodes that only wrap an expression: `(x)`, and TypeScript's `x as T`, `x!`, `x satisfies T`.
+pub fn is_wrapper(kind: &AstKind) -> bool {
+  matches!(
+    kind,
+    AstKind::ParenthesizedExpression(_)
+      | AstKind::TSAsExpression(_)
+      | AstKind::TSSatisfiesExpression(_)
+      | AstKind::TSNonNullExpression(_)
+      | AstKind::TSTypeAssertion(_)
+  )
+}
+
+/// `key`, `#private`, `'str-key'`, `[computed]`.
+pub fn key_name(key: &PropertyKey, source: &str) -> String {
+  match key {
+    PropertyKey::PrivateIdentifier(private) => format!("#{}", private.name),
+    _ => match key.static_name() {
+      Some(name) => name.into_owned(),
+      None => format!("[{}]", key.span().source_text(source)),
+    },
+  }
+}
+
+fn accessor(kind: MethodDefinitionKind) -> &'static str {
+  match kind {
+    MethodDefinitionKind::Get => "get ",
+    MethodDefinitionKind::Set => "set ",
+    _ => "",
+  }
+}
+
+/// The name of the node at `span`, from its ancestors (innermost last).
+pub fn infer(parents: &[AstKind], span: Span, source: &str) -> Option<String> {
+  let mut i = parents.len();
+  while i > 0 && is_wrapper(&parents[i - 1]) {
+    i -= 1;
+  }
+  let within = |outer: Span| outer.start <= span.start && span.end <= outer.end;
+  let class = || class_name(&parents[..i - 1], source);
+  match parents.get(i.checked_sub(1)?)? {
+    AstKind::VariableDeclarator(d) if d.init.as_ref().is_some_and(|e| within(e.span())) => {
+      d.id.get_identifier_name().map(|name| name.to_string())
+    }
+    AstKind::AssignmentExpression(a) if within(a.right.span()) => match &a.left {
+      AssignmentTarget::AssignmentTargetIdentifier(id) => Some(id.name.to_string()),
+      target if target.as_member_expression().is_some() => Some(target.span().source_text(source).to_string()),
+      _ => None,
+    },
+    AstKind::ObjectProperty(p) if within(p.value.span()) => {
+      let prefix = match p.kind {
+        PropertyKind::Get => "get ",
+        PropertyKind::Set => "set ",
+        PropertyKind::Init => "",
+      };
+      let key = format!("{prefix}{}", key_name(&p.key, source));
+      // `obj = { key() {} }` reads best as `obj.key`.
+      Some(match object_owner(&parents[..i - 1], source) {
+        Some(owner) => format!("{owner}.{key}"),
+        None => key,
+      })
+    }
+    AstKind::MethodDefinition(m) if m.kind == MethodDefinitionKind::Constructor => {
+      Some(format!("{}.constructor", class()))
+    }
+    AstKind::MethodDefinition(m) => Some(format!("{}.{}{}", class(), accessor(m.kind), key_name(&m.key, source))),
+    AstKind::PropertyDefinition(p) if p.value.as_ref().is_some_and(|v| within(v.span())) => {
+      Some(format!("{}.{}", class(), key_name(&p.key, source)))
+    }
+    AstKind::FormalParameter(p) if p.initializer.as_ref().is_some_and(|e| within(e.span())) => {
+      p.pattern.get_identifier_name().map(|name| name.to_string())
+    }
+    AstKind::AssignmentPattern(p) if within(p.right.span()) => {
+      p.left.get_identifier_name().map(|name| name.to_string())
+    }
+    AstKind::AssignmentTargetWithDefault(t) if within(t.init.span()) => {
+      t.binding.get_identifier_name().map(|name| name.to_string())
+    }
+    AstKind::ExportDefaultDeclaration(_) => Some("default".to_string()),
+    _ => None,
+  }
+}
+
+/// For an object literal whose property is being named: the variable or member it is assigned
+/// to, if any. `parents` ends with the ObjectExpression.
+fn object_owner(parents: &[AstKind], source: &str) -> Option<String> {
+  let (last, rest) = parents.split_last()?;
+  match last {
+    AstKind::ObjectExpression(object) => infer(rest, object.span, source),
+    _ => None,
+  }
+}
+
+/// The nearest enclosing class's name: its own, or the one it gets from where it stands
+/// (`const Anon = class {}`), or `<anonymous class>`.
+pub fn class_name(parents: &[AstKind], source: &str) -> String {
+  for (i, kind) in parents.iter().enumerate().rev() {
+    if let AstKind::Class(class) = kind {
+      return match &class.id {
+        Some(id) => id.name.to_string(),
+        None => infer(&parents[..i], class.span, source).unwrap_or_else(|| "<anonymous class>".into()),
+      };
+    }
+  }
+  "<anonymous class>".into()
+}

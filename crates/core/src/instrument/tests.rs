@@ -1,0 +1,193 @@
+use super::*;
+
+/// The instrumented text with ids counted from 0, for reading in assertions.
+fn rewrite(source: &str, kind: SourceKind) -> String {
+  plan(source, "/t/input.js", kind).unwrap().apply(source, 0)
+}
+
+fn names(source: &str) -> Vec<String> {
+  plan(source, "/t/input.js", SourceKind::Module).unwrap().sites.into_iter().map(|site| site.name).collect()
+}
+
+#[test]
+fn a_function_body_is_wrapped_on_its_own_lines() {
+  assert_eq!(
+    rewrite("function f(a) {\n  return a\n}", SourceKind::Script),
+    "function f(a) {__mt$c(0);try{\n  return a\n}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+  );
+}
+
+#[test]
+fn empty_bodies_open_before_they_close() {
+  assert_eq!(
+    rewrite("function f() {}", SourceKind::Script),
+    "function f() {__mt$c(0);try{}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+  );
+  assert_eq!(
+    rewrite("function f() {'use strict'}", SourceKind::Script),
+    "function f() {'use strict';__mt$c(0);try{}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+  );
+}
+
+#[test]
+fn directives_stay_first() {
+  assert_eq!(
+    rewrite("function f() { 'use strict'\n  g() }", SourceKind::Script),
+    "function f() { 'use strict';__mt$c(0);try{\n  g() }catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+  );
+  assert!(rewrite("function f() { \"use strict\"; }", SourceKind::Script)
+    .starts_with("function f() { \"use strict\";__mt$c(0);try{"));
+}
+
+#[test]
+fn an_expression_arrow_becomes_a_block_that_returns_it() {
+  assert_eq!(
+    rewrite("const f = x => ({ x })", SourceKind::Module),
+    "const f = x => {__mt$c(0);try{return(({ x }))}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+  );
+}
+
+#[test]
+fn awaits_report_suspension_and_catch_blocks_report_resumption() {
+  let out = rewrite("async function f() { try { await g() } catch (e) { h(e) } }", SourceKind::Module);
+  assert_eq!(
+    out,
+    "async function f() {var $mt$s=0;__mt$c(0);try{ try { __mt$u(0,await __mt$y(0,g(),$mt$s=1),$mt$s=0) } \
+     catch (e) {$mt$s&&($mt$s=__mt$k(0)); h(e) } }catch($mt$e){$mt$s&&($mt$s=__mt$k(0));__mt$x(0);throw $mt$e}\
+     finally{$mt$s&&($mt$s=__mt$k(0));__mt$r(0)}}"
+  );
+}
+
+#[test]
+fn nested_awaits_close_innermost_first() {
+  let out = rewrite("async () => await await x", SourceKind::Module);
+  assert!(
+    out.contains("__mt$u(0,await __mt$y(0,__mt$u(0,await __mt$y(0,x,$mt$s=1),$mt$s=0),$mt$s=1),$mt$s=0)"),
+    "{out}"
+  );
+}
+
+#[test]
+fn yields_with_and_without_arguments() {
+  let out = rewrite("function* g() { yield; yield 1; yield* h() }", SourceKind::Script);
+  assert!(out.contains("__mt$u(0,yield __mt$y(0,void 0,$mt$s=1),$mt$s=0);"), "{out}");
+  assert!(out.contains("__mt$u(0,yield __mt$y(0,1,$mt$s=1),$mt$s=0);"), "{out}");
+  assert!(out.contains("__mt$u(0,yield* __mt$y(0,h(),$mt$s=1),$mt$s=0)"), "{out}");
+}
+
+#[test]
+fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
+  let out = rewrite("async function f(xs) { outer: for await (const x of xs) use(x) }", SourceKind::Module);
+  assert!(
+    out.contains(
+      "{outer: for await (const x of __mt$i(0,xs,()=>$mt$s=1)) {$mt$s&&($mt$s=__mt$k(0));use(x)};$mt$s&&($mt$s=__mt$k(0))}"
+    ),
+    "{out}"
+  );
+}
+
+#[test]
+fn class_fields_are_wrapped_but_anonymous_functions_in_them_keep_their_names() {
+  let out = rewrite("class A { x = make(); y = () => 1; static z = (function () {}) }", SourceKind::Module);
+  assert!(out.starts_with("class A { x = (()=>{__mt$c(0);try{return(make())}"), "{out}");
+  assert!(out.contains("y = () => {__mt$c(1)"), "{out}");
+  assert!(out.contains("static z = (function () {__mt$c(2)"), "{out}");
+  assert_eq!(names("class A { x = make(); y = () => 1 }"), ["A.x", "A.y"]);
+}
+
+#[test]
+fn names_follow_where_a_function_stands() {
+  let source = "
+    function decl() {}
+    const arrow = () => {}, expr = function () {}, named = function inner() {};
+    a.b.c = function () {};
+    module.exports.run = async () => {};
+    const obj = { key() {}, get x() { return 1 }, set x(v) {}, 'str-key': () => {}, [Symbol.iterator]: function* () {} };
+    class K { constructor() {} method() {} static s() {} get g() { return 1 } set g(v) {} #p() {} static { } }
+    const Anon = class { m() {} };
+    export default function () {}
+    function withDefault(cb = () => {}) {}
+    call(() => {});
+  ";
+  assert_eq!(
+    names(source),
+    [
+      "decl",
+      "arrow",
+      "expr",
+      "inner",
+      "a.b.c",
+      "module.exports.run",
+      "obj.key",
+      "obj.get x",
+      "obj.set x",
+      "obj.str-key",
+      "obj.[Symbol.iterator]",
+      "K.constructor",
+      "K.method",
+      "K.s",
+      "K.get g",
+      "K.set g",
+      "K.#p",
+      "K.static",
+      "Anon.m",
+      "default",
+      "withDefault",
+      "cb",
+      "<anonymous>",
+    ]
+  );
+}
+
+#[test]
+fn sites_are_where_the_function_starts_in_the_original() {
+  let source = "// é😀\nconst f = () => 1;\nclass A {\n  static async *gen() {}\n}";
+  let sites = plan(source, "/t.js", SourceKind::Module).unwrap().sites;
+  let at: Vec<(u32, u32)> = sites.iter().map(|s| (s.line, s.column)).collect();
+  assert_eq!(at, [(2, 11), (4, 17)]);
+}
+
+#[test]
+fn every_original_line_keeps_its_number() {
+  let source = include_str!("../../tests/fixtures/constructs.js");
+  let out = rewrite(source, SourceKind::Module);
+  assert_eq!(out.lines().count(), source.lines().count());
+  for (original, instrumented) in source.lines().zip(out.lines()) {
+    // What was on the line is still there, in order, with only insertions between.
+    let mut rest = instrumented;
+    for ch in original.chars() {
+      let at = rest.find(ch).unwrap_or_else(|| panic!("{original:?} -> {instrumented:?}"));
+      rest = &rest[at + ch.len_utf8()..];
+    }
+  }
+}
+
+#[test]
+fn typescript_is_parsed_as_typescript_and_bodiless_declarations_are_skipped() {
+  let source = "declare function d(): void;\nfunction o(a: string): void;\nfunction o(a: any) { return a as number }";
+  let plan = plan(source, "/t/input.ts", SourceKind::Module).unwrap();
+  assert_eq!(plan.sites.len(), 1);
+  assert_eq!(plan.sites[0].name, "o");
+}
+
+#[test]
+fn syntax_errors_say_where() {
+  let err = plan("let x = 1;\nx +;\n", "/t.js", SourceKind::Script).unwrap_err();
+  assert_eq!((err.line, err.column), (2, 4));
+  assert!(err.to_string().ends_with("(2:4)"), "{err}");
+  // A top-level return is fine in CommonJS and an error elsewhere.
+  assert!(plan("return 1", "/t.js", SourceKind::CommonJs).is_ok());
+  assert!(plan("return 1", "/t.js", SourceKind::Module).is_err());
+}
+
+#[test]
+fn ids_start_where_the_table_says() {
+  let source = "function a() {} function b() {}";
+  let out = instrument(source, "/t/ids.js", SourceKind::Script, None).unwrap();
+  let first: u64 = out.code["function a() {__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
+  let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
+  assert_eq!(name(first), ("/t/ids.js".into(), "a".into()));
+  assert_eq!(name(first + 1), ("/t/ids.js".into(), "b".into()));
+  assert!(out.code.contains(&format!("function b() {{__mt$c({});", first + 1)));
+  assert_eq!(out.functions, 2);
+}
