@@ -9,14 +9,133 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** One profiler: its log, ring, sampler and writer. */
+export declare class NativeProfiler {
+  constructor(options: ProfileOptions)
+  /**
+   * The ring as an ArrayBuffer over Rust-owned memory (once per profiler: two buffers over
+   * one block are not allowed). The buffer keeps the memory alive.
+   */
+  memory(): ArrayBuffer
+  get path(): string | null
+  get capacity(): number
+  /** Queues the text of the MSG record JS writes next. */
+  message(text: string): void
+  /** Blocks until the ring has room. */
+  waitForSpace(): void
+  /** Ends the log (after JS wrote LAST) and returns its summary; idempotent. */
+  stop(): ProfileSummary
+}
+
+/** Ends running logs when SIGINT or SIGTERM ends the process (see `crates/core/src/signals.rs`). */
+export declare function catchSignals(signals: Array<number>): void
+
+/** What function `id` is, if it exists. */
+export declare function functionInfo(id: number): FunctionInfo | null
+
+export interface FunctionInfo {
+  file: string
+  line: number
+  column: number
+  name: string
+}
+
+export interface FunctionTotals {
+  file: string
+  line: number
+  function: string
+  growth: number
+  release: number
+  rows: number
+}
+
+/**
+ * Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
+ * holds plans of files seen before.
+ */
+export declare function instrument(source: string, path: string, kind: string, cacheDir?: string | undefined | null): Instrumented
+
+export interface Instrumented {
+  /** The instrumented source, or the original when it did not parse. */
+  code: string
+  functions: number
+  cached: boolean
+  /** Why the source was left as it was: the parser's message with line and column. */
+  error?: string
+}
+
+export interface LogReport {
+  message?: string
+  complete: boolean
+  events: number
+  rows: number
+  peakRss?: number
+  peakAt?: Place
+  duration: number
+  functions: Array<FunctionTotals>
+}
+
 /** The size of a memory page, in bytes. */
 export declare function pageSize(): number
+
+export interface Place {
+  event: number
+  clock: number
+  file: string
+  line: number
+  function: string
+}
+
+export interface ProfileOptions {
+  /** Write to this file (created or truncated). */
+  logFile?: string
+  /** Write a new, uniquely named file in this directory. */
+  logDir?: string
+  /** Write nothing (benchmarks). */
+  discard?: boolean
+  message?: string
+  capacity: number
+  rssPeriodUs: number
+}
+
+export interface ProfileSummary {
+  events: number
+  rows: number
+  peakRss: number
+  /** Function id with the largest RSS growth, and the growth in bytes. */
+  topFunction?: number
+  topGrowth?: number
+}
+
+/** Reads a profiler log into totals, streaming; errors name the line. */
+export declare function readLog(path: string): LogReport
+
+/** Adds a call site (where a profiler started or stopped) to the function table; returns its id. */
+export declare function registerSite(file: string, line: number, column: number, name: string): number
+
+export declare function ringLayout(): RingLayout
+
+/** Where the shared fields sit in the views JS makes over a profiler's memory. */
+export interface RingLayout {
+  /** Int32Array indices. */
+  head: number
+  tail: number
+  rssPages: number
+  closed: number
+  /** Float64Array indices. */
+  clock: number
+  events: number
+  records: number
+}
 
 /** The resident set size of this process now, in bytes. */
 export declare function rss(): number
 
 /** The resident set size of process `pid` now, in bytes. */
 export declare function rssOf(pid: number): number
+
+/** The RSS of this process now, in pages: the hot path's exact mode calls this per event. */
+export declare function rssPages(): number
 
 /** The largest resident set size this process has had, in bytes. */
 export declare function rssPeak(): number

@@ -835,7 +835,15 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeProfiler = nativeBinding.NativeProfiler
+module.exports.catchSignals = nativeBinding.catchSignals
+module.exports.functionInfo = nativeBinding.functionInfo
+module.exports.instrument = nativeBinding.instrument
 module.exports.pageSize = nativeBinding.pageSize
+module.exports.readLog = nativeBinding.readLog
+module.exports.registerSite = nativeBinding.registerSite
+module.exports.ringLayout = nativeBinding.ringLayout
 module.exports.rss = nativeBinding.rss
 module.exports.rssOf = nativeBinding.rssOf
+module.exports.rssPages = nativeBinding.rssPages
 module.exports.rssPeak = nativeBinding.rssPeak

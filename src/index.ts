@@ -4,3 +4,5 @@
  * This module re-exports the public API and nothing else.
  */
 export { rss, rssPeak, rssOf, pageSize } from './rss.js'
+export { profile, profileDepth, Profiler } from './profile/profiler.js'
+export type { ProfileOptions, ProfileSummary } from './profile/profiler.js'

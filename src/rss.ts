@@ -2,6 +2,7 @@
  * The RSS of this process and of others, read by the Rust core (`crates/core/src/rss`).
  */
 import { native } from './native.js'
+import { invalid } from './options.js'
 
 /** The resident set size (RSS) of this process now, in bytes. About 1 µs on Linux. */
 export function rss(): number {
@@ -20,7 +21,7 @@ export function rssPeak(): number {
  */
 export function rssOf(pid: number): number {
   if (!Number.isInteger(pid) || pid <= 0 || pid > 0xffff_ffff) {
-    throw new TypeError(`pid must be a positive integer process id, got ${describe(pid)}`)
+    throw invalid('pid', 'a positive integer process id', pid)
   }
   return native.rssOf(pid)
 }
@@ -28,12 +29,4 @@ export function rssOf(pid: number): number {
 /** The size of a memory page in bytes: the step in which RSS moves. */
 export function pageSize(): number {
   return native.pageSize()
-}
-
-/** A value as a user would recognise it in an error message. */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'bigint') return `${value}n`
-  if (value === null || typeof value !== 'object') return String(value)
-  return Array.isArray(value) ? 'an array' : 'an object'
 }

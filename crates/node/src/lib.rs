@@ -3,7 +3,13 @@
 //! checking that users see (TypeErrors naming the option) lives in the TypeScript layer, `src/`.
 #![deny(clippy::all)]
 
-use memtrace_core::rss;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use memtrace_core::instrument::{self, Cache, SourceKind};
+use memtrace_core::profiler::{LogTarget, Options, Profiler};
+use memtrace_core::{functions, ring, rss, signals};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -33,4 +39,268 @@ pub fn rss_of(pid: u32) -> Result<f64> {
 #[napi]
 pub fn page_size() -> f64 {
   rss::page_size() as f64
+}
+
+/// The RSS of this process now, in pages: the hot path's exact mode calls this per event.
+#[napi]
+pub fn rss_pages() -> u32 {
+  rss::current().map_or(0, |bytes| (bytes / rss::page_size()) as u32)
+}
+
+#[napi(object)]
+pub struct Instrumented {
+  /// The instrumented source, or the original when it did not parse.
+  pub code: String,
+  pub functions: u32,
+  pub cached: bool,
+  /// Why the source was left as it was: the parser's message with line and column.
+  pub error: Option<String>,
+}
+
+/// Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
+/// holds plans of files seen before.
+#[napi]
+pub fn instrument(source: String, path: String, kind: String, cache_dir: Option<String>) -> Result<Instrumented> {
+  let kind = match kind.as_str() {
+    "script" => SourceKind::Script,
+    "module" => SourceKind::Module,
+    "commonjs" => SourceKind::CommonJs,
+    other => return Err(js_error(format!("'{other}' is not a source kind (script, module, commonjs)"))),
+  };
+  let cache = cache_dir.map(Cache::new);
+  Ok(match instrument::instrument(&source, &path, kind, cache.as_ref()) {
+    Ok(done) => Instrumented { code: done.code, functions: done.functions as u32, cached: done.cached, error: None },
+    Err(err) => Instrumented { code: source, functions: 0, cached: false, error: Some(err.to_string()) },
+  })
+}
+
+/// Adds a call site (where a profiler started or stopped) to the function table; returns its id.
+#[napi]
+pub fn register_site(file: String, line: u32, column: u32, name: String) -> f64 {
+  functions::register(&file, &[functions::Site { line, column, name }]) as f64
+}
+
+#[napi(object)]
+pub struct FunctionInfo {
+  pub file: String,
+  pub line: u32,
+  pub column: u32,
+  pub name: String,
+}
+
+/// What function `id` is, if it exists.
+#[napi]
+pub fn function_info(id: f64) -> Option<FunctionInfo> {
+  functions::with(id as u64, |f| FunctionInfo {
+    file: f.file.to_string(),
+    line: f.line,
+    column: f.column,
+    name: f.name.to_string(),
+  })
+}
+
+/// Where the shared fields sit in the views JS makes over a profiler's memory.
+#[napi(object)]
+pub struct RingLayout {
+  /// Int32Array indices.
+  pub head: u32,
+  pub tail: u32,
+  pub rss_pages: u32,
+  pub closed: u32,
+  /// Float64Array indices.
+  pub clock: u32,
+  pub events: u32,
+  pub records: u32,
+}
+
+#[napi]
+pub fn ring_layout() -> RingLayout {
+  let o = ring::js_offsets();
+  RingLayout {
+    head: o.head,
+    tail: o.tail,
+    rss_pages: o.rss_pages,
+    closed: o.closed,
+    clock: o.clock,
+    events: o.events,
+    records: o.records,
+  }
+}
+
+/// Ends running logs when SIGINT or SIGTERM ends the process (see `crates/core/src/signals.rs`).
+#[napi]
+pub fn catch_signals(signals: Vec<i32>) -> Result<()> {
+  signals::install(&signals).map_err(js_error)
+}
+
+#[napi(object)]
+pub struct ProfileOptions {
+  /// Write to this file (created or truncated).
+  pub log_file: Option<String>,
+  /// Write a new, uniquely named file in this directory.
+  pub log_dir: Option<String>,
+  /// Write nothing (benchmarks).
+  pub discard: Option<bool>,
+  pub message: Option<String>,
+  pub capacity: u32,
+  pub rss_period_us: f64,
+}
+
+#[napi(object)]
+pub struct ProfileSummary {
+  pub events: f64,
+  pub rows: f64,
+  pub peak_rss: f64,
+  /// Function id with the largest RSS growth, and the growth in bytes.
+  pub top_function: Option<f64>,
+  pub top_growth: Option<f64>,
+}
+
+/// One profiler: its log, ring, sampler and writer.
+#[napi]
+pub struct NativeProfiler {
+  inner: Profiler,
+  memory_given: bool,
+}
+
+#[napi]
+impl NativeProfiler {
+  #[napi(constructor)]
+  pub fn new(options: ProfileOptions) -> Result<Self> {
+    let log = match (options.log_file, options.log_dir, options.discard) {
+      (_, _, Some(true)) => LogTarget::Discard,
+      (Some(file), _, _) => LogTarget::File(PathBuf::from(file)),
+      (None, Some(dir), _) => LogTarget::Directory(PathBuf::from(dir)),
+      (None, None, _) => LogTarget::Directory(std::env::current_dir().map_err(js_error)?),
+    };
+    let options = Options {
+      log,
+      message: options.message,
+      capacity: options.capacity,
+      rss_period: Duration::from_nanos((options.rss_period_us.max(0.0) * 1000.0) as u64),
+    };
+    Ok(NativeProfiler { inner: Profiler::start(&options).map_err(js_error)?, memory_given: false })
+  }
+
+  /// The ring as an ArrayBuffer over Rust-owned memory (once per profiler: two buffers over
+  /// one block are not allowed). The buffer keeps the memory alive.
+  #[napi]
+  pub fn memory<'env>(&mut self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
+    if std::mem::replace(&mut self.memory_given, true) {
+      return Err(js_error("the profiler's memory was already handed out"));
+    }
+    let ring: Arc<ring::Ring> = self.inner.ring().clone();
+    let (ptr, len) = (ring.as_ptr(), ring.byte_len());
+    // SAFETY: `ptr` points at `len` bytes owned by `ring`; the finaliser holds an Arc to it, so
+    // the memory outlives the ArrayBuffer, and no other buffer is made over it.
+    unsafe { ArrayBuffer::from_external(env, ptr, len, ring, |_, ring| drop(ring)) }
+  }
+
+  #[napi(getter)]
+  pub fn path(&self) -> Option<String> {
+    self.inner.path().map(|path| path.display().to_string())
+  }
+
+  #[napi(getter)]
+  pub fn capacity(&self) -> u32 {
+    self.inner.ring().capacity()
+  }
+
+  /// Queues the text of the MSG record JS writes next.
+  #[napi]
+  pub fn message(&self, text: String) {
+    self.inner.message(text);
+  }
+
+  /// Blocks until the ring has room.
+  #[napi]
+  pub fn wait_for_space(&self) {
+    self.inner.wait_for_space();
+  }
+
+  /// Ends the log (after JS wrote LAST) and returns its summary; idempotent.
+  #[napi]
+  pub fn stop(&mut self) -> Result<ProfileSummary> {
+    let summary = self.inner.stop().map_err(js_error)?;
+    Ok(ProfileSummary {
+      events: summary.events as f64,
+      rows: summary.rows as f64,
+      peak_rss: summary.peak_rss as f64,
+      top_function: summary.top_growth.map(|(id, _)| id as f64),
+      top_growth: summary.top_growth.map(|(_, bytes)| bytes as f64),
+    })
+  }
+}
+
+#[napi(object)]
+pub struct Place {
+  pub event: f64,
+  pub clock: f64,
+  pub file: String,
+  pub line: u32,
+  pub function: String,
+}
+
+#[napi(object)]
+pub struct FunctionTotals {
+  pub file: String,
+  pub line: u32,
+  pub function: String,
+  pub growth: f64,
+  pub release: f64,
+  pub rows: f64,
+}
+
+#[napi(object)]
+pub struct LogReport {
+  pub message: Option<String>,
+  pub complete: bool,
+  pub events: f64,
+  pub rows: f64,
+  pub peak_rss: Option<f64>,
+  pub peak_at: Option<Place>,
+  pub duration: f64,
+  pub functions: Vec<FunctionTotals>,
+}
+
+/// Reads a profiler log into totals, streaming; errors name the line.
+#[napi]
+pub fn read_log(path: String) -> Result<LogReport> {
+  let file = std::fs::File::open(&path).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
+  let report = memtrace_core::report::read_log(std::io::BufReader::with_capacity(1 << 20, file))
+    .map_err(|err| js_error(format!("{path} is not a readable memtrace log: {err}")))?;
+  let (peak_rss, peak_at) = match report.peak {
+    Some((rss, place)) => (
+      Some(rss as f64),
+      Some(Place {
+        event: place.event as f64,
+        clock: place.clock,
+        file: place.file,
+        line: place.line,
+        function: place.function,
+      }),
+    ),
+    None => (None, None),
+  };
+  Ok(LogReport {
+    message: report.message,
+    complete: report.complete,
+    events: report.events as f64,
+    rows: report.rows as f64,
+    peak_rss,
+    peak_at,
+    duration: report.duration,
+    functions: report
+      .functions
+      .into_iter()
+      .map(|f| FunctionTotals {
+        file: f.file,
+        line: f.line,
+        function: f.function,
+        growth: f.growth as f64,
+        release: f.release as f64,
+        rows: f.rows as f64,
+      })
+      .collect(),
+  })
 }

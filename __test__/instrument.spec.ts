@@ -1,0 +1,242 @@
+// The instrumenter, end to end: programs behave the same traced as untraced, every function
+// reports its events (checked against V8's own call counter), and bad input is handled as
+// Node would handle it.
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+import test from 'ava'
+
+import {
+  cli,
+  eventRows,
+  fixtures,
+  logsIn,
+  node,
+  parseLog,
+  registerPath,
+  root,
+  tempDir,
+  traced,
+  type EventRow,
+} from './support/index.js'
+
+const corpus = join(fixtures, 'corpus')
+
+/** Both runs, with everything a user could see. */
+function same(t: import('ava').ExecutionContext, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const plain = node(args, { env })
+  const withHooks = node(['--require', registerPath, ...args], { env })
+  t.is(withHooks.stdout, plain.stdout)
+  t.is(withHooks.stderr, plain.stderr)
+  t.is(withHooks.status, plain.status)
+  return plain
+}
+
+for (const file of readdirSync(corpus).filter((name) => /\.(cjs|mjs|js)$/.test(name))) {
+  test(`${file} prints the same output traced as untraced`, (t) => {
+    const plain = same(t, [join(corpus, file)])
+    t.true(plain.stdout.length > 0)
+    t.is(plain.status, 0)
+  })
+}
+
+/** CALL/RESUME open a frame, RETURN/EXCEPT/YIELD close the innermost one, which must be theirs. */
+function unbalanced(rows: EventRow[]): string[] {
+  const problems: string[] = []
+  const stack: string[] = []
+  for (const row of rows.filter((r) => r.kind === 'NEXT')) {
+    const key = `${row.func} (${row.file}:${row.line})`
+    if (row.what === 'CALL' || row.what === 'RESUME') stack.push(key)
+    else if (stack.pop() !== key) problems.push(`event ${row.event}: ${row.what} of ${key} does not close the innermost open function`)
+  }
+  return [...problems, ...stack.map((key) => `${key} never returned`)]
+}
+
+test('CALL and RETURN nest, counting YIELD and RESUME, through every construct of the corpus', (t) => {
+  for (const file of readdirSync(corpus).filter((name) => /\.(cjs|mjs)$/.test(name))) {
+    const dir = tempDir('balance')
+    const result = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, join(corpus, file)])
+    t.is(result.status, 0, result.stderr)
+    const rows = eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8')))
+    t.true(rows.length > 20, file)
+    t.deepEqual(unbalanced(rows), [], file)
+    if (file === 'async.mjs' || file === 'generators.cjs') {
+      t.true(rows.some((r) => r.what === 'YIELD') && rows.some((r) => r.what === 'RESUME'), file)
+    }
+  }
+})
+
+test('every function reports as many calls as V8 itself counts', (t) => {
+  const dir = tempDir('oracle')
+  const log = join(dir, 'oracle.log')
+  const counts = join(dir, 'v8.json')
+  const result = traced([join(fixtures, 'oracle', 'driver.mjs'), log, counts, join(root, 'dist', 'index.js')])
+  t.is(result.status, 0, result.stderr)
+  const workload = join(fixtures, 'oracle', 'workload.cjs')
+  const ours = new Map<number, { calls: number; resumes: number }>()
+  for (const row of eventRows(parseLog(readFileSync(log, 'utf8')))) {
+    if (row.file !== workload) continue
+    const entry = ours.get(row.line) ?? { calls: 0, resumes: 0 }
+    if (row.what === 'CALL') entry.calls++
+    if (row.what === 'RESUME') entry.resumes++
+    ours.set(row.line, entry)
+  }
+  const v8 = JSON.parse(readFileSync(counts, 'utf8')) as { name: string; line: number; count: number }[]
+  t.true(v8.length >= 15)
+  for (const { name, line, count } of v8) {
+    const { calls, resumes } = ours.get(line) ?? { calls: 0, resumes: 0 }
+    // V8 counts an async function or generator again at every resumption, and a generator once
+    // more when it is created (our CALL comes when its body starts, at the first next()).
+    const expected = calls + resumes + (name === 'range' ? calls : 0)
+    t.is(expected, count, `${name} at line ${line}: V8 counted ${count}, memtrace ${calls} CALL + ${resumes} RESUME`)
+  }
+})
+
+test('markdown-it renders real markdown to byte-identical HTML when traced', (t) => {
+  const args = [join(fixtures, 'packages', 'markdown.cjs'), join(root, 'node_modules')]
+  const plain = same(t, args)
+  t.regex(plain.stdout, /\n(\d{2,}) pages\n$/)
+  // And under a running profiler, with markdown-it's own functions in the log.
+  const dir = tempDir('markdown')
+  const run = cli(['run', '--log-dir', dir, ...args])
+  t.is(run.stdout, plain.stdout)
+  const functions = new Set(eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))).map((r) => r.file))
+  t.true([...functions].some((file) => file.includes('/node_modules/markdown-it/')), [...functions].join('\n'))
+})
+
+test('the TypeScript 5.9 compiler type-checks a project with the same diagnostics when traced', (t) => {
+  const tsc = join(root, 'node_modules', 'typescript', 'lib', 'tsc.js')
+  const args = [tsc, '-p', join(fixtures, 'packages', 'ts-project'), '--pretty', 'false']
+  const plain = node(args)
+  t.regex(plain.stdout, /error TS2322/)
+  t.is(plain.status, 2)
+  const dir = tempDir('tsc')
+  const run = cli(['run', '--log-dir', dir, ...args])
+  t.is(run.stdout, plain.stdout)
+  t.is(run.status, plain.status)
+  const rows = eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8')))
+  // tsc.js is a stub that loads the compiler from _tsc.js.
+  t.true(rows.some((r) => r.file.endsWith('/node_modules/typescript/lib/_tsc.js')))
+})
+
+test('an ESM-only package is instrumented through the ES module hook', (t) => {
+  const script = join(fixtures, 'packages', 'change-case.mjs')
+  const plain = same(t, [script])
+  t.regex(plain.stdout, /memoryTracerForNode/)
+  const dir = tempDir('esm')
+  const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, script])
+  t.is(run.stdout, plain.stdout)
+  const rows = eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8')))
+  const changeCase = rows.filter((r) => r.file.endsWith('/node_modules/change-case/dist/index.js'))
+  t.true(changeCase.some((r) => r.what === 'CALL' && r.func === 'camelCase'), 'camelCase was called')
+})
+
+test('every .js, .mjs and .cjs file under node_modules still compiles as the same kind once instrumented', (t) => {
+  const result = node([
+    '--experimental-vm-modules',
+    '--no-warnings',
+    join(fixtures, 'broad', 'check.mjs'),
+    join(root, 'node_modules'),
+    root,
+  ])
+  t.is(result.status, 0, result.stderr)
+  const summary = JSON.parse(result.stdout) as {
+    checked: number
+    modules: number
+    commonjs: number
+    leftAsIs: number
+    leftAsIsFiles: string[]
+    broken: string[]
+  }
+  t.log(`checked ${summary.checked} files (${summary.modules} ES modules, ${summary.commonjs} CommonJS); ${summary.leftAsIs} left as they were`)
+  t.deepEqual(summary.broken, [])
+  t.true(summary.checked > 3000)
+  t.true(summary.modules > 100 && summary.commonjs > 100)
+  t.deepEqual(summary.leftAsIsFiles, [])
+})
+
+for (const file of ['bad.cjs', 'bad.mjs', 'requires-bad.cjs']) {
+  test(`a syntax error in ${file} is exactly Node's own`, (t) => {
+    const plain = same(t, [join(fixtures, 'syntax', file)])
+    t.regex(plain.stderr, /SyntaxError: Unexpected token '\*'/)
+    t.is(plain.status, 1)
+  })
+}
+
+test('MEMTRACE_DEBUG says which files were instrumented and which were left alone, and why', (t) => {
+  const dir = tempDir('debug')
+  const cache = join(dir, 'cache')
+  const env = { MEMTRACE_DEBUG: '1', MEMTRACE_CACHE_DIR: cache, MEMTRACE_EXCLUDE: '**/generators.cjs' }
+  const functions = traced([join(corpus, 'functions.cjs')], { env })
+  t.regex(functions.stderr, /memtrace: instrumented .*functions\.cjs: \d+ functions\n/)
+  const excluded = traced([join(corpus, 'generators.cjs')], { env })
+  t.regex(excluded.stderr, /memtrace: skipped .*generators\.cjs: not matched by the include globs, or matched by an exclude glob/)
+  const bad = traced([join(fixtures, 'syntax', 'bad.cjs')], { env })
+  t.regex(bad.stderr, /memtrace: left .*bad\.cjs as it is: it does not parse as CommonJS \(Unexpected token.*\(3:\d+\)\)/)
+})
+
+test('the second run takes plans from the cache, and a damaged cache entry is ignored', (t) => {
+  const cache = join(tempDir('cache'), 'plans')
+  const env = { MEMTRACE_DEBUG: '1', MEMTRACE_CACHE_DIR: cache }
+  const script = join(corpus, 'functions.cjs')
+  const first = traced([script], { env })
+  t.regex(first.stderr, /instrumented .*functions\.cjs: \d+ functions\n/)
+  const second = traced([script], { env })
+  t.regex(second.stderr, /instrumented .*functions\.cjs: \d+ functions, plan from the cache\n/)
+  t.is(second.stdout, first.stdout)
+  for (const entry of readdirSync(cache)) {
+    const path = join(cache, entry)
+    const bytes = readFileSync(path)
+    bytes[bytes.length >> 1] ^= 0xff
+    writeFileSync(path, bytes)
+  }
+  const third = traced([script], { env })
+  t.is(third.status, 0, third.stderr)
+  t.is(third.stdout, first.stdout)
+  t.regex(third.stderr, /instrumented .*functions\.cjs: \d+ functions\n/)
+  t.regex(traced([script], { env }).stderr, /functions\.cjs: \d+ functions, plan from the cache\n/)
+})
+
+test('include globs choose what is instrumented; a bad glob is a clear error', (t) => {
+  const dir = tempDir('include')
+  const script = join(corpus, 'functions.cjs')
+  const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, '--include', '**/nothing-matches/**', script])
+  t.is(run.status, 0)
+  t.deepEqual(
+    eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))).filter((r) => r.kind === 'NEXT'),
+    [],
+    'nothing was instrumented, so nothing was logged',
+  )
+  const bad = cli(['run', '--include', 'src/{a,b', script])
+  t.is(bad.status, 2)
+  t.regex(bad.stderr, /^memtrace: --include glob "src\/\{a,b" is not valid: a '\{' is never closed\n/)
+  const envBad = traced([script], { env: { MEMTRACE_EXCLUDE: 'lib/[abc' } })
+  t.not(envBad.status, 0)
+  t.regex(envBad.stderr, /MEMTRACE_EXCLUDE glob "lib\/\[abc" is not valid: '\[' at position 5 is never closed/)
+})
+
+test('TypeScript run through tsx is instrumented after tsx has compiled it', (t) => {
+  const dir = tempDir('tsx')
+  const script = join(fixtures, 'tsx', 'app.ts')
+  const plain = node(['--import', 'tsx', script], { cwd: root })
+  t.is(plain.stdout, '5\n')
+  const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, '--', process.execPath, '--import', 'tsx', script], { cwd: root })
+  t.is(run.stdout, plain.stdout)
+  const rows = eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8')))
+  t.true(rows.some((r) => r.file === script && r.func === 'distance' && r.what === 'CALL'), 'distance() was traced')
+})
+
+test('workers run instrumented code with hooks of their own', (t) => {
+  const dir = tempDir('worker')
+  mkdirSync(join(dir, 'app'))
+  writeFileSync(
+    join(dir, 'app', 'main.cjs'),
+    `const { Worker } = require('node:worker_threads')
+const w = new Worker(require('node:path').join(__dirname, 'work.mjs'))
+w.on('message', (m) => console.log('worker said', m))`,
+  )
+  writeFileSync(join(dir, 'app', 'work.mjs'), `import { parentPort } from 'node:worker_threads'\nfunction answer() { return 42 }\nparentPort.postMessage(answer())\n`)
+  const result = traced([join(dir, 'app', 'main.cjs')], { env: { MEMTRACE_DEBUG: '1' } })
+  t.is(result.stdout, 'worker said 42\n')
+  t.regex(result.stderr, /instrumented .*work\.mjs: 1 functions/)
+})

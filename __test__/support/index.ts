@@ -1,0 +1,178 @@
+// What the tests share: paths, running real processes, and a strict reader of memtrace logs
+// written independently of the Rust one (crates/core/src/format), so each checks the other.
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+export const root = join(import.meta.dirname, '..', '..')
+export const fixtures = join(root, '__test__', 'fixtures')
+export const registerPath = join(root, 'dist', 'register.js')
+export const registerUrl = pathToFileURL(registerPath).href
+export const cliPath = join(root, 'dist', 'cli', 'main.js')
+
+export function tempDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `memtrace-${name}-`))
+}
+
+export interface Ran {
+  status: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+function ran(result: SpawnSyncReturns<string>): Ran {
+  if (result.error) throw result.error
+  return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** Runs `node …args` to the end. */
+export function node(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Ran {
+  return ran(
+    spawnSync(process.execPath, args, {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      input: options.input,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    }),
+  )
+}
+
+/** Runs `node --import memtrace/register …args`. */
+export function traced(args: string[], options: Parameters<typeof node>[1] = {}): Ran {
+  return node(['--import', registerUrl, ...args], options)
+}
+
+/** Runs the `memtrace` command. */
+export function cli(args: string[], options: Parameters<typeof node>[1] = {}): Ran {
+  return node([cliPath, ...args], options)
+}
+
+/** Starts `node …args`, resolving once its stdout has printed `line`. */
+export function started(args: string[], line: string, env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stderr!.on('data', (chunk) => (stderr += chunk))
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk) => {
+      stdout += chunk
+      if (stdout.includes(line)) resolve()
+    })
+    child.on('exit', () => reject(new Error(`exited before printing ${line}: ${stderr}`)))
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  )
+  return { child, ready, exited }
+}
+
+/** The `.log` files in `dir`. */
+export function logsIn(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.log'))
+    .sort()
+    .map((name) => join(dir, name))
+}
+
+export const WHATS = ['CALL', 'RETURN', 'EXCEPT', 'YIELD', 'RESUME', 'C_CALL', 'C_RETURN', 'C_EXCEPT', 'LINE', 'GC']
+
+export interface EventRow {
+  kind: 'FRST' | 'NEXT' | 'PREV' | 'LAST'
+  event: number
+  dEvent: number
+  clock: number
+  what: string
+  file: string
+  line: number
+  func: string
+  rss: number
+  dRss: number
+}
+
+export interface MessageRow {
+  kind: 'MSG'
+  event: number
+  dEvent: number
+  clock: number
+  text: string
+}
+
+export type Row = EventRow | MessageRow
+
+export interface Log {
+  message: string | null
+  rows: Row[]
+  complete: boolean
+}
+
+/** The width of a row whose values all fit their columns: `%-12u +%-6d %-12.6f %-8s %-80s#%4d %-32s %12u %12d`. */
+export const ROW_WIDTH = 6 + 13 + 8 + 13 + 9 + 80 + 5 + 1 + 33 + 12 + 1 + 12
+
+const EVENT_ROW =
+  /^(FRST|NEXT|PREV|LAST): (\d+) +\+(\d+) +(\d+\.\d{6}) +([A-Z_]+) +(.*?) *#( *\d+) (.*?) +(\d+) +(-?\d+)$/
+const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +# (.*)$/
+
+/**
+ * Reads a log strictly: `[message] SOF HEDR FRST (NEXT|PREV|MSG)* LAST EOF`, every row in its
+ * exact format, fixed-width where the values fit. A log cut short (no LAST/EOF) is accepted
+ * only with `allowIncomplete`, and then every line it has must still be whole.
+ */
+export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
+  if (!text.endsWith('\n')) throw new Error('the log does not end with a line break: its last line is torn')
+  const lines = text.slice(0, -1).split('\n')
+  let at = 0
+  let message: string | null = null
+  if (lines[0] !== 'SOF') message = lines[at++]
+  const expect = (ok: boolean, what: string) => {
+    if (!ok) throw new Error(`line ${at + 1}: ${what}: ${JSON.stringify(lines[at])}`)
+  }
+  expect(lines[at] === 'SOF', 'expected SOF')
+  at++
+  expect(lines[at]?.startsWith('HEDR: Event        dEvent  Clock        What     File') && lines[at].length === ROW_WIDTH, 'expected the HEDR row')
+  at++
+  const rows: Row[] = []
+  let complete = false
+  for (; at < lines.length; at++) {
+    const line = lines[at]
+    if (line === 'EOF') {
+      expect(at === lines.length - 1, 'EOF must be the last line')
+      expect(rows.at(-1)?.kind === 'LAST', 'EOF must follow LAST')
+      complete = true
+      break
+    }
+    const m = MESSAGE_ROW.exec(line)
+    if (m) {
+      rows.push({ kind: 'MSG', event: Number(m[1]), dEvent: Number(m[2]), clock: Number(m[3]), text: m[4] })
+      continue
+    }
+    const e = EVENT_ROW.exec(line)
+    expect(e !== null, 'not a row')
+    const row: EventRow = {
+      kind: e![1] as EventRow['kind'],
+      event: Number(e![2]),
+      dEvent: Number(e![3]),
+      clock: Number(e![4]),
+      what: e![5],
+      file: e![6],
+      line: Number(e![7]),
+      func: e![8],
+      rss: Number(e![9]),
+      dRss: Number(e![10]),
+    }
+    expect(WHATS.includes(row.what), 'unknown What')
+    const fits =
+      row.event < 1e12 && row.dEvent < 1e6 && row.file.length <= 80 && row.line < 1e4 && row.func.length <= 32 && row.rss < 1e12
+    expect(!fits || line.length === ROW_WIDTH, `a row of fitting values must be ${ROW_WIDTH} wide`)
+    expect((row.kind === 'FRST') === (rows.filter((r) => r.kind !== 'MSG').length === 0), 'FRST comes first, once')
+    expect(!rows.some((r) => r.kind === 'LAST'), 'nothing but EOF follows LAST')
+    rows.push(row)
+  }
+  if (!allowIncomplete) expect(complete, 'the log has no EOF')
+  return { message, rows, complete }
+}
+
+export const eventRows = (log: Log) => log.rows.filter((r): r is EventRow => r.kind !== 'MSG')

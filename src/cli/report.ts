@@ -1,0 +1,100 @@
+/**
+ * `memtrace report <log>`: what a log says, as a table (or JSON).
+ */
+import { native } from '../native.js'
+import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
+import { bytes, count } from './human.js'
+
+type LogReport = ReturnType<typeof native.readLog>
+type Totals = LogReport['functions'][number]
+
+const HELP = `Usage: memtrace report [options] <log>
+
+Reads a log written by \`memtrace run\` or profile() (streaming: logs of any size) and prints
+the events seen and rows logged, the peak RSS and where it happened, and the functions with
+the largest RSS growth and release (the sum of the dRSS of their NEXT: rows).
+
+Options:
+  --top <n>   how many functions each table lists (default 10)
+  --json      print everything as JSON instead
+  --help      this text`
+
+export function readLog(path: string): LogReport {
+  try {
+    return native.readLog(path)
+  } catch (error) {
+    throw new CommandError((error as Error).message)
+  }
+}
+
+const where = (t: { file: string; line: number }) => `${t.file}:${t.line}`
+
+/** One line about a log, as `memtrace run` prints at exit. */
+export function summaryLine(path: string, report: LogReport): string {
+  const parts = [`${count(report.events)} events`, `${count(report.rows)} rows logged`]
+  if (report.peakRss != null && report.peakAt) {
+    parts.push(`peak RSS ${bytes(report.peakRss)} at ${report.peakAt.function} (${where(report.peakAt)})`)
+  }
+  const top = byGrowth(report.functions)[0]
+  if (top && top.growth > 0) parts.push(`largest growth ${bytes(top.growth, true)} in ${top.function} (${where(top)})`)
+  if (!report.complete) parts.push('INCOMPLETE: the log has no EOF, the process ended before it was finished')
+  return `${path}: ${parts.join(', ')}`
+}
+
+function byGrowth(functions: Totals[]): Totals[] {
+  return [...functions].sort((a, b) => b.growth - a.growth || a.function.localeCompare(b.function))
+}
+
+function byRelease(functions: Totals[]): Totals[] {
+  return [...functions].sort((a, b) => b.release - a.release || a.function.localeCompare(b.function))
+}
+
+function table(title: string, rows: Totals[], value: (t: Totals) => number, sign: string): string[] {
+  const shown = rows.filter((t) => value(t) > 0)
+  if (shown.length === 0) return [`${title}: none`]
+  const cells = shown.map((t) => [`${sign}${bytes(value(t))}`, count(t.rows), t.function, where(t)])
+  const widths = [0, 1, 2].map((i) => Math.max(...cells.map((c) => c[i].length), ['bytes', 'rows', 'function'][i].length))
+  const line = (c: string[]) =>
+    `  ${c[0].padStart(widths[0])}  ${c[1].padStart(widths[1])}  ${c[2].padEnd(widths[2])}  ${c[3]}`.trimEnd()
+  return [`${title}:`, line(['bytes', 'rows', 'function', 'where']), ...cells.map(line)]
+}
+
+export function renderReport(path: string, report: LogReport, top: number): string {
+  const lines = [path]
+  if (report.message) lines.push(`  message: ${report.message}`)
+  lines.push(
+    `  ${count(report.events)} events, ${count(report.rows)} rows logged, ${report.duration.toFixed(3)} s` +
+      (report.complete ? '' : ' (INCOMPLETE: no EOF; the process ended before the log was finished)'),
+  )
+  if (report.peakRss != null && report.peakAt) {
+    const at = report.peakAt
+    lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${at.function} (${where(at)})`)
+  }
+  lines.push('', ...table('RSS growth by function', byGrowth(report.functions).slice(0, top), (t) => t.growth, '+'))
+  lines.push('', ...table('RSS release by function', byRelease(report.functions).slice(0, top), (t) => t.release, '-'))
+  return lines.join('\n')
+}
+
+export const report: Command = {
+  name: 'report',
+  summary: 'print what a log says: peak, and RSS growth and release by function',
+  help: HELP,
+  async run(args) {
+    const { options, rest } = parseOptions('report', args, { top: { value: true }, json: { value: false }, help: { value: false } })
+    if (options.has('help')) {
+      console.log(HELP)
+      return 0
+    }
+    if (rest.length !== 1) throw usage('report', rest.length ? `one log at a time, got ${rest.length}` : 'which log? Give its path')
+    const top = integerOption('report', 'top', options.get('top')?.[0], 1) ?? 10
+    const [path] = rest
+    const log = readLog(path)
+    if (options.has('json')) {
+      const json = { path, ...log, byGrowth: byGrowth(log.functions).slice(0, top), byRelease: byRelease(log.functions).slice(0, top) }
+      console.log(JSON.stringify(json, null, 2))
+    } else {
+      console.log(renderReport(path, log, top))
+    }
+    return 0
+  },
+}

@@ -1,0 +1,160 @@
+/**
+ * `memtrace run`: trace every Node process a command starts, one log each.
+ *
+ * The command runs with `--require memtrace/register` added to `NODE_OPTIONS`, which Node passes
+ * on to every process it starts (npm scripts, child_process, workers); each process starts its
+ * profiler at once and notes its log in a manifest, which this command reads at the end to
+ * print each log's path and summary. `--require` rather than `--import`: with an `--import`
+ * Node runs even a CommonJS entry through its ES module loader, which changes the stack of
+ * errors thrown while loading it; `--require` leaves it as it is untraced, and still registers
+ * the ES module hooks.
+ */
+import { spawn } from 'node:child_process'
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { constants, tmpdir } from 'node:os'
+import { delimiter, isAbsolute, join, resolve } from 'node:path'
+
+import { compileGlob, GlobError } from '../instrument/glob.js'
+import type { ProfileOptions } from '../profile/profiler.js'
+import type { RunSettings } from '../register.js'
+import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
+import { readLog, summaryLine } from './report.js'
+
+const HELP = `Usage: memtrace run [options] <script.js> [args...]
+       memtrace run [options] -- <command> [args...]
+
+Runs a Node script (or any command) with every Node process it starts traced: the RSS at each
+call and return of their JavaScript, logged when it moves by at least --d-rss-trigger bytes.
+Each process writes its own log, named YYYYMMDD_HHMMSS_<pid>.log. At the end, the path and a
+summary of each log go to stderr, and memtrace exits with the command's own exit code.
+
+Options:
+  --d-rss-trigger <bytes>  log an event when RSS moved this much since the last logged one;
+                           0 logs every event (default: one page, 4096)
+  --previous               also log the event just before each logged one (PREV: rows)
+  --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
+                           nanoseconds (default); exact: read RSS at every event (~1 µs each)
+  --log-dir <dir>          where the logs go (default: the working directory)
+  --message <text>         a line written at the top of each log
+  --include <glob>         instrument only files matching this glob (repeatable)
+  --exclude <glob>         do not instrument files matching this glob (repeatable)
+  --help                   this text
+
+Then read a log with \`memtrace report <log>\`.`
+
+const SPECS = {
+  'd-rss-trigger': { value: true },
+  previous: { value: false },
+  rss: { value: true },
+  'log-dir': { value: true },
+  message: { value: true },
+  include: { value: true, repeat: true },
+  exclude: { value: true, repeat: true },
+  help: { value: false },
+} as const
+
+const REGISTER = join(__dirname, '..', 'register.js')
+
+/** Fails now, before the command starts, if logs cannot be written to `dir`. */
+function checkWritable(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true })
+    const probe = join(dir, `.memtrace-probe-${process.pid}`)
+    writeFileSync(probe, '')
+    rmSync(probe)
+  } catch (error) {
+    throw new CommandError(`cannot write logs to ${dir}: ${(error as Error).message}. Choose another --log-dir.`)
+  }
+}
+
+/** Globs as every traced process should read them: relative paths made absolute here. */
+function globs(name: string, values: string[] | undefined): string {
+  const cwd = process.cwd()
+  return (values ?? [])
+    .map((glob) => {
+      try {
+        compileGlob(glob, cwd, `--${name}`)
+      } catch (error) {
+        if (error instanceof GlobError) throw usage('run', error.message)
+        throw error
+      }
+      return glob.includes('/') && !isAbsolute(glob) ? join(cwd, glob) : glob
+    })
+    .join(delimiter)
+}
+
+export const run: Command = {
+  name: 'run',
+  summary: 'run a script or command with every Node process it starts traced',
+  help: HELP,
+  async run(args) {
+    const { options, rest, dashed } = parseOptions('run', args, SPECS)
+    if (options.has('help')) {
+      console.log(HELP)
+      return 0
+    }
+    const one = (name: keyof typeof SPECS) => options.get(name)?.[0]
+    const rss = one('rss') ?? 'sampled'
+    if (rss !== 'sampled' && rss !== 'exact') throw usage('run', `--rss must be sampled or exact, got ${JSON.stringify(rss)}`)
+    const logDir = resolve(one('log-dir') ?? '.')
+    const profile: ProfileOptions = {
+      logDir,
+      dRssTrigger: integerOption('run', 'd-rss-trigger', one('d-rss-trigger')),
+      previous: options.has('previous'),
+      rss,
+      message: one('message'),
+    }
+    const include = globs('include', options.get('include'))
+    const exclude = globs('exclude', options.get('exclude'))
+    if (rest.length === 0) {
+      throw usage('run', dashed ? 'no command after --' : 'what should run? Give a script, or -- and a command')
+    }
+    checkWritable(logDir)
+
+    const work = mkdtempSync(join(tmpdir(), 'memtrace-run-'))
+    const manifest = join(work, 'logs.jsonl')
+    appendFileSync(manifest, '')
+    const settings: RunSettings = { profile, manifest }
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(REGISTER)}`.trim(),
+      MEMTRACE_RUN: JSON.stringify(settings),
+    }
+    if (include) env.MEMTRACE_INCLUDE = include
+    if (exclude) env.MEMTRACE_EXCLUDE = exclude
+    const [command, ...commandArgs] = dashed ? rest : [process.execPath, ...rest]
+
+    const code = await new Promise<number>((done, fail) => {
+      const child = spawn(command, commandArgs, { stdio: 'inherit', env })
+      // Ctrl-C reaches the whole process group; a signal sent to us alone is passed on. Either
+      // way we stay until the command has ended, to report its logs.
+      const forward = (signal: NodeJS.Signals) => child.kill(signal)
+      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+      for (const signal of signals) process.on(signal, forward)
+      child.on('error', (error: NodeJS.ErrnoException) => {
+        const reason = error.code === 'ENOENT' ? 'no such command' : error.message
+        fail(new CommandError(`cannot run ${command}: ${reason}`, 127))
+      })
+      child.on('exit', (exitCode, signal) => {
+        for (const name of signals) process.off(name, forward)
+        done(exitCode ?? 128 + (signal ? constants.signals[signal] : 0))
+      })
+    })
+
+    const logs = readFileSync(manifest, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { log: string | null }).log)
+    rmSync(work, { recursive: true, force: true })
+    if (logs.length === 0) process.stderr.write('memtrace: no Node process was traced (did the command start one?)\n')
+    for (const log of logs) {
+      if (!log) continue
+      try {
+        process.stderr.write(`memtrace: ${summaryLine(log, readLog(log))}\n`)
+      } catch (error) {
+        process.stderr.write(`memtrace: ${log}: ${(error as Error).message}\n`)
+      }
+    }
+    return code
+  },
+}

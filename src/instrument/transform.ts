@@ -1,0 +1,37 @@
+/**
+ * One file through the instrumenter: included or not, parsed or not, cached or not.
+ */
+import { native } from '../native.js'
+import { compiledGlobs, type InstrumentConfig } from './config.js'
+import { matcher } from './glob.js'
+
+export type SourceKind = 'module' | 'commonjs'
+
+export interface Transformed {
+  /** The source to run: instrumented, or as it was when excluded or unparsable. */
+  code: string
+  /** The file did not parse, so it runs as it was and Node reports its SyntaxError. */
+  unparsable: boolean
+}
+
+export type Transformer = (source: string, file: string, kind: SourceKind) => Transformed
+
+export function transformer(config: InstrumentConfig): Transformer {
+  const { include, exclude } = compiledGlobs(config)
+  const included = matcher(include, exclude)
+  const debug = config.debug ? (text: string) => process.stderr.write(`memtrace: ${text}\n`) : null
+  return (source, file, kind) => {
+    if (!included(file)) {
+      debug?.(`skipped ${file}: not matched by the include globs, or matched by an exclude glob`)
+      return { code: source, unparsable: false }
+    }
+    const result = native.instrument(source, file, kind, config.cacheDir ?? undefined)
+    if (result.error) {
+      const as = kind === 'module' ? 'an ES module' : 'CommonJS'
+      debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)
+      return { code: source, unparsable: true }
+    }
+    debug?.(`instrumented ${file}: ${result.functions} functions${result.cached ? ', plan from the cache' : ''}`)
+    return { code: result.code, unparsable: false }
+  }
+}

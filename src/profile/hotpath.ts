@@ -1,0 +1,290 @@
+/**
+ * The hot path: the functions that instrumented code calls at every function event.
+ *
+ * Instrumented code calls globals (`__mt$c(7)` and friends, see
+ * `crates/core/src/instrument/mod.rs`), defined here once per thread as read-only properties of
+ * `globalThis`, so that V8 treats them as constants and inlines them into the caller. Each event
+ * counts itself, reads the RSS the sampler thread keeps fresh in shared memory (a typed-array
+ * load, no native call), applies the dRSS filter, and only for an event that passes writes a
+ * four-number record into the ring. No allocation, no native call, no clock read on that path;
+ * the rare cases (ring full) are functions of their own.
+ *
+ * State is module-level `let`s, switched as a whole when profilers nest (`Recording`).
+ */
+import { native } from '../native.js'
+
+/** The What column, as `crates/core/src/format/mod.rs` numbers it. */
+export const enum What {
+  Call = 0,
+  Return = 1,
+  Except = 2,
+  Yield = 3,
+  Resume = 4,
+  Line = 8,
+}
+
+/** Row kinds, as `crates/core/src/ring.rs` numbers them (times 16 in a record's code). */
+export const enum Row {
+  Next = 0,
+  Prev = 16,
+  First = 32,
+  Last = 48,
+  Message = 64,
+}
+
+/** How much of the work an event does: the stages of the seed's benchmark table. */
+export const enum Stage {
+  /** Count events only. */
+  Count = 0,
+  /** Count and read RSS. */
+  Rss = 1,
+  /** Everything but writing: RSS, filter, previous-event bookkeeping. */
+  Filter = 2,
+  /** Everything. */
+  Log = 3,
+}
+
+/** What a profiler hands the hot path: views over its ring and its settings. */
+export interface Recording {
+  ints: Int32Array
+  floats: Float64Array
+  capacity: number
+  stage: Stage
+  triggerPages: number
+  previous: boolean
+  exact: boolean
+  waitForSpace(): void
+  /** Hot-path state of this recording, kept while another one is active. */
+  saved?: Saved
+}
+
+interface Saved {
+  head: number
+  tailSeen: number
+  refPages: number
+  refEvent: number
+  prevCode: number
+  prevPages: number
+  prevClock: number
+}
+
+const layout = native.ringLayout()
+const HEAD = layout.head
+const TAIL = layout.tail
+const RSS = layout.rssPages
+const CLOSED = layout.closed
+const CLOCK = layout.clock
+const EVENTS = layout.events
+const RECORDS = layout.records
+
+let current: Recording | null = null
+let on = false
+let stage = Stage.Log
+let ints: Int32Array<ArrayBufferLike> = new Int32Array(64)
+let floats: Float64Array<ArrayBufferLike> = new Float64Array(32)
+let capacity = 0
+let mask = 0
+let head = 0
+let tailSeen = 0
+let triggerPages = 1
+let previous = false
+let exact = false
+/** Event number and RSS of the last FRST/NEXT row: the filter's reference. */
+let refPages = 0
+let refEvent = 0
+/** The event before the current one, for PREV rows. */
+let prevCode = 0
+let prevPages = 0
+let prevClock = 0
+/** Set by EXCEPT so that the RETURN from the same `finally` is not reported too. */
+let excepted = false
+/** Where Stage.Rss puts the RSS it reads, so that the read is not optimised away. */
+export let rssSink = 0
+
+function event(what: number, id: number): void {
+  const n = floats[EVENTS] + 1
+  floats[EVENTS] = n
+  if (stage === Stage.Count) return
+  const pages = exact ? native.rssPages() : ints[RSS]
+  if (stage === Stage.Rss) {
+    rssSink = pages
+    return
+  }
+  const d = pages - refPages
+  if (d >= triggerPages || -d >= triggerPages) {
+    if (previous && n - 1 > refEvent) record(n - 1, prevClock, prevPages, prevCode + Row.Prev)
+    if (stage === Stage.Log) record(n, floats[CLOCK], pages, id * 128 + what)
+    refPages = pages
+    refEvent = n
+  }
+  if (previous) {
+    prevCode = id * 128 + what
+    prevPages = pages
+    prevClock = floats[CLOCK]
+  }
+}
+
+/** Writes one record into the ring and publishes it. */
+function record(eventNumber: number, clock: number, pages: number, code: number): void {
+  if (((head - tailSeen) | 0) >= capacity) waitForSpace()
+  const at = RECORDS + ((head & mask) << 2)
+  floats[at] = eventNumber
+  floats[at + 1] = clock
+  floats[at + 2] = pages
+  floats[at + 3] = code
+  head = (head + 1) | 0
+  Atomics.store(ints, HEAD, head)
+}
+
+/** The ring looked full: see how far the writer got, and wait for it if need be. */
+function waitForSpace(): void {
+  tailSeen = Atomics.load(ints, TAIL)
+  while (((head - tailSeen) | 0) >= capacity) {
+    if (Atomics.load(ints, CLOSED) === 1) {
+      // The log was ended under us (a signal): nothing more can be written.
+      on = false
+      tailSeen = head - capacity
+      return
+    }
+    current!.waitForSpace()
+    tailSeen = Atomics.load(ints, TAIL)
+  }
+}
+
+function call(id: number): void {
+  if (on) event(What.Call, id)
+}
+
+function ret(id: number): void {
+  if (excepted) {
+    excepted = false
+    return
+  }
+  if (on) event(What.Return, id)
+}
+
+function except(id: number): void {
+  excepted = true
+  if (on) event(What.Except, id)
+}
+
+function suspend<T>(id: number, value: T): T {
+  if (on) event(What.Yield, id)
+  return value
+}
+
+function resume<T>(id: number, value: T): T {
+  if (on) event(What.Resume, id)
+  return value
+}
+
+/** RESUME reported from a `catch` or `finally`; returns the new value of `$mt$s`. */
+function resumeAbruptly(id: number): 0 {
+  if (on) event(What.Resume, id)
+  return 0
+}
+
+/**
+ * `for await (x of iterable)`: the loop suspends inside its own machinery, right after calling
+ * `next()` (or `return()` when it ends early). The wrapper reports YIELD there and sets the
+ * function's `$mt$s`; everything else passes through to the iterable's own iterator, got at the
+ * same moment the loop would have got it.
+ */
+function forAwait(id: number, iterable: unknown, suspended: () => void): object {
+  const source = iterable as Record<symbol, () => object>
+  const wrap = (iterator: Record<string, (...args: unknown[]) => unknown>) => {
+    const next = iterator.next
+    return {
+      next(...args: unknown[]) {
+        if (on) event(What.Yield, id)
+        suspended()
+        return next.apply(iterator, args)
+      },
+      get return() {
+        const close = iterator.return
+        if (close === undefined || close === null) return close
+        return (...args: unknown[]) => {
+          if (on) event(What.Yield, id)
+          suspended()
+          return close.apply(iterator, args)
+        }
+      },
+    }
+  }
+  // An async iterable stays one; a sync one stays sync, so the loop still awaits its values.
+  if (source != null && source[Symbol.asyncIterator] != null) {
+    return { [Symbol.asyncIterator]: () => wrap(source[Symbol.asyncIterator]() as never) }
+  }
+  return { [Symbol.iterator]: () => wrap((source as Record<symbol, () => object>)[Symbol.iterator]() as never) }
+}
+
+const GLOBALS: Record<string, unknown> = {
+  __mt$c: call,
+  __mt$r: ret,
+  __mt$x: except,
+  __mt$y: suspend,
+  __mt$u: resume,
+  __mt$k: resumeAbruptly,
+  __mt$i: forAwait,
+}
+
+/** Defines the hot-path globals on this thread (once). */
+export function installGlobals(): void {
+  if (Object.prototype.hasOwnProperty.call(globalThis, '__mt$c')) return
+  for (const [name, value] of Object.entries(GLOBALS)) {
+    Object.defineProperty(globalThis, name, { value, writable: false, enumerable: false, configurable: false })
+  }
+}
+
+export function globalsInstalled(): boolean {
+  return (globalThis as Record<string, unknown>).__mt$c === call
+}
+
+/** Makes `recording` the one events go to (null: none), keeping the state of the one before. */
+export function switchTo(recording: Recording | null): void {
+  if (current) {
+    current.saved = { head, tailSeen, refPages, refEvent, prevCode, prevPages, prevClock }
+  }
+  current = recording
+  on = recording !== null
+  if (!recording) return
+  ints = recording.ints
+  floats = recording.floats
+  capacity = recording.capacity
+  mask = recording.capacity - 1
+  stage = recording.stage
+  triggerPages = recording.triggerPages
+  previous = recording.previous
+  exact = recording.exact
+  const saved = recording.saved
+  head = saved ? saved.head : Atomics.load(ints, HEAD)
+  tailSeen = saved ? saved.tailSeen : Atomics.load(ints, TAIL)
+  refPages = saved ? saved.refPages : 0
+  refEvent = saved ? saved.refEvent : 0
+  prevCode = saved ? saved.prevCode : 0
+  prevPages = saved ? saved.prevPages : 0
+  prevClock = saved ? saved.prevClock : 0
+}
+
+export function eventCount(recording: Recording): number {
+  return recording.floats[EVENTS]
+}
+
+/** Writes the FRST row of the current recording (event 0) and makes it the filter's reference. */
+export function writeFirst(siteId: number): void {
+  const pages = exact ? native.rssPages() : ints[RSS]
+  record(0, floats[CLOCK], pages, siteId * 128 + Row.First + What.Line)
+  refPages = pages
+  refEvent = 0
+}
+
+/** Writes the LAST row of the current recording: one past the last event. */
+export function writeLast(siteId: number): void {
+  const pages = exact ? native.rssPages() : ints[RSS]
+  record(floats[EVENTS] + 1, floats[CLOCK], pages, siteId * 128 + Row.Last + What.Line)
+}
+
+/** Writes a MSG row at the current event (the text goes to the writer separately). */
+export function writeMessage(): void {
+  record(floats[EVENTS], floats[CLOCK], 0, Row.Message + What.Line)
+}

@@ -1,0 +1,266 @@
+/**
+ * `profile()`: start recording the RSS at every function event of this thread into a log.
+ *
+ * The native side (`crates/core/src/profiler.rs`) owns the log, the ring, the sampler and the
+ * writer; this side owns the hot-path state, nesting and the ends of the log (FRST, LAST, MSG),
+ * and makes sure every log ends however the process does (`./exit.ts`).
+ */
+import { resolve } from 'node:path'
+
+import { native, type Binding } from '../native.js'
+import {
+  checkObject,
+  invalid,
+  optionalBoolean,
+  optionalChoice,
+  optionalInteger,
+  optionalString,
+} from '../options.js'
+import { installExitHandlers } from './exit.js'
+import {
+  eventCount,
+  globalsInstalled,
+  Stage,
+  switchTo,
+  writeFirst,
+  writeLast,
+  writeMessage,
+  type Recording,
+} from './hotpath.js'
+
+export interface ProfileOptions {
+  /** Write the log to this file (created, or truncated if it exists). Default: a new file in `logDir`. */
+  logPath?: string
+  /** Directory for a new log named `YYYYMMDD_HHMMSS_<pid>.log` (UTC), created if need be. Default: the working directory. */
+  logDir?: string
+  /** A line written at the top of the log, before `SOF`. */
+  message?: string
+  /** Log an event when RSS has moved by at least this many bytes since the last logged event. 0 logs every event. Default: one page (4096). */
+  dRssTrigger?: number
+  /** Also log the event just before each logged one, as a `PREV:` row. Default: false. */
+  previous?: boolean
+  /**
+   * Where an event's RSS comes from. `'sampled'` (default): a sampler thread keeps it fresh every
+   * `rssPeriodUs`, so an event costs a few ns and its RSS is at most that old. `'exact'`: read
+   * from the kernel at every event (~1 µs each), as cPyMemTrace does.
+   */
+  rss?: 'sampled' | 'exact'
+  /** Sampler period in microseconds; 0 polls without sleeping (one CPU core). Default: 100. */
+  rssPeriodUs?: number
+  /** Records the ring between this thread and the writer holds (rounded up to a power of two). Default: 65536 (2 MiB). */
+  ringSize?: number
+  /**
+   * How much each event does, for measuring the tracer itself: `'count'` (count only), `'rss'`
+   * (and read RSS), `'filter'` (and apply the filter, write nothing), `'log'` (default: all).
+   */
+  record?: 'count' | 'rss' | 'filter' | 'log'
+}
+
+const OPTIONS = [
+  'logPath',
+  'logDir',
+  'message',
+  'dRssTrigger',
+  'previous',
+  'rss',
+  'rssPeriodUs',
+  'ringSize',
+  'record',
+] as const
+
+const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
+
+/** The default sampler period, chosen by measurement: see the README's "RSS staleness". */
+export const DEFAULT_RSS_PERIOD_US = 100
+export const DEFAULT_RING_SIZE = 65536
+
+/** Profilers of this thread, innermost last. */
+const stack: Profiler[] = []
+
+/** A summary of a finished log. */
+export interface ProfileSummary {
+  logPath: string | null
+  events: number
+  rows: number
+  peakRss: number
+  /** The function whose logged rows add up to the largest RSS growth. */
+  topFunction: { file: string; line: number; name: string; growth: number } | null
+}
+
+export class Profiler {
+  readonly #native: InstanceType<Binding['NativeProfiler']>
+  readonly #recording: Recording
+  #summary: ProfileSummary | null = null
+
+  /** @internal Use `profile()`. */
+  constructor(native: InstanceType<Binding['NativeProfiler']>, recording: Recording) {
+    this.#native = native
+    this.#recording = recording
+  }
+
+  /** The log file, or null when the log is discarded. */
+  get logPath(): string | null {
+    return this.#native.path ?? null
+  }
+
+  /** Events seen so far, logged or not. */
+  get eventCount(): number {
+    return eventCount(this.#recording)
+  }
+
+  /** Whether the log has been ended. */
+  get stopped(): boolean {
+    return this.#summary !== null
+  }
+
+  /** Writes a `MSG:` row with `text` at the current event. */
+  message(text: string): void {
+    if (typeof text !== 'string') throw invalid('message text', 'a string', text)
+    if (this.#summary) throw new Error(`this profiler has stopped; its log ${this.logPath} is complete`)
+    this.#native.message(text)
+    this.#within(writeMessage)
+  }
+
+  /** Ends the log with `LAST:` and `EOF`. Profilers started after this one are stopped first. Idempotent. */
+  stop(): ProfileSummary {
+    return this.#stop(callSite(this.stop))
+  }
+
+  [Symbol.dispose](): void {
+    this.stop()
+  }
+
+  /** @internal */
+  #stop(site: number): ProfileSummary {
+    if (this.#summary) return this.#summary
+    const at = stack.indexOf(this)
+    for (const inner of stack.slice(at + 1).reverse()) inner.#stop(site)
+    this.#within(() => writeLast(site))
+    const result = this.#native.stop()
+    stack.splice(at, 1)
+    const outer = stack[stack.length - 1]
+    switchTo(outer ? outer.#recording : null)
+    if (outer && at === stack.length) outer.#reattached()
+    const top = result.topFunction == null ? null : native.functionInfo(result.topFunction)
+    this.#summary = {
+      logPath: this.logPath,
+      events: result.events,
+      rows: result.rows,
+      peakRss: result.peakRss,
+      topFunction: top ? { file: top.file, line: top.line, name: top.name, growth: result.topGrowth ?? 0 } : null,
+    }
+    return this.#summary
+  }
+
+  /** @internal Ends the log because the process is exiting. */
+  static stopAll(reason: string): ProfileSummary[] {
+    const site = native.registerSite('<exit>', 0, 0, reason)
+    return [...stack].reverse().map((profiler) => profiler.#stop(site))
+  }
+
+  /** Runs `write` with this profiler's ring as the hot path's, then switches back. */
+  #within(write: () => void): void {
+    const active = stack[stack.length - 1]
+    if (active === this) return write()
+    switchTo(this.#recording)
+    write()
+    switchTo(active ? active.#recording : null)
+  }
+
+  #reattached(): void {
+    this.#native.message('Re-attaching this profile.')
+    this.#within(writeMessage)
+  }
+}
+
+/** How many profilers are running on this thread (nested ones included). */
+export function profileDepth(): number {
+  return stack.length
+}
+
+/**
+ * Starts recording the RSS at every call and return of instrumented code on this thread.
+ *
+ * Needs the loader hooks: run with `node --import memtrace/register` (or `memtrace run`). When a
+ * profiler is already running, it is suspended (with a `MSG:` row naming the new log) until the
+ * new one stops.
+ *
+ * @throws TypeError for an invalid option; Error when the hooks are not installed or the log
+ * cannot be created.
+ */
+export function profile(options?: ProfileOptions): Profiler {
+  return start(options, 0, profile)
+}
+
+/**
+ * @internal `profile()` with its FRST row at `site` (a registered call site), or, when `site` is
+ * 0, where user code called `caller`.
+ */
+export function start(options: ProfileOptions | undefined, site: number, caller: Function = start): Profiler {
+  const o = checkObject('profile() options', options, OPTIONS)
+  const logPath = optionalString('logPath', o.logPath)
+  const logDir = optionalString('logDir', o.logDir)
+  if (logPath !== undefined && logDir !== undefined) {
+    throw new TypeError('logPath and logDir cannot both be given: logPath names the file, logDir a directory for a new one')
+  }
+  const message = o.message === undefined ? undefined : o.message
+  if (message !== undefined && typeof message !== 'string') throw invalid('message', 'a string', message)
+  const trigger = optionalInteger('dRssTrigger', o.dRssTrigger, native.pageSize(), 0, Number.MAX_SAFE_INTEGER)
+  const previous = optionalBoolean('previous', o.previous, false)
+  const rss = optionalChoice('rss', o.rss, ['sampled', 'exact'], 'sampled')
+  const rssPeriodUs = optionalInteger('rssPeriodUs', o.rssPeriodUs, DEFAULT_RSS_PERIOD_US, 0, 10_000_000)
+  const ringSize = optionalInteger('ringSize', o.ringSize, DEFAULT_RING_SIZE, 2, 1 << 24)
+  const stage = STAGES[optionalChoice('record', o.record, ['count', 'rss', 'filter', 'log'], 'log')]
+
+  if (!globalsInstalled()) {
+    throw new Error(
+      'memtrace cannot trace: its loader hooks are not installed in this thread. ' +
+        'Run the program with `node --import memtrace/register app.js` (or `memtrace run app.js`), ' +
+        'so that the code it loads is instrumented.',
+    )
+  }
+  const profiler = new native.NativeProfiler({
+    logFile: logPath === undefined ? undefined : resolve(logPath),
+    logDir: logDir === undefined ? undefined : resolve(logDir),
+    message,
+    capacity: ringSize,
+    rssPeriodUs,
+  })
+  const memory = profiler.memory()
+  const page = native.pageSize()
+  const recording: Recording = {
+    ints: new Int32Array(memory),
+    floats: new Float64Array(memory),
+    capacity: profiler.capacity,
+    stage,
+    triggerPages: Math.ceil(trigger / page),
+    previous,
+    exact: rss === 'exact',
+    waitForSpace: () => profiler.waitForSpace(),
+  }
+  const created = new Profiler(profiler, recording)
+  const outer = stack[stack.length - 1]
+  if (outer) {
+    outer.message(`Detaching this profile. New file: ${created.logPath ?? '<discarded>'}`)
+  }
+  installExitHandlers(() => Profiler.stopAll('<exit>'))
+  stack.push(created)
+  switchTo(recording)
+  writeFirst(site || callSite(caller))
+  return created
+}
+
+/** Registers where user code called `fn` (the first frame outside memtrace) as a call site. */
+function callSite(fn: Function): number {
+  const holder: { stack?: string } = {}
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 1
+  Error.captureStackTrace(holder, fn)
+  Error.stackTraceLimit = limit
+  const frame = (holder.stack ?? '').split('\n')[1] ?? ''
+  // "    at name (file:line:column)" or "    at file:line:column"
+  const match = /^\s*at (?:(.*?) \()?(.*?):(\d+):(\d+)\)?$/.exec(frame)
+  if (!match) return native.registerSite('<unknown>', 0, 0, '<unknown>')
+  const [, name, file, line, column] = match
+  return native.registerSite(file, Number(line), Number(column), name ?? '<top level>')
+}
