@@ -123,7 +123,8 @@ const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +# (.*)$/
  */
 export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
   if (!text.endsWith('\n')) throw new Error('the log does not end with a line break: its last line is torn')
-  const lines = text.slice(0, -1).split('\n')
+  // Rows may end in spaces, which keep every row within one page of the file.
+  const lines = text.slice(0, -1).split('\n').map((line) => line.trimEnd())
   let at = 0
   let message: string | null = null
   if (lines[0] !== 'SOF') message = lines[at++]
@@ -136,6 +137,8 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
   at++
   const rows: Row[] = []
   let complete = false
+  let events = 0
+  let ended = false
   for (; at < lines.length; at++) {
     const line = lines[at]
     if (line === 'EOF') {
@@ -167,8 +170,10 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
     const fits =
       row.event < 1e12 && row.dEvent < 1e6 && row.file.length <= 80 && row.line < 1e4 && row.func.length <= 32 && row.rss < 1e12
     expect(!fits || line.length === ROW_WIDTH, `a row of fitting values must be ${ROW_WIDTH} wide`)
-    expect((row.kind === 'FRST') === (rows.filter((r) => r.kind !== 'MSG').length === 0), 'FRST comes first, once')
-    expect(!rows.some((r) => r.kind === 'LAST'), 'nothing but EOF follows LAST')
+    expect((row.kind === 'FRST') === (events === 0), 'FRST comes first, once')
+    expect(!ended, 'nothing but EOF follows LAST')
+    events++
+    ended = row.kind === 'LAST'
     rows.push(row)
   }
   if (!allowIncomplete) expect(complete, 'the log has no EOF')

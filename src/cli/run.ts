@@ -10,9 +10,9 @@
  * the ES module hooks.
  */
 import { spawn } from 'node:child_process'
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { constants, tmpdir } from 'node:os'
-import { delimiter, isAbsolute, join, resolve } from 'node:path'
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
 
 import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
@@ -58,7 +58,10 @@ const REGISTER = join(__dirname, '..', 'register.js')
 /** Fails now, before the command starts, if logs cannot be written to `dir`. */
 function checkWritable(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true })
+    // Not mkdirSync's `recursive`: on Node 20 it loops forever under /proc.
+    const missing: string[] = []
+    for (let at = dir; !existsSync(at); at = dirname(at)) missing.unshift(at)
+    for (const path of missing) mkdirSync(path)
     const probe = join(dir, `.memtrace-probe-${process.pid}`)
     writeFileSync(probe, '')
     rmSync(probe)

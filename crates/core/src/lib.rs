@@ -14,7 +14,8 @@
 //! * [`instrument`]: rewrites JavaScript so that every function reports its events; with the
 //!   process-wide [`functions`] table that gives each function an id.
 //! * [`ring`]: the memory a profiler shares with the JS thread; [`sampler`] keeps RSS fresh in
-//!   it, [`writer`] drains it into [`format`]ted rows; [`profiler`] ties the three together, and
+//!   it, [`writer`] drains it into [`format`]ted rows that [`sink`] lays out so that no row is
+//!   ever half-written; [`profiler`] ties them together, and
 //!   [`signals`] ends the logs when a signal ends the process.
 //! * [`report`]: reads a log back into totals.
 
@@ -27,4 +28,5 @@ pub mod ring;
 pub mod rss;
 pub mod sampler;
 pub mod signals;
+pub mod sink;
 pub mod writer;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ring::Ring;
 use crate::sampler::Sampler;
-use crate::writer::{Sink, Summary, WriteError, Writer, WriterControl};
+use crate::sink::{Discard, Sink};
+use crate::writer::{Summary, WriteError, Writer, WriterControl};
 
 /// Where the log goes.
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ impl Profiler {
   /// before anything is traced), then starts the sampler and the writer.
   pub fn start(options: &Options) -> Result<Profiler, ProfileError> {
     let started = Instant::now();
-    let (sink, path): (Sink, Option<PathBuf>) = match &options.log {
+    let (sink, path): (Box<dyn Sink>, Option<PathBuf>) = match &options.log {
       LogTarget::File(path) => {
         let file = File::create(path).map_err(|source| ProfileError::File { path: path.clone(), source })?;
         (Box::new(file), Some(path.clone()))
@@ -76,7 +77,7 @@ impl Profiler {
         let (file, path) = create_named(dir, SystemTime::now(), std::process::id())?;
         (Box::new(file), Some(path))
       }
-      LogTarget::Discard => (Box::new(io::sink()), None),
+      LogTarget::Discard => (Box::new(Discard), None),
     };
     let ring = Arc::new(Ring::new(options.capacity));
     let writer = Writer::start(ring.clone(), sink, options.message.as_deref()).map_err(|source| {

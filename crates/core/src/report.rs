@@ -69,7 +69,8 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     let fail = |reason: String| ReportError { line: number, reason };
     let bytes = line.map_err(|err| fail(format!("cannot be read: {err}")))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| fail("is not UTF-8 text".into()))?;
-    let text = text.strip_suffix('\r').unwrap_or(text);
+    // Rows may end in spaces (see `sink`), and a log edited on Windows in '\r'.
+    let text = text.trim_end_matches([' ', '\r']);
     if state == State::Ended {
       if text.is_empty() {
         continue;

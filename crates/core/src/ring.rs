@@ -46,7 +46,8 @@ const CLOCK_AT: usize = 136;
 const EVENTS_AT: usize = 192;
 const CLOSED_AT: usize = 200;
 
-const _: () = assert!(RECORDS_AT.is_multiple_of(RECORD_BYTES) && CLOCK_AT.is_multiple_of(8) && EVENTS_AT.is_multiple_of(8));
+const _: () =
+  assert!(RECORDS_AT.is_multiple_of(RECORD_BYTES) && CLOCK_AT.is_multiple_of(8) && EVENTS_AT.is_multiple_of(8));
 
 /// Offsets of the shared fields in the units of the JS views, for `src/profile/hotpath.ts`.
 #[derive(Debug, Clone, Copy)]

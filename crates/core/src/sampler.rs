@@ -2,8 +2,11 @@
 //! that the JS hot path reads them like variables instead of asking the kernel (~0.5 µs here,
 //! against a few ns for the event itself).
 //!
-//! Its period bounds how stale an event's RSS can be. A period of zero polls without sleeping:
-//! staleness drops to one kernel read (~0.5-1 µs), at the price of a CPU core.
+//! Its period bounds how stale an event's RSS can be while memory is still. While memory moves
+//! (two reads in a row differ) it reads again at once instead of sleeping, so that the growth
+//! of one long native call (a big `Buffer.alloc`) is seen, to within one kernel read
+//! (~0.5-1 µs), by the event that follows it: RETURN of the function that allocated, not an
+//! event after it. A period of zero never sleeps at all, at the price of a CPU core.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,11 +25,17 @@ impl Sampler {
   /// Publishes one sample now, then starts the thread.
   pub fn start(ring: Arc<Ring>, period: Duration, started: Instant) -> std::io::Result<Sampler> {
     let page = rss::page_size();
-    let sample = move |ring: &Ring| match rss::current() {
-      Ok(bytes) => ring.publish_sample((bytes / page).min(u64::from(u32::MAX)) as u32, started.elapsed().as_secs_f64()),
-      // Keep the last good RSS and move the clock on; the failure is the kernel's, not the
-      // program's, and stopping the trace would lose more than a stale value.
-      Err(_) => ring.publish_sample(ring.rss_pages(), started.elapsed().as_secs_f64()),
+    // Returns whether RSS moved since the last sample.
+    let sample = move |ring: &Ring| {
+      let before = ring.rss_pages();
+      let pages = match rss::current() {
+        Ok(bytes) => (bytes / page).min(u64::from(u32::MAX)) as u32,
+        // Keep the last good RSS and move the clock on; the failure is the kernel's, not the
+        // program's, and stopping the trace would lose more than a stale value.
+        Err(_) => before,
+      };
+      ring.publish_sample(pages, started.elapsed().as_secs_f64());
+      pages != before
     };
     sample(&ring);
     let stop = Arc::new(AtomicBool::new(false));
@@ -35,10 +44,7 @@ impl Sampler {
       std::thread::Builder::new().name("memtrace-sampler".into()).spawn(move || {
         lower_timer_slack();
         while !stop.load(Ordering::Relaxed) {
-          sample(&ring);
-          if period.is_zero() {
-            std::hint::spin_loop();
-          } else {
+          if !sample(&ring) && !period.is_zero() {
             std::thread::sleep(period);
           }
         }

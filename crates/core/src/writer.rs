@@ -1,12 +1,13 @@
 //! The writer: a thread that drains a profiler's ring, turns records into rows and writes them.
 //!
 //! Formatting and I/O happen here, never on the JS thread. Rows go into a buffer that is written
-//! whole-rows-at-a-time, when it is large or at least every [`FLUSH_EVERY`], so that a process
-//! killed at any moment leaves a file whose every line is complete. When the ring is full, JS
-//! waits ([`WriterControl::wait_for_space`]); nothing is ever dropped.
+//! whole rows at a time, when it is large or at least every [`FLUSH_EVERY`], through
+//! [`PagedLines`], so that a process killed at any moment leaves a file whose every line is
+//! complete. When the ring is full, JS waits ([`WriterControl::wait_for_space`]); nothing is ever
+//! dropped.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, Thread};
@@ -16,6 +17,7 @@ use crate::format::{header, message_row, RowKind, RowWriter, What, END_OF_FILE};
 use crate::functions;
 use crate::ring::{BadRecord, Record, Ring};
 use crate::rss;
+use crate::sink::{PagedLines, Sink};
 
 /// The longest a row waits in the writer's buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -23,9 +25,6 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 const POLL: Duration = Duration::from_millis(2);
 /// Rows are written out once this many bytes are waiting.
 const BUFFER_BYTES: usize = 256 * 1024;
-
-/// Where rows go: a file, or nowhere (to measure the tracer without the disk).
-pub type Sink = Box<dyn Write + Send>;
 
 /// What the writer has been asked to do, shared with the threads that ask.
 pub struct WriterControl {
@@ -111,9 +110,9 @@ pub struct Writer {
 impl Writer {
   /// Writes the header now (so an unwritable sink fails here, before tracing starts), then
   /// starts the thread.
-  pub fn start(ring: Arc<Ring>, mut sink: Sink, message: Option<&str>) -> Result<Writer, WriteError> {
-    sink.write_all(header(message).as_bytes())?;
-    sink.flush()?;
+  pub fn start(ring: Arc<Ring>, sink: Box<dyn Sink>, message: Option<&str>) -> Result<Writer, WriteError> {
+    let mut file = PagedLines::new(sink, rss::page_size());
+    file.append(header(message).as_bytes())?;
     let control = Arc::new(WriterControl {
       state: AtomicI32::new(RUNNING),
       thread: Mutex::new(None),
@@ -122,7 +121,7 @@ impl Writer {
     });
     let state = Drain {
       ring,
-      sink,
+      file,
       control: control.clone(),
       out: Vec::with_capacity(BUFFER_BYTES + 4096),
       rows: RowWriter::default(),
@@ -151,7 +150,7 @@ impl Writer {
 
 struct Drain {
   ring: Arc<Ring>,
-  sink: Sink,
+  file: PagedLines,
   control: Arc<WriterControl>,
   out: Vec<u8>,
   rows: RowWriter,
@@ -213,12 +212,11 @@ impl Drain {
     self.out.extend_from_slice(END_OF_FILE.as_bytes());
     self.out.push(b'\n');
     self.write_out()?;
-    self.sink.flush()?;
     Ok(())
   }
 
   fn write_out(&mut self) -> io::Result<()> {
-    self.sink.write_all(&self.out)?;
+    self.file.append(&self.out)?;
     self.out.clear();
     self.last_write = Instant::now();
     Ok(())
@@ -294,23 +292,10 @@ fn signal_name(signal: i32) -> String {
 mod tests {
   use super::*;
   use crate::format::{parse_row, LogRow};
+  use crate::sink::tests::Memory;
 
-  /// A sink the test can read while the writer owns it.
-  #[derive(Clone, Default)]
-  struct Shared(Arc<Mutex<Vec<u8>>>);
-  impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-      self.0.lock().unwrap().extend_from_slice(buf);
-      Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-      Ok(())
-    }
-  }
-  impl Shared {
-    fn text(&self) -> String {
-      String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
+  fn text(memory: &Memory) -> String {
+    String::from_utf8(memory.0.lock().unwrap().clone()).unwrap()
   }
 
   fn push_blocking(ring: &Ring, control: &WriterControl, record: Record) {
@@ -327,7 +312,7 @@ mod tests {
   fn a_tiny_ring_loses_nothing_and_rows_count_from_the_reference() {
     let site = functions::register("/t/a.js", &[functions::Site { line: 4, column: 1, name: "work".into() }]);
     let ring = Arc::new(Ring::new(2));
-    let sink = Shared::default();
+    let sink = Memory::default();
     let writer = Writer::start(ring.clone(), Box::new(sink.clone()), Some("hello")).unwrap();
     let control = writer.control.clone();
     push_blocking(&ring, &control, record(0, RowKind::First, What::Line, site, 100));
@@ -342,8 +327,8 @@ mod tests {
     assert_eq!(summary.rows, N + 3);
     assert_eq!(summary.top_growth, Some((site, (N * rss::page_size()) as i64)));
 
-    let text = sink.text();
-    let lines: Vec<&str> = text.lines().collect();
+    let text = text(&sink);
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     assert_eq!(lines[..2], ["hello", "SOF"]);
     assert_eq!(lines.len() as u64, 2 + 1 + (N + 3) + 1);
     assert_eq!(*lines.last().unwrap(), "EOF");
@@ -365,20 +350,20 @@ mod tests {
   #[test]
   fn rows_reach_the_sink_without_waiting_for_the_end() {
     let ring = Arc::new(Ring::new(16));
-    let sink = Shared::default();
+    let sink = Memory::default();
     let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
     ring.push(&record(0, RowKind::First, What::Line, 0, 1));
     std::thread::sleep(FLUSH_EVERY * 3);
-    assert!(sink.text().contains("FRST: 0 "), "{}", sink.text());
+    assert!(text(&sink).contains("FRST: 0 "), "{}", text(&sink));
     ring.push(&record(1, RowKind::Last, What::Line, 0, 1));
     writer.join().unwrap();
-    assert!(sink.text().ends_with("EOF\n"));
+    assert!(text(&sink).ends_with("EOF\n"));
   }
 
   #[test]
   fn a_signal_ends_the_log_with_a_last_row_naming_it() {
     let ring = Arc::new(Ring::new(16));
-    let sink = Shared::default();
+    let sink = Memory::default();
     let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
     ring.push(&record(0, RowKind::First, What::Line, 0, 1));
     ring.set_events(41);
@@ -387,7 +372,7 @@ mod tests {
     assert!(writer.is_finished());
     assert!(ring.is_closed());
     writer.join().unwrap();
-    let text = sink.text();
+    let text = text(&sink);
     let last = text.lines().rev().nth(1).unwrap();
     let LogRow::Event(row) = parse_row(last).unwrap() else { panic!("{last}") };
     assert_eq!((row.kind, row.event, row.file, row.function), (RowKind::Last, 42, "<signal>", "<SIGTERM>"));
@@ -396,12 +381,9 @@ mod tests {
   #[test]
   fn an_unwritable_sink_fails_at_start() {
     struct Full;
-    impl Write for Full {
-      fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+    impl Sink for Full {
+      fn write_at(&mut self, _: u64, _: &[u8]) -> io::Result<()> {
         Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
-      }
-      fn flush(&mut self) -> io::Result<()> {
-        Ok(())
       }
     }
     let err = Writer::start(Arc::new(Ring::new(2)), Box::new(Full), None).err().unwrap();

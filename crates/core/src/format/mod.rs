@@ -16,7 +16,8 @@
 //! ```
 //! (The File column is 80 wide; it is narrowed above.) Columns, as `printf` would write them:
 //! `%-12u +%-6d %-12.6f %-8s %-80s#%4d %-32s %12u %12d`. A value wider than its column
-//! pushes the rest of the row right, as in the seed; nothing is cut.
+//! pushes the rest of the row right, as in the seed; nothing is cut. A line may end in spaces,
+//! which keep it within one page of the file (see `sink`); readers ignore them.
 //!
 //! * Event: the number of the event, counting every event whether logged or not. FRST is
 //!   event 0 (where the profiler started); events are 1, 2, …; LAST is one past the last event

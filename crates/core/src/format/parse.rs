@@ -49,6 +49,7 @@ fn bad(what: impl Into<String>) -> ParseError {
 /// Reads one line (without its line break). The optional message line before `SOF` is not a
 /// row; the caller knows where it stands and does not pass it here.
 pub fn parse_row(line: &str) -> Result<LogRow<'_>, ParseError> {
+  let line = line.trim_end_matches(' ');
   match line {
     START_OF_FILE => return Ok(LogRow::Start),
     END_OF_FILE => return Ok(LogRow::End),
@@ -72,7 +73,7 @@ pub fn parse_row(line: &str) -> Result<LogRow<'_>, ParseError> {
   if kind == RowKind::Message {
     let text =
       rest.trim_start_matches(' ').strip_prefix("# ").ok_or_else(|| bad("a MSG: row has no '# ' before its text"))?;
-    return Ok(LogRow::Message { event, d_event, clock, text });
+    return Ok(LogRow::Message { event, d_event, clock, text: text.trim_end_matches(' ') });
   }
 
   let what = token(&mut rest);

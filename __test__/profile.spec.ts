@@ -1,0 +1,298 @@
+// The per-call profiler: the log's grammar and arithmetic, attribution, every way a process
+// can end, nothing dropped, nesting, and the API's errors. Real child processes throughout.
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import test from 'ava'
+
+import {
+  cli,
+  eventRows,
+  fixtures,
+  logsIn,
+  node,
+  parseLog,
+  registerPath,
+  root,
+  started,
+  tempDir,
+  type Log,
+} from './support/index.js'
+
+const MiB = 1024 * 1024
+const env = { MEMTRACE_INDEX: join(root, 'dist', 'index.js') }
+const profileFixture = (name: string) => join(fixtures, 'profile', name)
+/** `node --require memtrace/register <fixture> …args`. */
+const withHooks = (name: string, ...args: string[]) => node(['--require', registerPath, profileFixture(name), ...args], { env })
+
+/** What is wrong with the arithmetic of the rows (what the seed's format promises); [] if nothing. */
+function arithmetic(log: Log, trigger: number): string[] {
+  const problems: string[] = []
+  const fail = (what: string) => problems.length < 10 && problems.push(what)
+  let refEvent = 0
+  let refRss = 0
+  let lastEvent = -1
+  log.rows.forEach((row, i) => {
+    const at = `row ${i} (${row.kind} ${row.event})`
+    if (row.event < lastEvent) fail(`${at}: event number went back`)
+    lastEvent = row.event
+    if (row.dEvent !== row.event - refEvent) fail(`${at}: dEvent ${row.dEvent}, expected ${row.event - refEvent}`)
+    if (row.kind === 'MSG') return
+    if (row.kind === 'FRST' && (row.event !== 0 || row.dRss !== row.rss)) fail(`${at}: FRST must be event 0 with dRSS = RSS`)
+    if (row.kind !== 'FRST' && row.dRss !== row.rss - refRss) fail(`${at}: dRSS ${row.dRss}, expected ${row.rss - refRss}`)
+    if (row.kind === 'NEXT' && Math.abs(row.dRss) < trigger) fail(`${at}: a NEXT row that moved only ${row.dRss}`)
+    if (row.kind === 'PREV') {
+      const next = log.rows[i + 1]
+      if (next?.kind !== 'NEXT' || row.event !== next.event - 1) fail(`${at}: not the event just before a NEXT`)
+      if (row.event <= refEvent) fail(`${at}: a PREV for an event already logged`)
+      if (trigger > 0 && Math.abs(row.dRss) >= trigger) fail(`${at}: a PREV row that passed the filter itself`)
+    }
+    if (row.kind === 'FRST' || row.kind === 'NEXT') {
+      refEvent = row.event
+      refRss = row.rss
+    }
+  })
+  return problems
+}
+
+const readLog = (path: string) => parseLog(readFileSync(path, 'utf8'))
+
+test('a real program logs rows that parse strictly and add up, with and without PREV rows', (t) => {
+  for (const previous of [false, true]) {
+    const dir = tempDir('grammar')
+    const args = ['run', '--log-dir', dir, '--message', 'grammar check', ...(previous ? ['--previous'] : [])]
+    const run = cli([...args, join(fixtures, 'packages', 'markdown.cjs'), join(root, 'node_modules')])
+    t.is(run.status, 0, run.stderr)
+    const [path] = logsIn(dir)
+    const log = readLog(path)
+    t.is(log.message, 'grammar check')
+    const rows = eventRows(log)
+    t.true(rows.filter((r) => r.kind === 'NEXT').length > 20)
+    t.is(rows.some((r) => r.kind === 'PREV'), previous)
+    t.deepEqual(arithmetic(log, 4096), [])
+    const report = JSON.parse(cli(['report', '--json', path]).stdout) as { events: number; rows: number }
+    t.is(rows.at(-1)!.event, report.events + 1, 'LAST is one past the last event')
+    t.is(report.rows, log.rows.length)
+    t.regex(run.stderr, new RegExp(`memtrace: ${path}: [\\d,]+ events, [\\d,]+ rows logged, peak RSS [\\d.]+ MiB at .*, largest growth \\+`))
+  }
+})
+
+test('with a trigger of 0 every event is logged, even through a ring of two records', (t) => {
+  for (const previous of ['', 'previous']) {
+    const log = join(tempDir('tiny-ring'), 'many.log')
+    const result = withHooks('many.cjs', log, previous)
+    t.is(result.status, 0, result.stderr)
+    const { events } = JSON.parse(result.stdout) as { events: number }
+    t.is(events, 200 * 251 * 2)
+    const parsed = readLog(log)
+    const next = eventRows(parsed).filter((r) => r.kind === 'NEXT')
+    t.is(next.length, events)
+    t.true(
+      next.every((r, i) => r.event === i + 1),
+      'NEXT rows are events 1, 2, 3, … with none missing',
+    )
+    t.false(parsed.rows.some((r) => r.kind === 'PREV'), 'with every event logged there is never a PREV')
+    t.deepEqual(arithmetic(parsed, 0), [])
+  }
+})
+
+test('a function that allocates and touches 32 MiB gets its growth, and the report ranks it first', (t) => {
+  const dir = tempDir('attribution')
+  const result = withHooks('allocate.cjs', dir)
+  t.is(result.status, 0, result.stderr)
+  const [path] = logsIn(dir)
+  const rows = eventRows(readLog(path))
+  const call = rows.findIndex((r) => r.func === 'allocate32' && r.what === 'CALL')
+  const ret = rows.findIndex((r) => r.func === 'allocate32' && r.what === 'RETURN')
+  t.true(ret > 0, 'allocate32 returned in the log')
+  const within = rows.slice(call < 0 ? 0 : call + 1, ret + 1).filter((r) => r.kind === 'NEXT')
+  const grown = within.reduce((sum, r) => sum + r.dRss, 0)
+  t.true(grown >= 30 * MiB, `rows inside allocate32 add up to ${grown / MiB} MiB`)
+
+  const report = cli(['report', path])
+  t.is(report.status, 0, report.stderr)
+  const growthTable = report.stdout.split('RSS growth by function:')[1]
+  // "  +31.8 MiB     2  allocate32  /path:6": bytes, unit, rows, function, where.
+  const firstFunction = growthTable.split('\n')[2].trim().split(/\s+/)[3]
+  t.is(firstFunction, 'allocate32', report.stdout)
+  const json = JSON.parse(cli(['report', '--json', path]).stdout) as { byGrowth: { function: string; growth: number }[] }
+  t.is(json.byGrowth[0].function, 'allocate32')
+  t.true(json.byGrowth[0].growth >= 30 * MiB)
+})
+
+for (const [how, code] of [
+  ['normal', 0],
+  ['exit', 7],
+  ['throw', 1],
+  ['reject', 1],
+] as const) {
+  test(`ending by ${how} leaves a complete log and the exit code untraced code would have`, (t) => {
+    const untraced = withHooks('exits.cjs', tempDir('exit-untraced'), how, 'untraced')
+    t.is(untraced.status, code)
+    const dir = tempDir(`exit-${how}`)
+    const result = withHooks('exits.cjs', dir, how)
+    t.is(result.status, untraced.status)
+    t.is(result.signal, null)
+    t.is(result.stderr.replace(/\n\s+at .*/g, ''), untraced.stderr.replace(/\n\s+at .*/g, ''))
+    const log = readLog(logsIn(dir)[0])
+    t.true(log.complete)
+    const last = eventRows(log).at(-1)!
+    t.is(last.kind, 'LAST')
+    t.is(last.file, '<exit>')
+  })
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // Serial: the other tests block this process in spawnSync, and these children must be
+  // signalled while they run.
+  test.serial(`${signal} during a busy loop ends the log and then the process, as untraced`, async (t) => {
+    const dir = tempDir(`signal-${signal}`)
+    const run = started(['--require', registerPath, profileFixture('exits.cjs'), dir, 'busy'], 'ready', env)
+    await run.ready
+    await sleep(200)
+    run.child.kill(signal)
+    const { code, signal: died } = await run.exited
+    t.is(code, null)
+    t.is(died, signal)
+    const log = readLog(logsIn(dir)[0])
+    t.true(log.complete)
+    const last = eventRows(log).at(-1)!
+    t.deepEqual([last.kind, last.file, last.func], ['LAST', '<signal>', `<${signal}>`])
+    t.true(eventRows(log).length > 3)
+    t.deepEqual(arithmetic(log, 4096), [])
+  })
+}
+
+test.serial('after SIGKILL every line in the log is whole', async (t) => {
+  const dir = tempDir('sigkill')
+  const run = started(['--require', registerPath, profileFixture('exits.cjs'), dir, 'steady'], 'ready', env)
+  await run.ready
+  const [path] = logsIn(dir)
+  // Wait until rows are reaching the file, then kill while they still are.
+  for (let i = 0; i < 100 && statSync(path).size < 64 * 1024; i++) await sleep(20)
+  run.child.kill('SIGKILL')
+  const { signal } = await run.exited
+  t.is(signal, 'SIGKILL')
+  const log = parseLog(readFileSync(path, 'utf8'), { allowIncomplete: true })
+  t.false(log.complete)
+  t.true(eventRows(log).length > 100, 'rows were flushed while the process ran')
+  t.deepEqual(arithmetic(log, 0), [])
+})
+
+test('profilers nest: the outer log names the inner one and resumes after it', (t) => {
+  const dir = tempDir('nested')
+  const result = withHooks('nested.cjs', dir)
+  t.is(result.status, 0, result.stderr)
+  const depths = JSON.parse(result.stdout) as { depthInside: number; depthAfter: number; depthEnd: number; inner: number; outer: number }
+  t.like(depths, { depthInside: 2, depthAfter: 1, depthEnd: 0 })
+  const outer = readLog(join(dir, 'outer.log'))
+  const inner = readLog(join(dir, 'inner.log'))
+  const messages = outer.rows.filter((r) => r.kind === 'MSG').map((r) => (r as { text: string }).text)
+  t.deepEqual(messages, ['before the inner one', `Detaching this profile. New file: ${join(dir, 'inner.log')}`, 'Re-attaching this profile.'])
+  // One call of work() each time: the outer profiler counted nothing while the inner one ran.
+  t.is(depths.inner, 2)
+  t.is(depths.outer, 4)
+  t.is(eventRows(inner).filter((r) => r.kind === 'NEXT').length, depths.inner)
+  t.is(eventRows(outer).filter((r) => r.kind === 'NEXT').length, depths.outer)
+  t.deepEqual(arithmetic(outer, 0), [])
+  t.deepEqual(arithmetic(inner, 0), [])
+})
+
+test('`using` ends the log when the block ends', (t) => {
+  const log = join(tempDir('using'), 'using.log')
+  const result = node(['--require', registerPath, '--import', 'tsx', profileFixture('using.ts'), log], { cwd: root })
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout, 'inside 1 true\nafter 0\n')
+  t.true(readLog(log).complete)
+})
+
+test('bad options are TypeErrors that name the option and what it allows; a bad log location fails at once', (t) => {
+  const dir = tempDir('options')
+  const result = withHooks('options.cjs', dir)
+  t.is(result.status, 0, result.stderr)
+  t.deepEqual(result.stdout.trim().split('\n'), [
+    'TypeError: profile() options must be an object, got 42',
+    'TypeError: dRssTrigger must be an integer from 0 to 9007199254740991, got -1',
+    'TypeError: dRssTrigger must be an integer from 0 to 9007199254740991, got 1.5',
+    'TypeError: dRssTrigger must be an integer from 0 to 9007199254740991, got "4096"',
+    "TypeError: rss must be one of 'sampled', 'exact', got \"fast\"",
+    'TypeError: previous must be true or false, got "yes"',
+    'TypeError: rssPeriodUs must be an integer from 0 to 10000000, got -3',
+    'TypeError: ringSize must be an integer from 2 to 16777216, got 1',
+    "TypeError: record must be one of 'count', 'rss', 'filter', 'log', got \"everything\"",
+    'TypeError: logPath and logDir cannot both be given: logPath names the file, logDir a directory for a new one',
+    'TypeError: logDir must be a non-empty string, got ""',
+    'TypeError: profile() options has no option "colour"; the options are: logPath, logDir, message, dRssTrigger, previous, rss, rssPeriodUs, ringSize, record',
+    'Error: cannot create the log file /proc/memtrace-cannot-write-here/x.log: No such file or directory (os error 2)',
+    'Error: cannot create the log directory /proc/memtrace-cannot-write-here: No such file or directory (os error 2)',
+    'depth 0',
+  ])
+  t.deepEqual(logsIn(dir), [], 'no log was started by a failed profile()')
+})
+
+test('profile() without the loader hooks says how to install them', (t) => {
+  const result = node([profileFixture('no-hooks.cjs')], { env })
+  t.regex(result.stdout, /^Error: memtrace cannot trace: its loader hooks are not installed in this thread\. Run the program with `node --import memtrace\/register app\.js` \(or `memtrace run app\.js`\)/)
+})
+
+test('memtrace run traces every Node process a command starts, one log each, and keeps its exit code', (t) => {
+  const dir = tempDir('two-processes')
+  const child = profileFixture('child.cjs')
+  const script = `"$0" "$1" one && "$0" "$1" two; exit 5`
+  const result = cli(['run', '--log-dir', dir, '--', 'sh', '-c', script, process.execPath, child])
+  t.is(result.stdout, 'hello from one\nhello from two\n')
+  t.is(result.status, 5)
+  const logs = logsIn(dir)
+  t.is(logs.length, 2)
+  for (const log of logs) {
+    t.true(readLog(log).complete)
+    t.regex(result.stderr, new RegExp(`memtrace: ${log}: `))
+  }
+})
+
+test('memtrace run: bad options exit 2 with the allowed values; an unwritable log dir stops it before the command runs', (t) => {
+  const marker = join(tempDir('marker'), 'ran')
+  const script = profileFixture('child.cjs')
+  const cases: [string[], RegExp][] = [
+    [['--rss', 'fast', script], /^memtrace: --rss must be sampled or exact, got "fast"\nRun `memtrace run --help` for the options\.\n$/],
+    [['--d-rss-trigger', '-5', script], /^memtrace: --d-rss-trigger must be a whole number of at least 0, got "-5"/],
+    [['--colour', script], /^memtrace: unknown option --colour\n/],
+    [['--log-dir'], /^memtrace: --log-dir needs a value/],
+    [[], /^memtrace: what should run\? Give a script, or -- and a command/],
+  ]
+  for (const [args, expected] of cases) {
+    const result = cli(['run', ...args])
+    t.is(result.status, 2, args.join(' '))
+    t.regex(result.stderr, expected)
+  }
+  const unwritable = cli(['run', '--log-dir', '/proc/memtrace/logs', '--', 'sh', '-c', `touch ${marker}`])
+  t.is(unwritable.status, 1)
+  t.regex(unwritable.stderr, /^memtrace: cannot write logs to \/proc\/memtrace\/logs: .*Choose another --log-dir\.\n$/)
+  t.false(existsSync(marker), 'the command did not run')
+  const missing = cli(['run', '--', 'memtrace-no-such-command'])
+  t.is(missing.status, 127)
+  t.regex(missing.stderr, /memtrace: cannot run memtrace-no-such-command: no such command/)
+})
+
+test('memtrace report names the line of a damaged log, and --help and unknown commands behave', (t) => {
+  const dir = tempDir('report')
+  t.is(withHooks('allocate.cjs', dir).status, 0)
+  const [path] = logsIn(dir)
+  const text = readFileSync(path, 'utf8').split('\n')
+  text[5] = text[5].replace(/^NEXT: \d+/, 'NEXT: twelve')
+  const damaged = join(dir, 'damaged.txt')
+  writeFileSync(damaged, text.join('\n'))
+  const bad = cli(['report', damaged])
+  t.is(bad.status, 1)
+  t.is(bad.stderr, `memtrace: ${damaged} is not a readable memtrace log: line 6: Event "twelve" is not a whole number\n`)
+  const none = cli(['report', join(dir, 'nope.log')])
+  t.is(none.status, 1)
+  t.regex(none.stderr, /^memtrace: cannot open .*nope\.log: No such file or directory/)
+  t.is(cli(['report']).status, 2)
+  t.is(cli(['--help']).status, 0)
+  t.regex(cli(['--help']).stdout, /Record with `memtrace run`, then read the log with `memtrace report`/)
+  const unknown = cli(['frobnicate'])
+  t.is(unknown.status, 2)
+  t.regex(unknown.stderr, /^memtrace: 'frobnicate' is not a memtrace command; the commands are: run, report/)
+})
