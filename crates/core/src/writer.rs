@@ -111,8 +111,7 @@ impl Writer {
   /// Writes the header now (so an unwritable sink fails here, before tracing starts), then
   /// starts the thread.
   pub fn start(ring: Arc<Ring>, sink: Box<dyn Sink>, message: Option<&str>) -> Result<Writer, WriteError> {
-    let mut file = PagedLines::new(sink, rss::page_size());
-    file.append(header(message).as_bytes())?;
+    let file = PagedLines::new(sink, rss::page_size(), BUFFER_BYTES + 4096, header(message).as_bytes())?;
     let control = Arc::new(WriterControl {
       state: AtomicI32::new(RUNNING),
       thread: Mutex::new(None),
@@ -123,7 +122,6 @@ impl Writer {
       ring,
       file,
       control: control.clone(),
-      out: Vec::with_capacity(BUFFER_BYTES + 4096),
       rows: RowWriter::default(),
       sites: Vec::new(),
       page: rss::page_size(),
@@ -152,7 +150,6 @@ struct Drain {
   ring: Arc<Ring>,
   file: PagedLines,
   control: Arc<WriterControl>,
-  out: Vec<u8>,
   rows: RowWriter,
   /// Pre-formatted File/#line/Function columns, by function id.
   sites: Vec<Option<Box<[u8]>>>,
@@ -189,7 +186,7 @@ impl Drain {
         saw_last |= record.row == RowKind::Last;
         self.row(&record);
         tail = tail.wrapping_add(1);
-        if self.out.len() >= BUFFER_BYTES {
+        if self.file.buffered() >= BUFFER_BYTES {
           self.write_out()?;
         }
       }
@@ -202,22 +199,24 @@ impl Drain {
         self.synthetic_last(state);
         break;
       }
-      if !self.out.is_empty() && self.last_write.elapsed() >= FLUSH_EVERY {
+      if self.file.buffered() > 0 && self.last_write.elapsed() >= FLUSH_EVERY {
         self.write_out()?;
       }
       if self.ring.head() == tail {
         std::thread::park_timeout(POLL);
       }
     }
-    self.out.extend_from_slice(END_OF_FILE.as_bytes());
-    self.out.push(b'\n');
+    self.file.line(|out| {
+      out.extend_from_slice(END_OF_FILE.as_bytes());
+      out.push(b'\n');
+    });
     self.write_out()?;
+    self.file.close()?;
     Ok(())
   }
 
   fn write_out(&mut self) -> io::Result<()> {
-    self.file.append(&self.out)?;
-    self.out.clear();
+    self.file.flush()?;
     self.last_write = Instant::now();
     Ok(())
   }
@@ -229,7 +228,7 @@ impl Drain {
     let d_event = record.event.saturating_sub(ref_event);
     if record.row == RowKind::Message {
       let text = self.control.messages.lock().unwrap_or_else(|p| p.into_inner()).pop_front().unwrap_or_default();
-      message_row(&mut self.out, record.event, d_event, clock_us, &text);
+      self.file.line(|out| message_row(out, record.event, d_event, clock_us, &text));
       return;
     }
     let rss = record.rss_pages * self.page;
@@ -247,7 +246,10 @@ impl Drain {
       *self.growth.entry(record.id).or_default() += d_rss;
     }
     let site = site_of(&mut self.sites, record.id);
-    self.rows.event_row(&mut self.out, record.row, record.event, d_event, clock_us, record.what, site, rss, d_rss);
+    let rows = &mut self.rows;
+    self
+      .file
+      .line(|out| rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, site, rss, d_rss));
   }
 
   /// The LAST row when the process is ending on a signal and JS cannot write one.
