@@ -9,7 +9,9 @@
  * four-number record into the ring. No allocation, no native call, no clock read on that path;
  * the rare cases (ring full) are functions of their own.
  *
- * State is module-level `let`s, switched as a whole when profilers nest (`Recording`).
+ * State is module-level `let`s, switched as a whole when profilers nest (`Recording`). Those
+ * that hold doubles live in a Float64Array instead: V8 (11, in Node 20) boxes a double stored
+ * in a module-level `let`, an allocation per event.
  */
 import { native } from '../native.js'
 
@@ -89,13 +91,15 @@ let tailSeen = 0
 let triggerPages = 1
 let previous = false
 let exact = false
-/** Event number and RSS of the last FRST/NEXT row: the filter's reference. */
+/** RSS (pages) of the last FRST/NEXT row: the filter's reference. */
 let refPages = 0
-let refEvent = 0
 /** The event before the current one, for PREV rows. */
 let prevCode = 0
 let prevPages = 0
-let prevClock = 0
+/** Doubles: the event number of the last FRST/NEXT row, and the clock of the previous event. */
+const doubles = new Float64Array(2)
+const REF_EVENT = 0
+const PREV_CLOCK = 1
 /** Set by EXCEPT so that the RETURN from the same `finally` is not reported too. */
 let excepted = false
 /** Where Stage.Rss puts the RSS it reads, so that the read is not optimised away. */
@@ -111,17 +115,20 @@ function event(what: number, id: number): void {
     return
   }
   const d = pages - refPages
-  if (d >= triggerPages || -d >= triggerPages) {
-    if (previous && n - 1 > refEvent) record(n - 1, prevClock, prevPages, prevCode + Row.Prev)
-    if (stage === Stage.Log) record(n, floats[CLOCK], pages, id * 128 + what)
-    refPages = pages
-    refEvent = n
-  }
+  if (d >= triggerPages || -d >= triggerPages) passed(n, pages, id * 128 + what)
   if (previous) {
     prevCode = id * 128 + what
     prevPages = pages
-    prevClock = floats[CLOCK]
+    doubles[PREV_CLOCK] = floats[CLOCK]
   }
+}
+
+/** An event passed the filter: log it (and the one before it), and make it the reference. */
+function passed(n: number, pages: number, code: number): void {
+  if (previous && n - 1 > doubles[REF_EVENT]) record(n - 1, doubles[PREV_CLOCK], prevPages, prevCode + Row.Prev)
+  if (stage === Stage.Log) record(n, floats[CLOCK], pages, code)
+  refPages = pages
+  doubles[REF_EVENT] = n
 }
 
 /** Writes one record into the ring and publishes it. */
@@ -243,7 +250,15 @@ export function globalsInstalled(): boolean {
 /** Makes `recording` the one events go to (null: none), keeping the state of the one before. */
 export function switchTo(recording: Recording | null): void {
   if (current) {
-    current.saved = { head, tailSeen, refPages, refEvent, prevCode, prevPages, prevClock }
+    current.saved = {
+      head,
+      tailSeen,
+      refPages,
+      refEvent: doubles[REF_EVENT],
+      prevCode,
+      prevPages,
+      prevClock: doubles[PREV_CLOCK],
+    }
   }
   current = recording
   on = recording !== null
@@ -260,10 +275,10 @@ export function switchTo(recording: Recording | null): void {
   head = saved ? saved.head : Atomics.load(ints, HEAD)
   tailSeen = saved ? saved.tailSeen : Atomics.load(ints, TAIL)
   refPages = saved ? saved.refPages : 0
-  refEvent = saved ? saved.refEvent : 0
+  doubles[REF_EVENT] = saved ? saved.refEvent : 0
   prevCode = saved ? saved.prevCode : 0
   prevPages = saved ? saved.prevPages : 0
-  prevClock = saved ? saved.prevClock : 0
+  doubles[PREV_CLOCK] = saved ? saved.prevClock : 0
 }
 
 export function eventCount(recording: Recording): number {
@@ -275,7 +290,7 @@ export function writeFirst(siteId: number): void {
   const pages = exact ? native.rssPages() : ints[RSS]
   record(0, floats[CLOCK], pages, siteId * 128 + Row.First + What.Line)
   refPages = pages
-  refEvent = 0
+  doubles[REF_EVENT] = 0
 }
 
 /** Writes the LAST row of the current recording: one past the last event. */
