@@ -1,0 +1,29 @@
+// The tracer a user would write by hand, as the baseline: at every event, ask Node for the RSS
+// and append a line to a file with fs.writeSync. It takes the place of memtrace's hot path
+// (memtrace/register keeps globals that are already defined), so it sees the same events.
+const { openSync, writeSync } = require('node:fs')
+const { tmpdir } = require('node:os')
+const { join } = require('node:path')
+
+const fd = openSync(join(tmpdir(), `memtrace-naive-${process.pid}.log`), 'w')
+globalThis.__naiveEvents = 0
+const record = (what) => (id) => {
+  globalThis.__naiveEvents++
+  writeSync(fd, `${what} ${id} ${process.memoryUsage.rss()}\n`)
+}
+const call = record('CALL')
+const ret = record('RETURN')
+const except = record('EXCEPT')
+const suspend = record('YIELD')
+const resume = record('RESUME')
+Object.assign(globalThis, {
+  __mt$c: call,
+  __mt$r: ret,
+  __mt$x: except,
+  __mt$y: (id, value) => (suspend(id), value),
+  __mt$u: (id, value) => (resume(id), value),
+  __mt$k: (id) => (resume(id), 0),
+  __mt$i: (_id, iterable) => iterable,
+})
+process.on('exit', () => require('node:fs').rmSync(join(tmpdir(), `memtrace-naive-${process.pid}.log`), { force: true }))
+require('../dist/register.js')
