@@ -65,7 +65,14 @@ pub struct PagedLines {
   /// line would otherwise cross a page boundary.
   tail_padding: u64,
   buffer: Vec<u8>,
-  io: Option<(SyncSender<Write>, Receiver<Vec<u8>>, JoinHandle<io::Result<()>>)>,
+  io: Option<IoThread>,
+}
+
+/// The `memtrace-io` thread: writes come in on `jobs`, their emptied buffers go back on `spare`.
+struct IoThread {
+  jobs: SyncSender<Write>,
+  spare: Receiver<Vec<u8>>,
+  thread: JoinHandle<io::Result<()>>,
 }
 
 /// A write for the I/O thread; its buffer comes back for reuse.
@@ -96,7 +103,7 @@ impl PagedLines {
       len: head.len() as u64,
       tail_padding: 0,
       buffer: Vec::with_capacity(capacity),
-      io: Some((jobs, spare, thread)),
+      io: Some(IoThread { jobs, spare, thread }),
     })
   }
 
@@ -151,14 +158,14 @@ impl PagedLines {
 
   /// Waits until everything flushed is in the sink; reports the I/O thread's first error.
   pub fn close(&mut self) -> io::Result<()> {
-    let Some((jobs, _, thread)) = self.io.take() else { return Ok(()) };
+    let Some(IoThread { jobs, thread, .. }) = self.io.take() else { return Ok(()) };
     drop(jobs);
     thread.join().map_err(|_| io::Error::other("the memtrace-io thread panicked"))?
   }
 
   fn send(&mut self, offset: u64, bytes: Vec<u8>) -> io::Result<()> {
-    let Some((jobs, ..)) = &self.io else { return Err(io::Error::other("the log is closed")) };
-    if jobs.send(Write { offset, bytes }).is_err() {
+    let Some(io) = &self.io else { return Err(io::Error::other("the log is closed")) };
+    if io.jobs.send(Write { offset, bytes }).is_err() {
       // The I/O thread stopped: it failed, and close() says why.
       return self.close().and(Err(io::Error::other("the memtrace-io thread stopped")));
     }
@@ -166,8 +173,8 @@ impl PagedLines {
   }
 
   fn take_spare(&mut self) -> io::Result<Vec<u8>> {
-    let Some((_, spare, _)) = &self.io else { return Err(io::Error::other("the log is closed")) };
-    match spare.recv() {
+    let Some(io) = &self.io else { return Err(io::Error::other("the log is closed")) };
+    match io.spare.recv() {
       Ok(buffer) => Ok(buffer),
       Err(_) => self.close().and(Err(io::Error::other("the memtrace-io thread stopped"))),
     }
