@@ -75,10 +75,13 @@ struct IoThread {
   thread: JoinHandle<io::Result<()>>,
 }
 
-/// A write for the I/O thread; its buffer comes back for reuse.
+/// A write for the I/O thread. A buffer of lines comes back for reuse; a tail fix does not, or
+/// spare buffers would pile up until both channels were full and each thread waited on the
+/// other.
 struct Write {
   offset: u64,
   bytes: Vec<u8>,
+  recycle: bool,
 }
 
 impl PagedLines {
@@ -92,9 +95,11 @@ impl PagedLines {
     let thread = std::thread::Builder::new().name("memtrace-io".into()).spawn(move || {
       for mut write in todo {
         sink.write_at(write.offset, &write.bytes)?;
-        write.bytes.clear();
-        // The writer may be gone already (it is closing); the buffer is not needed then.
-        let _ = give_back.send(write.bytes);
+        if write.recycle {
+          write.bytes.clear();
+          // The writer may be gone already (it is closing); the buffer is not needed then.
+          let _ = give_back.send(write.bytes);
+        }
       }
       Ok(())
     })?;
@@ -144,14 +149,14 @@ impl PagedLines {
       // stays within one page.
       let mut fix = vec![b' '; self.tail_padding as usize + 1];
       fix[self.tail_padding as usize] = b'\n';
-      self.send(self.len - 1, fix)?;
+      self.send(Write { offset: self.len - 1, bytes: fix, recycle: false })?;
       self.len += self.tail_padding;
       self.tail_padding = 0;
     }
     let len = self.buffer.len() as u64;
     let spare = self.take_spare()?;
     let full = std::mem::replace(&mut self.buffer, spare);
-    self.send(self.len, full)?;
+    self.send(Write { offset: self.len, bytes: full, recycle: true })?;
     self.len += len;
     Ok(())
   }
@@ -163,9 +168,9 @@ impl PagedLines {
     thread.join().map_err(|_| io::Error::other("the memtrace-io thread panicked"))?
   }
 
-  fn send(&mut self, offset: u64, bytes: Vec<u8>) -> io::Result<()> {
+  fn send(&mut self, write: Write) -> io::Result<()> {
     let Some(io) = &self.io else { return Err(io::Error::other("the log is closed")) };
-    if io.jobs.send(Write { offset, bytes }).is_err() {
+    if io.jobs.send(write).is_err() {
       // The I/O thread stopped: it failed, and close() says why.
       return self.close().and(Err(io::Error::other("the memtrace-io thread stopped")));
     }
@@ -244,6 +249,19 @@ pub(crate) mod tests {
     let expected: Vec<String> =
       batches.iter().flat_map(|&(count, width)| lines(count, width)).map(|line| line.trim_end().to_string()).collect();
     assert_eq!(written, expected);
+  }
+
+  #[test]
+  fn many_flushes_that_each_pad_the_tail_do_not_deadlock() {
+    let memory = Memory::default();
+    let mut file = PagedLines::new(Box::new(memory.clone()), 64, 0, b"").unwrap();
+    // Each flush holds one line that crosses the page the last one ended in.
+    for line in lines(1000, 40) {
+      file.line(|out| out.extend_from_slice(line.as_bytes()));
+      file.flush().unwrap();
+    }
+    file.close().unwrap();
+    assert_eq!(String::from_utf8(memory.0.lock().unwrap().clone()).unwrap().lines().count(), 1000);
   }
 
   #[test]
