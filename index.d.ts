@@ -9,6 +9,20 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A monitor: RSS of this process or of a process tree at an interval, as JSON Lines. */
+export declare class NativeMonitor {
+  constructor(options: MonitorOptions)
+  get path(): string
+  /** Hands over V8's heap figures for the rows to come. */
+  setHeap(used: number, total: number, external: number, arrayBuffers: number): void
+  mark(label: string): void
+  /** Whether the watched process tree is gone. */
+  get gone(): boolean
+  summary(): MonitorSummary
+  /** Writes the end row; idempotent. */
+  stop(exitCode?: number | undefined | null, signal?: string | undefined | null): MonitorSummary
+}
+
 /** One profiler: its log, ring, sampler and writer. */
 export declare class NativeProfiler {
   constructor(options: ProfileOptions)
@@ -64,6 +78,12 @@ export interface Instrumented {
   error?: string
 }
 
+export interface Jump {
+  dRss: number
+  rss: number
+  place: Place
+}
+
 export interface LogReport {
   message?: string
   complete: boolean
@@ -73,6 +93,31 @@ export interface LogReport {
   peakAt?: Place
   duration: number
   functions: Array<FunctionTotals>
+  /** Clock (seconds) and RSS (bytes) of rows, thinned to a few thousand points. */
+  timelineClock: Array<number>
+  timelineRss: Array<number>
+  /** The NEXT rows with the largest |dRSS|, largest first. */
+  jumps: Array<Jump>
+}
+
+export interface MonitorOptions {
+  /** Write to this file (created or truncated). */
+  logFile?: string
+  /** Write a new, uniquely named `.jsonl` file in this directory. */
+  logDir?: string
+  /** Watch this process and its descendants; without it, this process. */
+  pid?: number
+  intervalMs: number
+  /** The first row: one JSON object describing the run. */
+  header: string
+}
+
+export interface MonitorSummary {
+  samples: number
+  peakRss: number
+  peakT: number
+  lastRss: number
+  lastT: number
 }
 
 /** The size of a memory page, in bytes. */

@@ -6,3 +6,5 @@
 export { rss, rssPeak, rssOf, pageSize } from './rss.js'
 export { profile, profileDepth, Profiler } from './profile/profiler.js'
 export type { ProfileOptions, ProfileSummary } from './profile/profiler.js'
+export { monitor, Monitor } from './monitor.js'
+export type { MonitorOptions, MonitorSummary } from './monitor.js'

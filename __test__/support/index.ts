@@ -70,10 +70,10 @@ export function started(args: string[], line: string, env: NodeJS.ProcessEnv = {
   return { child, ready, exited }
 }
 
-/** The `.log` files in `dir`. */
-export function logsIn(dir: string): string[] {
+/** The logs in `dir`: profiler logs (`.log`), or monitor logs with `extension` `.jsonl`. */
+export function logsIn(dir: string, extension = '.log'): string[] {
   return readdirSync(dir)
-    .filter((name) => name.endsWith('.log'))
+    .filter((name) => name.endsWith(extension))
     .sort()
     .map((name) => join(dir, name))
 }

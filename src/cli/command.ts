@@ -43,15 +43,26 @@ export interface Parsed {
 }
 
 /**
- * Reads `--name value`, `--name=value` and switches until the first argument that is not an
- * option (or `--`); everything from there on belongs to the command being run.
+ * Reads `--name value`, `--name=value` and switches. With `commandFollows`, options end at the
+ * first argument that is not one (or `--`): everything from there on belongs to the command
+ * being run. Otherwise options and arguments may come in any order, until `--`.
  */
-export function parseOptions(command: string, args: string[], specs: Record<string, OptionSpec>): Parsed {
+export function parseOptions(
+  command: string,
+  args: string[],
+  specs: Record<string, OptionSpec>,
+  { commandFollows = false } = {},
+): Parsed {
   const options = new Map<string, string[]>()
+  const positional: string[] = []
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]
-    if (arg === '--') return { options, rest: args.slice(i + 1), dashed: true }
-    if (!arg.startsWith('-') || arg === '-') return { options, rest: args.slice(i), dashed: false }
+    if (arg === '--') return { options, rest: [...positional, ...args.slice(i + 1)], dashed: true }
+    if (!arg.startsWith('-') || arg === '-') {
+      if (commandFollows) return { options, rest: args.slice(i), dashed: false }
+      positional.push(arg)
+      continue
+    }
     const [name, inline] = arg.startsWith('--') ? splitOnce(arg.slice(2), '=') : [arg.slice(1), undefined]
     const spec = specs[name]
     if (!spec) throw usage(command, `unknown option ${arg}`)
@@ -65,7 +76,7 @@ export function parseOptions(command: string, args: string[], specs: Record<stri
     if (options.has(name) && !spec.repeat) throw usage(command, `--${name} is given twice`)
     options.set(name, [...(options.get(name) ?? []), value])
   }
-  return { options, rest: [], dashed: false }
+  return { options, rest: positional, dashed: false }
 }
 
 function splitOnce(text: string, separator: string): [string, string | undefined] {

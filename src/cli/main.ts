@@ -3,14 +3,16 @@
  * The `memtrace` command: one subcommand per file, listed below.
  */
 import { CommandError, type Command } from './command.js'
+import { monitorCommand } from './monitor.js'
 import { report } from './report.js'
 import { run } from './run.js'
 
-const COMMANDS: Command[] = [run, report]
+const COMMANDS: Command[] = [run, monitorCommand, report]
 
 const HELP = `Usage: memtrace <command> [options]
 
-Record with \`memtrace run\`, then read the log with \`memtrace report\`.
+Record with \`memtrace run\` (every call) or \`memtrace monitor\` (over time), then read
+the log with \`memtrace report\`, as text or as an HTML page.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n')}

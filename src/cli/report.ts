@@ -1,7 +1,12 @@
 /**
  * `memtrace report <log>`: what a log says, as a table (or JSON).
  */
+import { writeFileSync } from 'node:fs'
+
 import { native } from '../native.js'
+import { renderHtml } from '../reports/html.js'
+import { LogError, logKind, monitorModel, profileModel, readMonitorLog } from '../reports/logs.js'
+import { renderSvg } from '../reports/svg.js'
 import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
 import { bytes, count } from './human.js'
 
@@ -10,14 +15,22 @@ type Totals = LogReport['functions'][number]
 
 const HELP = `Usage: memtrace report [options] <log>
 
-Reads a log written by \`memtrace run\` or profile() (streaming: logs of any size) and prints
-the events seen and rows logged, the peak RSS and where it happened, and the functions with
-the largest RSS growth and release (the sum of the dRSS of their NEXT: rows).
+Reads a log (streaming: logs of any size) and tells what it says. The kind of log is told by
+its first line:
+
+  a profiler log (memtrace run, profile()): events seen and rows logged, the peak RSS and
+  where it happened, and the functions with the largest RSS growth and release (the sum of
+  the dRSS of their NEXT: rows);
+  a monitor log (memtrace monitor, monitor()): samples, the peak and when, and the processes.
 
 Options:
-  --top <n>   how many functions each table lists (default 10)
-  --json      print everything as JSON instead
-  --help      this text`
+  --html <file>   also write a self-contained HTML page: RSS over time with marks, the peak,
+                  heap figures, each process of a tree, the largest jumps by function; zoom
+                  by dragging across a chart
+  --svg <file>    also write the main chart as a static SVG, for READMEs and issues
+  --top <n>       how many functions each table lists (default 10)
+  --json          print everything as JSON instead of text
+  --help          this text`
 
 export function readLog(path: string): LogReport {
   try {
@@ -25,6 +38,44 @@ export function readLog(path: string): LogReport {
   } catch (error) {
     throw new CommandError((error as Error).message)
   }
+}
+
+/** A log error as the user should see it: a message, no stack. */
+async function orCommandError<T>(work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    if (error instanceof LogError) throw new CommandError(error.message)
+    throw error
+  }
+}
+
+async function monitorText(path: string, json: boolean): Promise<string> {
+  const { header, samples, marks, end } = await readMonitorLog(path)
+  const peak = samples.reduce((best, s) => (best && best.rss >= s.rss ? best : s), samples[0])
+  const pids = new Set(samples.flatMap((s) => (s.processes ?? []).map((p) => p.pid)))
+  const summary = {
+    path,
+    watched: header.watched,
+    pid: header.pid,
+    samples: samples.length,
+    duration: samples.length ? samples[samples.length - 1].t : 0,
+    peakRss: peak?.rss ?? null,
+    peakAt: peak?.t ?? null,
+    processes: pids.size,
+    marks: marks.map((m) => ({ t: m.t, label: m.label, rss: m.rss })),
+    complete: end !== null,
+    exitCode: end?.exitCode ?? null,
+  }
+  if (json) return JSON.stringify(summary, null, 2)
+  const lines = [
+    path,
+    `  ${count(summary.samples)} samples over ${summary.duration.toFixed(1)} s` + (summary.complete ? '' : ' (INCOMPLETE: no end row)'),
+  ]
+  if (peak) lines.push(`  peak RSS ${bytes(peak.rss)} at ${peak.t.toFixed(2)} s`)
+  if (pids.size > 0) lines.push(`  ${pids.size} processes`)
+  for (const mark of marks) lines.push(`  mark at ${mark.t.toFixed(2)} s: ${mark.label} (RSS ${bytes(mark.rss)})`)
+  return lines.join('\n')
 }
 
 const where = (t: { file: string; line: number }) => `${t.file}:${t.line}`
@@ -77,10 +128,16 @@ export function renderReport(path: string, report: LogReport, top: number): stri
 
 export const report: Command = {
   name: 'report',
-  summary: 'print what a log says: peak, and RSS growth and release by function',
+  summary: 'tell what a log says, as text, JSON, an HTML page or an SVG chart',
   help: HELP,
   async run(args) {
-    const { options, rest } = parseOptions('report', args, { top: { value: true }, json: { value: false }, help: { value: false } })
+    const { options, rest } = parseOptions('report', args, {
+      top: { value: true },
+      json: { value: false },
+      html: { value: true },
+      svg: { value: true },
+      help: { value: false },
+    })
     if (options.has('help')) {
       console.log(HELP)
       return 0
@@ -88,6 +145,26 @@ export const report: Command = {
     if (rest.length !== 1) throw usage('report', rest.length ? `one log at a time, got ${rest.length}` : 'which log? Give its path')
     const top = integerOption('report', 'top', options.get('top')?.[0], 1) ?? 10
     const [path] = rest
+    const html = options.get('html')?.[0]
+    const svg = options.get('svg')?.[0]
+    const kind = await orCommandError(() => logKind(path))
+    if (html || svg) {
+      const model = await orCommandError(() => (kind === 'monitor' ? monitorModel(path) : profileModel(path, top)))
+      const write = (file: string, text: string) => {
+        try {
+          writeFileSync(file, text)
+        } catch (error) {
+          throw new CommandError(`cannot write ${file}: ${(error as Error).message}`)
+        }
+        process.stderr.write(`memtrace: wrote ${file}\n`)
+      }
+      if (html) write(html, renderHtml(model))
+      if (svg) write(svg, renderSvg(model.charts[0]))
+    }
+    if (kind === 'monitor') {
+      console.log(await orCommandError(() => monitorText(path, options.has('json'))))
+      return 0
+    }
     const log = readLog(path)
     if (options.has('json')) {
       const json = { path, ...log, byGrowth: byGrowth(log.functions).slice(0, top), byRelease: byRelease(log.functions).slice(0, top) }

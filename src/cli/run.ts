@@ -91,7 +91,7 @@ export const run: Command = {
   summary: 'run a script or command with every Node process it starts traced',
   help: HELP,
   async run(args) {
-    const { options, rest, dashed } = parseOptions('run', args, SPECS)
+    const { options, rest, dashed } = parseOptions('run', args, SPECS, { commandFollows: true })
     if (options.has('help')) {
       console.log(HELP)
       return 0

@@ -18,10 +18,14 @@
 //!   ever half-written; [`profiler`] ties them together, and
 //!   [`signals`] ends the logs when a signal ends the process.
 //! * [`report`]: reads a log back into totals.
+//! * [`monitor`]: RSS over time of this process or of a process tree, as JSON Lines.
+//! * [`logfile`]: where logs go and how new ones are named.
 
 pub mod format;
 pub mod functions;
 pub mod instrument;
+pub mod logfile;
+pub mod monitor;
 pub mod profiler;
 pub mod report;
 pub mod ring;

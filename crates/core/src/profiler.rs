@@ -5,28 +5,17 @@
 //! this side only names the file, moves records to disk and finishes the log however the
 //! process ends.
 
-use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+pub use crate::logfile::LogTarget;
+use crate::logfile::{self, LogFileError};
 use crate::ring::Ring;
 use crate::sampler::Sampler;
 use crate::sink::{Discard, Sink};
 use crate::writer::{Summary, WriteError, Writer, WriterControl};
-
-/// Where the log goes.
-#[derive(Debug, Clone)]
-pub enum LogTarget {
-  /// This file, created or truncated.
-  File(PathBuf),
-  /// A new file named `YYYYMMDD_HHMMSS_<pid>.log` (UTC) in this directory, created if need be;
-  /// `_<n>` is added to the name when it is taken.
-  Directory(PathBuf),
-  /// Nowhere: everything is computed and formatted, nothing is written (for benchmarks).
-  Discard,
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -42,10 +31,8 @@ pub struct Options {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProfileError {
-  #[error("cannot create the log directory {path}: {source}")]
-  Directory { path: PathBuf, source: io::Error },
-  #[error("cannot create the log file {path}: {source}")]
-  File { path: PathBuf, source: io::Error },
+  #[error(transparent)]
+  Create(#[from] LogFileError),
   #[error("cannot write the log file {path}: {source}")]
   Write { path: PathBuf, source: WriteError },
   #[error("cannot start a memtrace thread: {0}")]
@@ -68,16 +55,9 @@ impl Profiler {
   /// before anything is traced), then starts the sampler and the writer.
   pub fn start(options: &Options) -> Result<Profiler, ProfileError> {
     let started = Instant::now();
-    let (sink, path): (Box<dyn Sink>, Option<PathBuf>) = match &options.log {
-      LogTarget::File(path) => {
-        let file = File::create(path).map_err(|source| ProfileError::File { path: path.clone(), source })?;
-        (Box::new(file), Some(path.clone()))
-      }
-      LogTarget::Directory(dir) => {
-        let (file, path) = create_named(dir, SystemTime::now(), std::process::id())?;
-        (Box::new(file), Some(path))
-      }
-      LogTarget::Discard => (Box::new(Discard), None),
+    let (sink, path): (Box<dyn Sink>, Option<PathBuf>) = match logfile::create(&options.log, "log")? {
+      Some((file, path)) => (Box::new(file), Some(path)),
+      None => (Box::new(Discard), None),
     };
     let ring = Arc::new(Ring::new(options.capacity));
     let writer = Writer::start(ring.clone(), sink, options.message.as_deref()).map_err(|source| {
@@ -153,63 +133,9 @@ pub fn finish_all_for_signal(signal: i32, patience: Duration) {
   }
 }
 
-/// Creates `YYYYMMDD_HHMMSS_<pid>.log` in `dir`, or `…_<pid>_<n>.log` if that exists.
-fn create_named(dir: &Path, now: SystemTime, pid: u32) -> Result<(File, PathBuf), ProfileError> {
-  fs::create_dir_all(dir).map_err(|source| ProfileError::Directory { path: dir.to_path_buf(), source })?;
-  let stem = format!("{}_{pid}", utc_stamp(now));
-  for n in 0u32.. {
-    let name = if n == 0 { format!("{stem}.log") } else { format!("{stem}_{n}.log") };
-    let path = dir.join(name);
-    match OpenOptions::new().write(true).create_new(true).open(&path) {
-      Ok(file) => return Ok((file, path)),
-      Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
-      Err(source) => return Err(ProfileError::File { path, source }),
-    }
-  }
-  unreachable!("u32 ran out of suffixes")
-}
-
-/// `YYYYMMDD_HHMMSS` in UTC.
-fn utc_stamp(now: SystemTime) -> String {
-  let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-  let (days, rem) = (secs / 86_400, secs % 86_400);
-  // Howard Hinnant's days-to-civil algorithm.
-  let z = days as i64 + 719_468;
-  let era = z.div_euclid(146_097);
-  let doe = z.rem_euclid(146_097);
-  let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  let mp = (5 * doy + 2) / 153;
-  let day = doy - (153 * mp + 2) / 5 + 1;
-  let month = if mp < 10 { mp + 3 } else { mp - 9 };
-  let year = yoe + era * 400 + i64::from(month <= 2);
-  format!("{year:04}{month:02}{day:02}_{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  #[test]
-  fn stamps_are_utc_calendar_dates() {
-    let at = |secs| utc_stamp(UNIX_EPOCH + Duration::from_secs(secs));
-    assert_eq!(at(0), "19700101_000000");
-    assert_eq!(at(1_604_316_160), "20201102_112240"); // the seed's 20201102_112240_9434.log
-    assert_eq!(at(951_782_400), "20000229_000000");
-    assert_eq!(at(4_102_444_799), "20991231_235959");
-  }
-
-  #[test]
-  fn taken_names_get_a_suffix_and_missing_directories_are_made() {
-    let dir = std::env::temp_dir().join(format!("memtrace-names-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    let now = UNIX_EPOCH + Duration::from_secs(1_604_316_160);
-    let names: Vec<String> = (0..3)
-      .map(|_| create_named(&dir.join("logs"), now, 9434).unwrap().1.file_name().unwrap().to_string_lossy().into())
-      .collect();
-    assert_eq!(names, ["20201102_112240_9434.log", "20201102_112240_9434_1.log", "20201102_112240_9434_2.log"]);
-    fs::remove_dir_all(&dir).unwrap();
-  }
 
   #[test]
   fn an_unwritable_location_fails_before_anything_runs() {

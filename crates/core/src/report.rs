@@ -5,6 +5,9 @@
 //! A function's growth is the sum of the positive dRSS of its NEXT rows, its release the sum of
 //! the negative ones: the seed's reading, where a row's RSS change is put down to the event that
 //! observed it. PREV rows repeat what a NEXT row already counts, so they are not added again.
+//!
+//! For charts it also keeps RSS against the clock, thinned to at most [`TIMELINE_POINTS`] points
+//! (each the highest of the rows it stands for, so no peak disappears), and the largest jumps.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -33,6 +36,19 @@ pub struct FunctionTotals {
   pub rows: u64,
 }
 
+/// Most points kept for RSS against the clock.
+pub const TIMELINE_POINTS: usize = 4096;
+/// How many of the largest jumps are kept.
+pub const JUMPS: usize = 8;
+
+/// A NEXT row with a large |dRSS|.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jump {
+  pub d_rss: i64,
+  pub rss: u64,
+  pub place: Place,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogReport {
   /// The user's message line above `SOF`.
@@ -47,6 +63,44 @@ pub struct LogReport {
   /// Clock of the first and last row, seconds.
   pub duration: f64,
   pub functions: Vec<FunctionTotals>,
+  /// `(clock, rss)`, ascending in clock.
+  pub timeline: Vec<(f64, u64)>,
+  /// The largest |dRSS| among NEXT rows, largest first.
+  pub jumps: Vec<Jump>,
+}
+
+/// RSS against the clock, thinned as it grows: every point stands for `stride` rows, and is
+/// the highest of them.
+struct Timeline {
+  points: Vec<(f64, u64)>,
+  stride: usize,
+  pending: Option<(f64, u64)>,
+  pending_rows: usize,
+}
+
+impl Timeline {
+  fn push(&mut self, clock: f64, rss: u64) {
+    let pending = self.pending.get_or_insert((clock, rss));
+    if rss > pending.1 {
+      *pending = (clock, rss);
+    }
+    self.pending_rows += 1;
+    if self.pending_rows < self.stride {
+      return;
+    }
+    self.points.extend(self.pending.take());
+    self.pending_rows = 0;
+    if self.points.len() >= 2 * TIMELINE_POINTS {
+      let pairs = self.points.chunks(2).map(|pair| *pair.iter().max_by_key(|(_, rss)| *rss).unwrap_or(&pair[0]));
+      self.points = pairs.collect();
+      self.stride *= 2;
+    }
+  }
+
+  fn finish(mut self) -> Vec<(f64, u64)> {
+    self.points.extend(self.pending.take());
+    self.points
+  }
 }
 
 /// Why a log could not be read: what is wrong and on which line (1-based).
@@ -59,8 +113,18 @@ pub struct ReportError {
 
 /// Reads a whole log.
 pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
-  let mut report =
-    LogReport { message: None, complete: false, events: 0, rows: 0, peak: None, duration: 0.0, functions: Vec::new() };
+  let mut report = LogReport {
+    message: None,
+    complete: false,
+    events: 0,
+    rows: 0,
+    peak: None,
+    duration: 0.0,
+    functions: Vec::new(),
+    timeline: Vec::new(),
+    jumps: Vec::new(),
+  };
+  let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
   let mut by_function: HashMap<(String, u32, String), usize> = HashMap::new();
   let mut state = State::Start;
   let mut first_clock = None;
@@ -104,15 +168,22 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           RowKind::Last => e.event.saturating_sub(1),
           _ => report.events.max(e.event),
         };
+        timeline.push(e.clock, e.rss);
+        let place = || Place {
+          event: e.event,
+          clock: e.clock,
+          file: e.file.to_string(),
+          line: e.line,
+          function: e.function.to_string(),
+        };
         if report.peak.as_ref().is_none_or(|(rss, _)| e.rss > *rss) {
-          let place = Place {
-            event: e.event,
-            clock: e.clock,
-            file: e.file.to_string(),
-            line: e.line,
-            function: e.function.to_string(),
-          };
-          report.peak = Some((e.rss, place));
+          report.peak = Some((e.rss, place()));
+        }
+        let smallest_jump = report.jumps.last().map_or(0, |j| j.d_rss.unsigned_abs());
+        if e.kind == RowKind::Next && (report.jumps.len() < JUMPS || e.d_rss.unsigned_abs() > smallest_jump) {
+          let at = report.jumps.partition_point(|j| j.d_rss.unsigned_abs() >= e.d_rss.unsigned_abs());
+          report.jumps.insert(at, Jump { d_rss: e.d_rss, rss: e.rss, place: place() });
+          report.jumps.truncate(JUMPS);
         }
         if e.kind == RowKind::Next {
           let key = (e.file.to_string(), e.line, e.function.to_string());
@@ -147,6 +218,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   if state == State::Start {
     return Err(ReportError { line: 1, reason: "the file is empty or is not a memtrace log (no SOF)".into() });
   }
+  report.timeline = timeline.finish();
   Ok(report)
 }
 
@@ -216,6 +288,23 @@ mod tests {
     let totals: Vec<_> = report.functions.iter().map(|f| (f.function.as_str(), f.growth, f.release, f.rows)).collect();
     assert_eq!(totals, [("grow", 12000, 0, 2), ("free", 0, 8000, 1)]);
     assert!((report.duration - 0.031).abs() < 1e-9);
+  }
+
+  #[test]
+  fn the_timeline_is_thinned_without_losing_the_peak_and_jumps_are_the_largest() {
+    let mut rows = vec![(RowKind::First, 0, "main", 1000, 1000)];
+    let n = 3 * TIMELINE_POINTS as u64 + 17;
+    for event in 1..=n {
+      let rss = if event == 5000 { 90_000 } else { 1000 + event % 50 };
+      rows.push((RowKind::Next, event, "f", rss, (event % 13) as i64 * if event % 2 == 0 { 1 } else { -1 }));
+    }
+    rows.push((RowKind::Last, n + 1, "main", 1000, 0));
+    let report = read_log(log(&rows, true).as_bytes()).unwrap();
+    assert!(report.timeline.len() <= 2 * TIMELINE_POINTS && report.timeline.len() >= TIMELINE_POINTS / 2);
+    assert!(report.timeline.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert_eq!(report.timeline.iter().map(|p| p.1).max(), Some(90_000));
+    assert_eq!(report.jumps.len(), JUMPS);
+    assert!(report.jumps.iter().all(|j| j.d_rss.unsigned_abs() == 12));
   }
 
   #[test]

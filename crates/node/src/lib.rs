@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use memtrace_core::instrument::{self, Cache, SourceKind};
-use memtrace_core::profiler::{LogTarget, Options, Profiler};
+use memtrace_core::logfile::{self, LogTarget};
+use memtrace_core::monitor::{self, Ending, Heap, Monitor, Target};
+use memtrace_core::profiler::{Options, Profiler};
 use memtrace_core::{functions, ring, rss, signals};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -252,6 +254,13 @@ pub struct FunctionTotals {
 }
 
 #[napi(object)]
+pub struct Jump {
+  pub d_rss: f64,
+  pub rss: f64,
+  pub place: Place,
+}
+
+#[napi(object)]
 pub struct LogReport {
   pub message: Option<String>,
   pub complete: bool,
@@ -261,6 +270,15 @@ pub struct LogReport {
   pub peak_at: Option<Place>,
   pub duration: f64,
   pub functions: Vec<FunctionTotals>,
+  /// Clock (seconds) and RSS (bytes) of rows, thinned to a few thousand points.
+  pub timeline_clock: Vec<f64>,
+  pub timeline_rss: Vec<f64>,
+  /// The NEXT rows with the largest |dRSS|, largest first.
+  pub jumps: Vec<Jump>,
+}
+
+fn place(place: memtrace_core::report::Place) -> Place {
+  Place { event: place.event as f64, clock: place.clock, file: place.file, line: place.line, function: place.function }
 }
 
 /// Reads a profiler log into totals, streaming; errors name the line.
@@ -270,16 +288,7 @@ pub fn read_log(path: String) -> Result<LogReport> {
   let report = memtrace_core::report::read_log(std::io::BufReader::with_capacity(1 << 20, file))
     .map_err(|err| js_error(format!("{path} is not a readable memtrace log: {err}")))?;
   let (peak_rss, peak_at) = match report.peak {
-    Some((rss, place)) => (
-      Some(rss as f64),
-      Some(Place {
-        event: place.event as f64,
-        clock: place.clock,
-        file: place.file,
-        line: place.line,
-        function: place.function,
-      }),
-    ),
+    Some((rss, at)) => (Some(rss as f64), Some(place(at))),
     None => (None, None),
   };
   Ok(LogReport {
@@ -302,5 +311,105 @@ pub fn read_log(path: String) -> Result<LogReport> {
         rows: f.rows as f64,
       })
       .collect(),
+    timeline_clock: report.timeline.iter().map(|(clock, _)| *clock).collect(),
+    timeline_rss: report.timeline.iter().map(|(_, rss)| *rss as f64).collect(),
+    jumps: report
+      .jumps
+      .into_iter()
+      .map(|jump| Jump { d_rss: jump.d_rss as f64, rss: jump.rss as f64, place: place(jump.place) })
+      .collect(),
   })
+}
+
+#[napi(object)]
+pub struct MonitorOptions {
+  /// Write to this file (created or truncated).
+  pub log_file: Option<String>,
+  /// Write a new, uniquely named `.jsonl` file in this directory.
+  pub log_dir: Option<String>,
+  /// Watch this process and its descendants; without it, this process.
+  pub pid: Option<u32>,
+  pub interval_ms: f64,
+  /// The first row: one JSON object describing the run.
+  pub header: String,
+}
+
+#[napi(object)]
+pub struct MonitorSummary {
+  pub samples: f64,
+  pub peak_rss: f64,
+  pub peak_t: f64,
+  pub last_rss: f64,
+  pub last_t: f64,
+}
+
+impl From<monitor::Summary> for MonitorSummary {
+  fn from(s: monitor::Summary) -> Self {
+    MonitorSummary {
+      samples: s.samples as f64,
+      peak_rss: s.peak_rss as f64,
+      peak_t: s.peak_t,
+      last_rss: s.last_rss as f64,
+      last_t: s.last_t,
+    }
+  }
+}
+
+/// A monitor: RSS of this process or of a process tree at an interval, as JSON Lines.
+#[napi]
+pub struct NativeMonitor {
+  inner: Monitor,
+  path: String,
+}
+
+#[napi]
+impl NativeMonitor {
+  #[napi(constructor)]
+  pub fn new(options: MonitorOptions) -> Result<Self> {
+    let target = match (options.log_file, options.log_dir) {
+      (Some(file), _) => LogTarget::File(PathBuf::from(file)),
+      (None, Some(dir)) => LogTarget::Directory(PathBuf::from(dir)),
+      (None, None) => LogTarget::Directory(std::env::current_dir().map_err(js_error)?),
+    };
+    let (file, path) = logfile::create(&target, "jsonl")
+      .map_err(js_error)?
+      .ok_or_else(|| js_error("a monitor log cannot be discarded"))?;
+    let watched = options.pid.map_or(Target::This, Target::Tree);
+    let interval = Duration::from_nanos((options.interval_ms.max(1.0) * 1e6) as u64);
+    let inner = Monitor::start(watched, file, &options.header, interval).map_err(js_error)?;
+    Ok(NativeMonitor { inner, path: path.display().to_string() })
+  }
+
+  #[napi(getter)]
+  pub fn path(&self) -> String {
+    self.path.clone()
+  }
+
+  /// Hands over V8's heap figures for the rows to come.
+  #[napi]
+  pub fn set_heap(&self, used: f64, total: f64, external: f64, array_buffers: f64) {
+    self.inner.set_heap(Heap { used, total, external, array_buffers });
+  }
+
+  #[napi]
+  pub fn mark(&self, label: String) -> Result<()> {
+    self.inner.mark(&label).map_err(js_error)
+  }
+
+  /// Whether the watched process tree is gone.
+  #[napi(getter)]
+  pub fn gone(&self) -> bool {
+    self.inner.is_gone()
+  }
+
+  #[napi]
+  pub fn summary(&self) -> MonitorSummary {
+    self.inner.summary().into()
+  }
+
+  /// Writes the end row; idempotent.
+  #[napi]
+  pub fn stop(&mut self, exit_code: Option<i32>, signal: Option<String>) -> Result<MonitorSummary> {
+    self.inner.stop(&Ending { exit_code, signal }).map(Into::into).map_err(js_error)
+  }
 }

@@ -31,6 +31,7 @@
 //! * RSS: bytes.
 //! * MSG: a user message, with the Event, dEvent and Clock at which it was written.
 
+pub mod jsonl;
 mod parse;
 mod row;
 

@@ -1,0 +1,210 @@
+// The monitor and the visual report: monitor() in a real program, `memtrace monitor` over a
+// real process tree, and the HTML report of real logs opened in headless Chromium.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+
+import test from 'ava'
+
+import { launch } from './support/chromium.js'
+import { cli, fixtures, logsIn, node, registerPath, root, started, tempDir } from './support/index.js'
+
+const MiB = 1024 * 1024
+const env = { MEMTRACE_INDEX: join(root, 'dist', 'index.js') }
+const fixture = (name: string) => join(fixtures, 'monitor', name)
+const artifacts = join(root, '__test__', 'artifacts')
+
+interface Row {
+  type: string
+  t: number
+  rss?: number
+  label?: string
+  processes?: { pid: number; ppid: number; rss: number; name: string }[]
+  heap?: Record<string, number>
+  exitCode?: number | null
+}
+
+const rowsOf = (path: string): Row[] =>
+  readFileSync(path, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Row)
+
+test('monitor() samples at its interval, sees memory grow, keeps marks in order, and stops once', (t) => {
+  const log = join(tempDir('monitor-api'), 'api.jsonl')
+  const result = node([fixture('api.cjs'), log, '50'], { env })
+  t.is(result.status, 0, result.stderr)
+  const out = JSON.parse(result.stdout) as { first: { samples: number; peakRss: number }; same: boolean; late: string }
+  t.true(out.same, 'a second stop() returns the same summary')
+  t.regex(out.late, /this monitor has stopped/)
+
+  const rows = rowsOf(log)
+  t.like(rows[0], { type: 'header', format: 'memtrace-monitor', watched: 'process', intervalMs: 50, message: 'api test' } as object)
+  t.is(rows.at(-1)!.type, 'end')
+  const samples = rows.filter((r) => r.type === 'sample')
+  t.is(samples.length, out.first.samples)
+  const gaps = samples.slice(1).map((s, i) => s.t - samples[i].t).sort((a, b) => a - b)
+  const median = gaps[gaps.length >> 1]
+  t.true(Math.abs(median - 0.05) < 0.01, `median gap ${median} s for an interval of 0.05 s`)
+  t.true(samples.length >= 10 && samples.length <= 16, `${samples.length} samples in ~0.7 s`)
+  t.true(samples.slice(1).every((s) => s.heap && s.heap.used > 0 && s.heap.total >= s.heap.used), 'heap figures in every row after the first')
+
+  const marks = rows.filter((r) => r.type === 'mark')
+  t.deepEqual(marks.map((m) => m.label), ['before allocating', 'after allocating', 'last mark'])
+  t.true(marks[1].rss! - marks[0].rss! >= 60 * MiB, 'the mark after allocating sees the growth')
+  const before = samples.filter((s) => s.t < marks[0].t).at(-1)!
+  const after = samples.filter((s) => s.t > marks[1].t + 0.06)[0]
+  t.true(after.rss! - before.rss! >= 60 * MiB, `samples rose by ${(after.rss! - before.rss!) / MiB} MiB`)
+})
+
+test('monitor() rejects bad options with TypeErrors that name them', (t) => {
+  const result = node([fixture('options.cjs')], { env })
+  t.deepEqual(result.stdout.trim().split('\n'), [
+    'TypeError: monitor() options must be an object, got "fast"',
+    'TypeError: intervalMs must be an integer from 1 to 3600000, got 0',
+    'TypeError: intervalMs must be an integer from 1 to 3600000, got 2.5',
+    'TypeError: intervalMs must be an integer from 1 to 3600000, got "250"',
+    'TypeError: logPath and logDir cannot both be given: logPath names the file, logDir a directory for a new one',
+    'TypeError: message must be a string, got 7',
+    'TypeError: monitor() options has no option "every"; the options are: intervalMs, logPath, logDir, message',
+    'Error: cannot create the log file /proc/memtrace-cannot-write-here/m.jsonl: No such file or directory (os error 2)',
+  ])
+})
+
+test('memtrace monitor records a child and its two grandchildren, sums them, and exits with the child\'s code', (t) => {
+  const dir = tempDir('monitor-tree')
+  const result = cli(['monitor', '--interval', '0.05', '--log-dir', dir, '--', process.execPath, fixture('family.cjs')])
+  t.is(result.status, 3, result.stderr)
+  const [log] = logsIn(dir, '.jsonl')
+  const rows = rowsOf(log)
+  t.regex(result.stderr, new RegExp(`memtrace: ${log}: \\d+ samples, peak RSS [\\d.]+ MiB at [\\d.]+ s\\n$`))
+  t.false(result.stderr.includes('\r'), 'no status line when stderr is not a terminal')
+  const samples = rows.filter((r) => r.type === 'sample')
+  for (const s of samples) t.is(s.rss, s.processes!.reduce((sum, p) => sum + p.rss, 0), `the sum at ${s.t} s`)
+  const pids = new Set(samples.flatMap((s) => s.processes!.map((p) => p.pid)))
+  t.is(pids.size, 3, [...pids].join(' '))
+  const root = (rows[0] as unknown as { pid: number }).pid
+  const together = samples.filter((s) => s.processes!.length === 3)
+  t.true(together.length > 0, 'a sample saw all three at once')
+  const family = together.reduce((a, b) => (b.rss! > a.rss! ? b : a))
+  t.deepEqual(family.processes!.filter((p) => p.pid !== root).map((p) => p.ppid), [root, root])
+  t.true(family.rss! > 2 * 48 * MiB, 'the grandchildren\'s memory is in the sum')
+  t.like(rows.at(-1)!, { type: 'end', exitCode: 3 })
+})
+
+// Serial: the other tests block this process in spawnSync, and the watched process must still
+// be alive when the watch starts.
+test.serial('memtrace monitor --pid watches a running process until it ends', async (t) => {
+  const dir = tempDir('monitor-pid')
+  const sleeper = started([fixture('sleeper.cjs'), '1500'], 'ready')
+  await sleeper.ready
+  const result = cli(['monitor', '--interval', '0.05', '--log-dir', dir, '--pid', String(sleeper.child.pid)])
+  await sleeper.exited
+  t.is(result.status, 0, result.stderr)
+  const [log] = logsIn(dir, '.jsonl')
+  const samples = rowsOf(log).filter((r) => r.type === 'sample')
+  t.true(samples.length >= 5)
+  t.true(samples.every((s) => s.processes!.length === 1 && s.processes![0].pid === sleeper.child.pid))
+  t.true(samples[0].rss! > 32 * MiB)
+})
+
+test('memtrace monitor: bad input exits 2 with what is allowed', (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--interval', 'soon', '--', 'true'], /^memtrace: --interval must be a number of seconds from 0\.001 to 3600, got "soon"/],
+    [['--pid', '1', '--', 'true'], /^memtrace: give --pid or a command, not both/],
+    [[], /^memtrace: what should be watched\? Give -- and a command, or --pid/],
+    [['--pid', 'x'], /^memtrace: --pid must be a whole number of at least 1, got "x"/],
+  ]
+  for (const [args, expected] of cases) {
+    const result = cli(['monitor', ...args])
+    t.is(result.status, 2, args.join(' '))
+    t.regex(result.stderr, expected)
+  }
+  const gone = cli(['monitor', '--pid', '4000000'])
+  t.is(gone.status, 1)
+  t.regex(gone.stderr, /^memtrace: cannot watch process 4000000: no process with pid 4000000 exists\n$/)
+})
+
+test('on a terminal, memtrace monitor shows elapsed time and RSS on a status line', (t) => {
+  const dir = tempDir('monitor-tty')
+  const command = [process.execPath, join(root, 'dist', 'cli', 'main.js'), 'monitor', '--log-dir', dir, '--', process.execPath, fixture('sleeper.cjs'), '2300']
+  // `script` runs the command on a pseudo-terminal and copies what it shows.
+  const result = spawnSync('script', ['-qec', command.map((word) => `'${word}'`).join(' '), '/dev/null'], { encoding: 'utf8' })
+  t.is(result.status, 0, result.stderr)
+  t.regex(result.stdout, /\rmemtrace: [12]\.\d s, RSS [\d.]+ MiB\x1b\[K/)
+})
+
+test('the HTML report of a monitor log and of a profiler log: drawn offline, with marks, peak and jumps', async (t) => {
+  const dir = tempDir('report-html')
+  const monitorLog = join(dir, 'api.jsonl')
+  t.is(node([fixture('api.cjs'), monitorLog, '50'], { env }).status, 0)
+  const tree = tempDir('report-tree')
+  cli(['monitor', '--interval', '0.05', '--log-dir', tree, '--', process.execPath, fixture('family.cjs')])
+  const [treeLog] = logsIn(tree, '.jsonl')
+  const profileDir = tempDir('report-profile')
+  t.is(node(['--require', registerPath, join(fixtures, 'profile', 'allocate.cjs'), profileDir], { env }).status, 0)
+  const [profileLog] = logsIn(profileDir)
+
+  mkdirSync(artifacts, { recursive: true })
+  const browser = await launch()
+  try {
+    for (const [name, log, expected] of [
+      ['monitor', monitorLog, ['before allocating', 'after allocating', 'last mark', 'Peak ', 'V8 heap', 'api test']],
+      ['tree', treeLog, ['Processes', 'family.cjs', 'Peak ']],
+      ['profile', profileLog, ['allocate32', 'Functions by RSS growth', 'Peak ']],
+    ] as const) {
+      const html = join(dir, `${name}.html`)
+      const svg = join(dir, `${name}.svg`)
+      const result = cli(['report', log, '--html', html, '--svg', svg])
+      t.is(result.status, 0, result.stderr)
+      t.regex(readFileSync(svg, 'utf8'), /^<svg[^>]+xmlns="http:\/\/www\.w3\.org\/2000\/svg"/)
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } })
+      const requests: string[] = []
+      const errors: string[] = []
+      page.on('request', (request) => requests.push(request.url()))
+      page.on('console', (message) => message.type() === 'error' && errors.push(message.text()))
+      page.on('pageerror', (error) => errors.push(error.message))
+      await page.goto(`file://${html}`)
+      await page.waitForFunction(() => (window as unknown as { __memtraceCharts?: unknown[] }).__memtraceCharts?.length)
+      t.deepEqual(errors, [], name)
+      t.deepEqual(requests, [`file://${html}`], `${name}: no request but the page itself`)
+      const drawn = await page.evaluate(() =>
+        [...document.querySelectorAll('canvas')].some((canvas) => {
+          const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data
+          for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) return true
+          return false
+        }),
+      )
+      t.true(drawn, `${name}: a chart was drawn`)
+      const text = await page.evaluate(() => document.body.innerText)
+      for (const words of expected) t.true(text.includes(words), `${name}: "${words}" is on the page`)
+      await page.screenshot({ path: join(artifacts, `${name}-report.png`), fullPage: true })
+      await page.close()
+    }
+  } finally {
+    await browser.close()
+  }
+})
+
+test('a truncated or corrupt monitor log is a clear error naming the line, never a stack trace', (t) => {
+  const dir = tempDir('monitor-corrupt')
+  const log = join(dir, 'api.jsonl')
+  t.is(node([fixture('api.cjs'), log, '50'], { env }).status, 0)
+  const lines = readFileSync(log, 'utf8').split('\n')
+  const cut = join(dir, 'cut.jsonl')
+  writeFileSync(cut, `${lines.slice(0, 5).join('\n')}\n${lines[5].slice(0, 20)}`)
+  const truncated = cli(['report', cut, '--html', join(dir, 'cut.html')])
+  t.is(truncated.status, 1)
+  t.is(truncated.stderr, `memtrace: ${cut} is not a readable memtrace log: line 6: the line is cut short (was the file truncated?)\n`)
+  const bad = join(dir, 'bad.jsonl')
+  writeFileSync(bad, `${lines.slice(0, 3).join('\n')}\n{"type":"sample","t":"soon","rss":1}\n`)
+  const corrupt = cli(['report', bad])
+  t.is(corrupt.status, 1)
+  t.is(corrupt.stderr, `memtrace: ${bad} is not a readable memtrace log: line 4: "t" must be a number of seconds\n`)
+  // A log that simply stops (the process was killed) is still read, and says so.
+  const unfinished = join(dir, 'unfinished.jsonl')
+  writeFileSync(unfinished, `${lines.slice(0, 6).join('\n')}\n`)
+  const partial = cli(['report', unfinished])
+  t.is(partial.status, 0, partial.stderr)
+  t.regex(partial.stdout, /INCOMPLETE: no end row/)
+})

@@ -1,0 +1,147 @@
+/**
+ * `memtrace monitor`: the RSS of a command and of every process it starts (or of a running
+ * process and its descendants), at a fixed interval, as JSON Lines: each process and the sum.
+ */
+import { spawn } from 'node:child_process'
+import { constants } from 'node:os'
+import { resolve } from 'node:path'
+
+import { DEFAULT_INTERVAL_MS, monitorHeader } from '../monitor.js'
+import { native } from '../native.js'
+import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
+import { bytes, count } from './human.js'
+
+const HELP = `Usage: memtrace monitor [options] -- <command> [args...]
+       memtrace monitor [options] --pid <pid>
+
+Records the RSS of a command and all its descendants (or of a running process and its
+descendants) every interval: each process and their sum, one JSON object per line, in a log
+named YYYYMMDD_HHMMSS_<pid>.jsonl. It ends when the command (or the process) ends, or on
+Ctrl-C, and exits with the command's exit code. Cheap: one scan of the process table per
+interval. On a terminal, a status line shows the elapsed time and the RSS.
+
+Options:
+  --interval <s>     seconds between samples (default ${DEFAULT_INTERVAL_MS / 1000})
+  --pid <pid>        watch this running process instead of starting a command
+  --log-dir <dir>    where the log goes (default: the working directory)
+  --message <text>   a note kept in the log's header
+  --help             this text
+
+Then draw the log with \`memtrace report <log> --html report.html\`.`
+
+const SPECS = {
+  interval: { value: true },
+  pid: { value: true },
+  'log-dir': { value: true },
+  message: { value: true },
+  help: { value: false },
+} as const
+
+/** Seconds as a whole number of milliseconds, from 0.001 to one hour. */
+function intervalMs(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_INTERVAL_MS
+  const seconds = Number(value)
+  if (!/^\d*\.?\d+$/.test(value) || seconds < 0.001 || seconds > 3600) {
+    throw usage('monitor', `--interval must be a number of seconds from 0.001 to 3600, got ${JSON.stringify(value)}`)
+  }
+  return Math.round(seconds * 1000)
+}
+
+/** Shows elapsed time and RSS on one line of a terminal, rewritten in place. */
+function statusLine(read: () => { rss: number; t: number }): () => void {
+  if (!process.stderr.isTTY) return () => {}
+  const draw = () => {
+    const { rss, t } = read()
+    process.stderr.write(`\rmemtrace: ${t.toFixed(1)} s, RSS ${bytes(rss)}\x1b[K`)
+  }
+  const timer = setInterval(draw, 1000)
+  return () => {
+    clearInterval(timer)
+    process.stderr.write('\r\x1b[K')
+  }
+}
+
+export const monitorCommand: Command = {
+  name: 'monitor',
+  summary: 'record the RSS of a command and its child processes over time',
+  help: HELP,
+  async run(args) {
+    const { options, rest, dashed } = parseOptions('monitor', args, SPECS, { commandFollows: true })
+    if (options.has('help')) {
+      console.log(HELP)
+      return 0
+    }
+    const one = (name: keyof typeof SPECS) => options.get(name)?.[0]
+    const interval = intervalMs(one('interval'))
+    const attach = integerOption('monitor', 'pid', one('pid'), 1)
+    if (attach !== undefined && rest.length > 0) throw usage('monitor', 'give --pid or a command, not both')
+    if (attach === undefined && rest.length === 0) {
+      throw usage('monitor', dashed ? 'no command after --' : 'what should be watched? Give -- and a command, or --pid')
+    }
+    const logDir = resolve(one('log-dir') ?? '.')
+
+    let child: ReturnType<typeof spawn> | null = null
+    let pid = attach
+    if (pid === undefined) {
+      const [command, ...commandArgs] = rest
+      child = spawn(command, commandArgs, { stdio: 'inherit' })
+      const spawned = await new Promise<number>((done, fail) => {
+        child!.once('spawn', () => done(child!.pid!))
+        child!.once('error', (error: NodeJS.ErrnoException) =>
+          fail(new CommandError(`cannot run ${command}: ${error.code === 'ENOENT' ? 'no such command' : error.message}`, 127)),
+        )
+      })
+      pid = spawned
+    } else {
+      try {
+        native.rssOf(pid)
+      } catch (error) {
+        throw new CommandError(`cannot watch process ${pid}: ${(error as Error).message}`)
+      }
+    }
+
+    let watcher: InstanceType<typeof native.NativeMonitor>
+    try {
+      watcher = new native.NativeMonitor({
+        logDir,
+        pid,
+        intervalMs: interval,
+        header: monitorHeader({ watched: 'tree', pid, command: attach === undefined ? rest : null, intervalMs: interval, message: one('message') }),
+      })
+    } catch (error) {
+      child?.kill()
+      throw new CommandError(`${(error as Error).message}. Choose another --log-dir.`)
+    }
+    const clear = statusLine(() => {
+      const s = watcher.summary()
+      return { rss: s.lastRss, t: s.lastT }
+    })
+
+    // Ctrl-C reaches the whole process group; a signal sent to us alone is passed on. With
+    // --pid, Ctrl-C just ends the watch.
+    const ending = await new Promise<{ code: number; exitCode?: number; signal?: string }>((done) => {
+      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+      const onSignal = (signal: NodeJS.Signals) => (child ? child.kill(signal) : finish({ code: 0, signal }))
+      let poll: NodeJS.Timeout | undefined
+      const finish = (result: { code: number; exitCode?: number; signal?: string }) => {
+        for (const signal of signals) process.off(signal, onSignal)
+        clearInterval(poll)
+        done(result)
+      }
+      for (const signal of signals) process.on(signal, onSignal)
+      if (child) {
+        child.once('exit', (exitCode, signal) =>
+          finish({ code: exitCode ?? 128 + (signal ? constants.signals[signal] : 0), exitCode: exitCode ?? undefined, signal: signal ?? undefined }),
+        )
+      } else {
+        poll = setInterval(() => watcher.gone && finish({ code: 0 }), Math.min(interval, 250))
+      }
+    })
+    clear()
+    const summary = watcher.stop(ending.exitCode, ending.signal)
+    process.stderr.write(
+      `memtrace: ${watcher.path}: ${count(summary.samples)} samples, peak RSS ${bytes(summary.peakRss)} at ${summary.peakT.toFixed(1)} s\n`,
+    )
+    return ending.code
+  },
+}

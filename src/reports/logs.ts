@@ -1,0 +1,259 @@
+/**
+ * From a log to a `ReportModel`: a monitor's JSON Lines, or a profiler's text log. The kind is
+ * told by the first line. Both are read streaming; a line that is not what it should be is an
+ * error naming the line.
+ */
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
+import { basename } from 'node:path'
+import { createInterface } from 'node:readline'
+
+import { native } from '../native.js'
+import { formatBytes } from './appearance.js'
+import type { Annotation, Chart, Marker, ReportModel, Series } from './model.js'
+
+/** A log that cannot be read: the message names the file and, where it applies, the line. */
+export class LogError extends Error {}
+
+export type LogKind = 'monitor' | 'profile'
+
+/** Most points a chart gets; longer runs keep the highest sample of each stretch. */
+const MAX_POINTS = 20_000
+/** The largest jumps of a profile, annotated on its chart by function. */
+const JUMPS_SHOWN = 5
+
+/** What kind of log `path` is, from its first line. */
+export function logKind(path: string): LogKind {
+  let first: string
+  try {
+    const fd = openSync(path, 'r')
+    const buffer = Buffer.alloc(4096)
+    const read = readSync(fd, buffer, 0, buffer.length, 0)
+    closeSync(fd)
+    first = buffer.toString('utf8', 0, read).split('\n')[0]
+  } catch (error) {
+    const reasons: Record<string, string> = {
+      ENOENT: 'no such file or directory',
+      EACCES: 'permission denied',
+      EISDIR: 'it is a directory',
+    }
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    throw new LogError(`cannot open ${path}: ${reasons[code] ?? (error as Error).message}`)
+  }
+  if (first.startsWith('{')) {
+    if (first.includes('"format":"memtrace-monitor"')) return 'monitor'
+    throw new LogError(`${path} is not a readable memtrace log: line 1: a JSON header that is not a memtrace monitor's`)
+  }
+  return 'profile'
+}
+
+interface SampleRow {
+  type: 'sample'
+  t: number
+  rss: number
+  heap?: { used: number; total: number; external: number; arrayBuffers: number }
+  processes?: { pid: number; ppid: number; rss: number; name: string }[]
+}
+
+interface MarkRow {
+  type: 'mark'
+  t: number
+  label: string
+  rss: number
+}
+
+interface EndRow {
+  type: 'end'
+  t: number
+  exitCode: number | null
+  signal: string | null
+}
+
+type Header = Record<string, unknown> & { watched?: string; pid?: number; command?: string[] | null; intervalMs?: number }
+
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
+
+/** Reads a monitor log, checking each row. */
+export async function readMonitorLog(path: string) {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+  let header: Header | null = null
+  const samples: SampleRow[] = []
+  const marks: MarkRow[] = []
+  let end: EndRow | null = null
+  let number = 0
+  for await (const line of lines) {
+    number++
+    const fail = (what: string) => new LogError(`${path} is not a readable memtrace log: line ${number}: ${what}`)
+    if (line.trim() === '') continue
+    let row: Record<string, unknown>
+    try {
+      row = JSON.parse(line)
+    } catch {
+      throw fail(line.length > 0 && !line.endsWith('}') ? 'the line is cut short (was the file truncated?)' : 'not JSON')
+    }
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) throw fail('not a JSON object')
+    if (end) throw fail('a row after the end row')
+    if (number === 1) {
+      if (row.type !== 'header' || row.format !== 'memtrace-monitor') throw fail('the first row must be the header of a memtrace monitor log')
+      header = row as Header
+      continue
+    }
+    if (!isNumber(row.t)) throw fail('"t" must be a number of seconds')
+    switch (row.type) {
+      case 'sample':
+        if (!isNumber(row.rss)) throw fail('a sample needs "rss", a number of bytes')
+        if (row.processes !== undefined && !Array.isArray(row.processes)) throw fail('"processes" must be a list')
+        samples.push(row as unknown as SampleRow)
+        break
+      case 'mark':
+        if (typeof row.label !== 'string') throw fail('a mark needs a "label"')
+        marks.push(row as unknown as MarkRow)
+        break
+      case 'end':
+        end = row as unknown as EndRow
+        break
+      default:
+        throw fail(`unknown row type ${JSON.stringify(row.type)}`)
+    }
+  }
+  if (!header) throw new LogError(`${path} is not a readable memtrace log: it is empty`)
+  return { header, samples: thin(samples), marks, end }
+}
+
+/** At most MAX_POINTS samples: of each stretch, the one with the highest total. */
+function thin(samples: SampleRow[]): SampleRow[] {
+  if (samples.length <= MAX_POINTS) return samples
+  const stride = Math.ceil(samples.length / MAX_POINTS)
+  const kept: SampleRow[] = []
+  for (let i = 0; i < samples.length; i += stride) {
+    kept.push(samples.slice(i, i + stride).reduce((best, s) => (s.rss > best.rss ? s : best)))
+  }
+  return kept
+}
+
+function peakOf(times: number[], values: (number | null)[], label: (i: number) => string): Annotation | null {
+  let best = -1
+  values.forEach((v, i) => {
+    if (v != null && (best < 0 || v > (values[best] as number))) best = i
+  })
+  return best < 0 ? null : { time: times[best], value: values[best] as number, label: label(best) }
+}
+
+/** The report of a monitor log. */
+export async function monitorModel(path: string): Promise<ReportModel> {
+  const { header, samples, marks, end } = await readMonitorLog(path)
+  const times = samples.map((s) => s.t)
+  const total: Series = { name: header.watched === 'tree' ? 'total RSS' : 'RSS', values: samples.map((s) => s.rss) }
+  const series = [total]
+  const names = new Map<number, string>()
+  for (const s of samples) for (const p of s.processes ?? []) if (!names.has(p.pid)) names.set(p.pid, p.name)
+  const peaks = new Map<number, number>()
+  if (names.size > 1) {
+    for (const [pid, name] of names) {
+      const values = samples.map((s) => s.processes?.find((p) => p.pid === pid)?.rss ?? null)
+      peaks.set(pid, Math.max(...values.map((v) => v ?? 0)))
+      series.push({ name: `pid ${pid} ${name}`.slice(0, 60), values, secondary: true })
+    }
+  }
+  const markers: Marker[] = marks.map((m) => ({ time: m.t, label: m.label }))
+  const charts: Chart[] = [
+    {
+      title: header.watched === 'tree' ? `RSS of process ${header.pid} and its descendants` : `RSS of process ${header.pid}`,
+      times,
+      series,
+      markers,
+      peak: peakOf(times, total.values, (i) =>
+        samples[i].processes ? `${samples[i].processes!.length} processes` : `sample ${i + 1} of ${samples.length}`,
+      ),
+      annotations: [],
+    },
+  ]
+  if (samples.some((s) => s.heap)) {
+    const heap = (pick: (h: NonNullable<SampleRow['heap']>) => number) => samples.map((s) => (s.heap ? pick(s.heap) : null))
+    charts.push({
+      title: 'V8 heap',
+      times,
+      series: [
+        { name: 'heapUsed', values: heap((h) => h.used) },
+        { name: 'heapTotal', values: heap((h) => h.total) },
+        { name: 'external', values: heap((h) => h.external), secondary: true },
+        { name: 'arrayBuffers', values: heap((h) => h.arrayBuffers), secondary: true },
+      ],
+      markers,
+      peak: null,
+      annotations: [],
+    })
+  }
+  const facts: [string, string][] = [
+    ['Log', path],
+    ['Watched', header.watched === 'tree' ? `process ${header.pid} and its descendants` : `process ${header.pid}`],
+  ]
+  if (Array.isArray(header.command)) facts.push(['Command', header.command.join(' ')])
+  if (typeof header.message === 'string') facts.push(['Message', header.message])
+  facts.push(['Started', String(header.start)], ['Interval', `${header.intervalMs} ms`], ['Samples', String(samples.length)])
+  facts.push(['Ended', end ? (end.signal ? `by ${end.signal}` : end.exitCode != null ? `exit code ${end.exitCode}` : 'stopped') : 'no end row: the monitor did not finish the log'])
+  const versions = header.versions as Record<string, string> | undefined
+  if (versions) facts.push(['Versions', Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')])
+  const tables =
+    names.size > 1
+      ? [
+          {
+            title: 'Processes',
+            columns: ['pid', 'command', 'peak RSS'],
+            rows: [...names].map(([pid, name]) => [String(pid), name, formatBytes(peaks.get(pid) ?? 0)]),
+          },
+        ]
+      : []
+  return { title: `memtrace monitor: ${header.watched === 'tree' ? `process tree of ${header.pid}` : `process ${header.pid}`}`, facts, charts, tables }
+}
+
+/** The report of a profiler log: RSS against the clock, the largest jumps by function, and the table of growth. */
+export function profileModel(path: string, top = 20): ReportModel {
+  let log: ReturnType<typeof native.readLog>
+  try {
+    log = native.readLog(path)
+  } catch (error) {
+    throw new LogError((error as Error).message)
+  }
+  const where = (p: { file: string; line: number }) => `${p.file}:${p.line}`
+  // On the chart, where space is short: the file's name, not its path.
+  const short = (p: { function: string; file: string; line: number }) => `${p.function} (${basename(p.file)}:${p.line})`
+  const chart: Chart = {
+    title: 'RSS at the logged events',
+    times: log.timelineClock,
+    series: [{ name: 'RSS', values: log.timelineRss }],
+    markers: [],
+    peak: log.peakAt && log.peakRss != null ? { time: log.peakAt.clock, value: log.peakRss, label: short(log.peakAt) } : null,
+    annotations: log.jumps.slice(0, JUMPS_SHOWN).map((jump) => ({
+      time: jump.place.clock,
+      value: jump.rss,
+      label: `${jump.place.function} ${jump.dRss > 0 ? '+' : ''}${formatBytes(jump.dRss)}`,
+    })),
+  }
+  const byGrowth = [...log.functions].sort((a, b) => b.growth - a.growth).slice(0, top)
+  const facts: [string, string][] = [['Log', path]]
+  if (log.message) facts.push(['Message', log.message])
+  facts.push(
+    ['Events', log.events.toLocaleString('en-US')],
+    ['Rows logged', log.rows.toLocaleString('en-US')],
+    ['Duration', `${log.duration.toFixed(3)} s`],
+    ['Complete', log.complete ? 'yes' : 'no: the log has no EOF; the process ended before it was finished'],
+  )
+  return {
+    title: 'memtrace profile',
+    facts,
+    charts: [chart],
+    tables: [
+      {
+        title: 'Functions by RSS growth',
+        columns: ['function', 'where', 'rows', 'growth', 'release'],
+        rows: byGrowth.map((f) => [
+          f.function,
+          where(f),
+          String(f.rows),
+          f.growth ? `+${formatBytes(f.growth)}` : '0',
+          f.release ? `-${formatBytes(f.release)}` : '0',
+        ]),
+      },
+    ],
+  }
+}
