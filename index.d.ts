@@ -58,6 +58,7 @@ export interface FunctionTotals {
   file: string
   line: number
   function: string
+  atEntry: boolean
   growth: number
   release: number
   rows: number
@@ -147,8 +148,9 @@ export interface ProfileSummary {
   events: number
   rows: number
   peakRss: number
-  /** Function id with the largest RSS growth, and the growth in bytes. */
+  /** Function id with the largest RSS growth, whether at its entry, and the growth in bytes. */
   topFunction?: number
+  topAtEntry?: boolean
   topGrowth?: number
 }
 

@@ -1,14 +1,23 @@
-// The quick-start demo: reads this process's RSS as memory is allocated and released.
-import { createRequire } from 'node:module'
+// `npm run demo`: traces the example program with `memtrace run`, then reads its log with
+// `memtrace report`, as a table and as an HTML page.
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const { rss, rssPeak, pageSize } = createRequire(import.meta.url)('../dist/index.js')
-const MiB = 2 ** 20
-const show = (label) => console.log(`${label.padEnd(34)} rss ${(rss() / MiB).toFixed(1).padStart(7)} MiB   peak ${(rssPeak() / MiB).toFixed(1).padStart(7)} MiB`)
+const here = dirname(fileURLToPath(import.meta.url))
+const memtrace = join(here, '..', 'dist', 'cli', 'main.js')
+const output = join(here, 'output')
+rmSync(output, { recursive: true, force: true })
+mkdirSync(output)
 
-console.log(`page size ${pageSize()} bytes`)
-show('at start')
-let block = Buffer.alloc(128 * MiB, 1)
-show('after touching a 128 MiB buffer')
-block = null
-globalThis.gc?.()
-show('after dropping it')
+function run(...args) {
+  console.log(`\n$ memtrace ${args.join(' ')}`)
+  const result = spawnSync(process.execPath, [memtrace, ...args], { stdio: 'inherit' })
+  if (result.status !== 0) process.exit(result.status ?? 1)
+}
+
+run('run', '--log-dir', output, '--message', 'memtrace demo', join(here, 'app', 'index.mjs'))
+const log = join(output, readdirSync(output).find((name) => name.endsWith('.log')))
+run('report', '--top', '5', log, '--html', join(output, 'report.html'))
+console.log(`\nThe log is ${log}; open ${join(output, 'report.html')} in a browser to see it drawn.`)

@@ -79,6 +79,8 @@ async function monitorText(path: string, json: boolean): Promise<string> {
 }
 
 const where = (t: { file: string; line: number }) => `${t.file}:${t.line}`
+/** A function as the tables name it: growth seen at its entry was made before it, by its caller. */
+const named = (t: Totals) => (t.atEntry ? `${t.function} (at entry)` : t.function)
 
 /** One line about a log, as `memtrace run` prints at exit. */
 export function summaryLine(path: string, report: LogReport): string {
@@ -87,7 +89,7 @@ export function summaryLine(path: string, report: LogReport): string {
     parts.push(`peak RSS ${bytes(report.peakRss)} at ${report.peakAt.function} (${where(report.peakAt)})`)
   }
   const top = byGrowth(report.functions)[0]
-  if (top && top.growth > 0) parts.push(`largest growth ${bytes(top.growth, true)} in ${top.function} (${where(top)})`)
+  if (top && top.growth > 0) parts.push(`largest growth ${bytes(top.growth, true)} in ${named(top)} (${where(top)})`)
   if (!report.complete) parts.push('INCOMPLETE: the log has no EOF, the process ended before it was finished')
   return `${path}: ${parts.join(', ')}`
 }
@@ -103,7 +105,7 @@ function byRelease(functions: Totals[]): Totals[] {
 function table(title: string, rows: Totals[], value: (t: Totals) => number, sign: string): string[] {
   const shown = rows.filter((t) => value(t) > 0)
   if (shown.length === 0) return [`${title}: none`]
-  const cells = shown.map((t) => [`${sign}${bytes(value(t))}`, count(t.rows), t.function, where(t)])
+  const cells = shown.map((t) => [`${sign}${bytes(value(t))}`, count(t.rows), named(t), where(t)])
   const widths = [0, 1, 2].map((i) => Math.max(...cells.map((c) => c[i].length), ['bytes', 'rows', 'function'][i].length))
   const line = (c: string[]) =>
     `  ${c[0].padStart(widths[0])}  ${c[1].padStart(widths[1])}  ${c[2].padEnd(widths[2])}  ${c[3]}`.trimEnd()
@@ -123,6 +125,9 @@ export function renderReport(path: string, report: LogReport, top: number): stri
   }
   lines.push('', ...table('RSS growth by function', byGrowth(report.functions).slice(0, top), (t) => t.growth, '+'))
   lines.push('', ...table('RSS release by function', byRelease(report.functions).slice(0, top), (t) => t.release, '-'))
+  if (report.functions.some((t) => t.atEntry && (t.growth > 0 || t.release > 0))) {
+    lines.push('', '"(at entry)": seen as the function was called or resumed, so the memory moved just before, in its caller.')
+  }
   return lines.join('\n')
 }
 

@@ -83,8 +83,11 @@ export interface ProfileSummary {
   events: number
   rows: number
   peakRss: number
-  /** The function whose logged rows add up to the largest RSS growth. */
-  topFunction: { file: string; line: number; name: string; growth: number } | null
+  /**
+   * The function whose logged rows add up to the largest RSS growth. `atEntry`: the growth was
+   * seen as it was called (or resumed), so it was made just before, by its caller.
+   */
+  topFunction: { file: string; line: number; name: string; atEntry: boolean; growth: number } | null
 }
 
 export class Profiler {
@@ -147,7 +150,9 @@ export class Profiler {
       events: result.events,
       rows: result.rows,
       peakRss: result.peakRss,
-      topFunction: top ? { file: top.file, line: top.line, name: top.name, growth: result.topGrowth ?? 0 } : null,
+      topFunction: top
+        ? { file: top.file, line: top.line, name: top.name, atEntry: result.topAtEntry ?? false, growth: result.topGrowth ?? 0 }
+        : null,
     }
     return this.#summary
   }

@@ -247,7 +247,7 @@ export function profileModel(path: string, top = 20): ReportModel {
         title: 'Functions by RSS growth',
         columns: ['function', 'where', 'rows', 'growth', 'release'],
         rows: byGrowth.map((f) => [
-          f.function,
+          f.atEntry ? `${f.function} (at entry)` : f.function,
           where(f),
           String(f.rows),
           f.growth ? `+${formatBytes(f.growth)}` : '0',

@@ -4,7 +4,10 @@
 //!
 //! A function's growth is the sum of the positive dRSS of its NEXT rows, its release the sum of
 //! the negative ones: the seed's reading, where a row's RSS change is put down to the event that
-//! observed it. PREV rows repeat what a NEXT row already counts, so they are not added again.
+//! observed it. Rows of a function's entry (CALL, RESUME) are counted apart, "at entry": that
+//! memory grew before the function ran, in its caller, so putting it down to the function
+//! itself would blame the wrong one. PREV rows repeat what a NEXT row already counts, so they
+//! are not added again.
 //!
 //! For charts it also keeps RSS against the clock, thinned to at most [`TIMELINE_POINTS`] points
 //! (each the highest of the rows it stands for, so no peak disappears), and the largest jumps.
@@ -29,6 +32,8 @@ pub struct FunctionTotals {
   pub file: String,
   pub line: u32,
   pub function: String,
+  /// Rows of the function's entry (CALL, RESUME): growth seen as it started, made before it.
+  pub at_entry: bool,
   /// Sum of positive dRSS of its NEXT rows, in bytes.
   pub growth: u64,
   /// Sum of negative dRSS of its NEXT rows, as a positive number of bytes.
@@ -125,7 +130,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     jumps: Vec::new(),
   };
   let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
-  let mut by_function: HashMap<(String, u32, String), usize> = HashMap::new();
+  let mut by_function: HashMap<(String, u32, String, bool), usize> = HashMap::new();
   let mut state = State::Start;
   let mut first_clock = None;
   for (index, line) in input.split(b'\n').enumerate() {
@@ -186,12 +191,14 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           report.jumps.truncate(JUMPS);
         }
         if e.kind == RowKind::Next {
-          let key = (e.file.to_string(), e.line, e.function.to_string());
+          let at_entry = e.what.is_entry();
+          let key = (e.file.to_string(), e.line, e.function.to_string(), at_entry);
           let at = *by_function.entry(key).or_insert_with(|| {
             report.functions.push(FunctionTotals {
               file: e.file.to_string(),
               line: e.line,
               function: e.function.to_string(),
+              at_entry,
               growth: 0,
               release: 0,
               rows: 0,
@@ -259,7 +266,8 @@ mod tests {
         continue;
       }
       let site = RowWriter::site("/app/a.js", 3, function);
-      writer.event_row(&mut out, kind, event, 1, event * 1000, What::Call, &site, rss, d_rss);
+      let what = if function == "enter" { What::Call } else { What::Return };
+      writer.event_row(&mut out, kind, event, 1, event * 1000, what, &site, rss, d_rss);
     }
     if end {
       out.extend_from_slice(b"EOF\n");
@@ -285,8 +293,9 @@ mod tests {
     assert_eq!((report.events, report.rows), (30, 7));
     let (peak, place) = report.peak.unwrap();
     assert_eq!((peak, place.event, place.function.as_str()), (13000, 10, "grow"));
-    let totals: Vec<_> = report.functions.iter().map(|f| (f.function.as_str(), f.growth, f.release, f.rows)).collect();
-    assert_eq!(totals, [("grow", 12000, 0, 2), ("free", 0, 8000, 1)]);
+    let totals: Vec<_> =
+      report.functions.iter().map(|f| (f.function.as_str(), f.at_entry, f.growth, f.release, f.rows)).collect();
+    assert_eq!(totals, [("grow", false, 12000, 0, 2), ("free", false, 0, 8000, 1)]);
     assert!((report.duration - 0.031).abs() < 1e-9);
   }
 
@@ -305,6 +314,19 @@ mod tests {
     assert_eq!(report.timeline.iter().map(|p| p.1).max(), Some(90_000));
     assert_eq!(report.jumps.len(), JUMPS);
     assert!(report.jumps.iter().all(|j| j.d_rss.unsigned_abs() == 12));
+  }
+
+  #[test]
+  fn growth_seen_at_a_call_is_counted_apart_from_growth_inside() {
+    let rows = [
+      (RowKind::First, 0, "main", 1000, 1000),
+      (RowKind::Next, 3, "enter", 9000, 8000),
+      (RowKind::Next, 4, "enter", 9000 + 4096, 4096),
+      (RowKind::Last, 5, "main", 9000, 0),
+    ];
+    let report = read_log(log(&rows, true).as_bytes()).unwrap();
+    let totals: Vec<_> = report.functions.iter().map(|f| (f.function.as_str(), f.at_entry, f.growth)).collect();
+    assert_eq!(totals, [("enter", true, 12096)]);
   }
 
   #[test]

@@ -88,8 +88,9 @@ pub struct Summary {
   /// FRST, NEXT, PREV, MSG and LAST rows.
   pub rows: u64,
   pub peak_rss: u64,
-  /// The function whose NEXT rows add up to the largest growth, and that growth in bytes.
-  pub top_growth: Option<(u64, i64)>,
+  /// The function whose NEXT rows add up to the largest growth, whether at its entry (see
+  /// `report`), and that growth in bytes.
+  pub top_growth: Option<(u64, bool, i64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +158,7 @@ struct Drain {
   /// Event and RSS (pages) of the last FRST or NEXT row: what dEvent and dRSS count from.
   reference: (u64, u64),
   summary: Summary,
-  growth: HashMap<u64, i64>,
+  growth: HashMap<(u64, bool), i64>,
   last_write: Instant,
 }
 
@@ -170,8 +171,11 @@ impl Drain {
     result?;
     self.summary.events = self.summary.events.max(self.ring.events());
     self.summary.peak_rss = self.summary.peak_rss.max(rss::peak().unwrap_or(0));
-    self.summary.top_growth =
-      self.growth.iter().max_by_key(|(id, bytes)| (**bytes, std::cmp::Reverse(**id))).map(|(id, bytes)| (*id, *bytes));
+    self.summary.top_growth = self
+      .growth
+      .iter()
+      .max_by_key(|((id, entry), bytes)| (**bytes, std::cmp::Reverse((*id, *entry))))
+      .map(|((id, entry), bytes)| (*id, *entry, *bytes));
     Ok(self.summary)
   }
 
@@ -243,7 +247,7 @@ impl Drain {
       self.reference = (record.event, record.rss_pages);
     }
     if record.row == RowKind::Next && d_rss > 0 {
-      *self.growth.entry(record.id).or_default() += d_rss;
+      *self.growth.entry((record.id, record.what.is_entry())).or_default() += d_rss;
     }
     let site = site_of(&mut self.sites, record.id);
     let rows = &mut self.rows;
@@ -327,7 +331,7 @@ mod tests {
     push_blocking(&ring, &control, record(N + 1, RowKind::Last, What::Line, site, 100 + N));
     let summary = writer.join().unwrap();
     assert_eq!(summary.rows, N + 3);
-    assert_eq!(summary.top_growth, Some((site, (N * rss::page_size()) as i64)));
+    assert_eq!(summary.top_growth, Some((site, true, (N * rss::page_size()) as i64)));
 
     let text = text(&sink);
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();

@@ -153,8 +153,9 @@ pub struct ProfileSummary {
   pub events: f64,
   pub rows: f64,
   pub peak_rss: f64,
-  /// Function id with the largest RSS growth, and the growth in bytes.
+  /// Function id with the largest RSS growth, whether at its entry, and the growth in bytes.
   pub top_function: Option<f64>,
+  pub top_at_entry: Option<bool>,
   pub top_growth: Option<f64>,
 }
 
@@ -228,8 +229,9 @@ impl NativeProfiler {
       events: summary.events as f64,
       rows: summary.rows as f64,
       peak_rss: summary.peak_rss as f64,
-      top_function: summary.top_growth.map(|(id, _)| id as f64),
-      top_growth: summary.top_growth.map(|(_, bytes)| bytes as f64),
+      top_function: summary.top_growth.map(|(id, _, _)| id as f64),
+      top_at_entry: summary.top_growth.map(|(_, entry, _)| entry),
+      top_growth: summary.top_growth.map(|(_, _, bytes)| bytes as f64),
     })
   }
 }
@@ -248,6 +250,7 @@ pub struct FunctionTotals {
   pub file: String,
   pub line: u32,
   pub function: String,
+  pub at_entry: bool,
   pub growth: f64,
   pub release: f64,
   pub rows: f64,
@@ -306,6 +309,7 @@ pub fn read_log(path: String) -> Result<LogReport> {
         file: f.file,
         line: f.line,
         function: f.function,
+        at_entry: f.at_entry,
         growth: f.growth as f64,
         release: f.release as f64,
         rows: f.rows as f64,

@@ -121,6 +121,12 @@ impl What {
     self.padded().trim_end()
   }
 
+  /// Whether the event comes as a function starts or resumes: the memory a row of it shows
+  /// grew before, in whatever ran until then, not in this function.
+  pub fn is_entry(self) -> bool {
+    matches!(self, What::Call | What::Resume | What::CCall)
+  }
+
   pub fn from_code(code: u8) -> Option<What> {
     What::ALL.get(usize::from(code)).copied()
   }
