@@ -13,6 +13,7 @@ const { profile } = createRequire(import.meta.url)('../dist/index.js')
 export const CONFIGS = {
   untraced: null,
   naive: null,
+  instrumented: null,
   count: { record: 'count' },
   rss: { record: 'rss' },
   filter: { record: 'filter' },
