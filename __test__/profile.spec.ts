@@ -97,6 +97,14 @@ test('with a trigger of 0 every event is logged, even through a ring of two reco
   }
 })
 
+test("the tracer's own memory stays under 16 MiB through millions of logged events", (t) => {
+  const result = withHooks('bounded.cjs')
+  t.is(result.status, 0, result.stderr)
+  const { events, grown } = JSON.parse(result.stdout) as { events: number; grown: number }
+  t.is(events, 40000 * 101 * 2)
+  t.true(grown < 16 * MiB, `RSS grew by ${(grown / MiB).toFixed(1)} MiB while logging ${events} events`)
+})
+
 test('a function that allocates and touches 32 MiB gets its growth, and the report ranks it first', (t) => {
   const dir = tempDir('attribution')
   const result = withHooks('allocate.cjs', dir)

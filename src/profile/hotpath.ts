@@ -91,6 +91,8 @@ let tailSeen = 0
 let triggerPages = 1
 let previous = false
 let exact = false
+/** stage is Log, RSS is sampled and there are no PREV rows: the default, and the fast path. */
+let plain = false
 /** RSS (pages) of the last FRST/NEXT row: the filter's reference. */
 let refPages = 0
 /** The event before the current one, for PREV rows. */
@@ -108,7 +110,18 @@ export let rssSink = 0
 function event(what: number, id: number): void {
   const n = floats[EVENTS] + 1
   floats[EVENTS] = n
-  if (stage === Stage.Count) return
+  if (plain) {
+    // The default (log, sampled RSS, no PREV rows), kept this small so that V8 inlines it.
+    const pages = ints[RSS]
+    const d = pages - refPages
+    if (d >= triggerPages || -d >= triggerPages) passed(n, pages, id * 128 + what)
+  } else if (stage !== Stage.Count) {
+    otherEvent(what, id, n)
+  }
+}
+
+/** The other settings: RSS read at every event, PREV rows, and the benchmark stages. */
+function otherEvent(what: number, id: number, n: number): void {
   const pages = exact ? native.rssPages() : ints[RSS]
   if (stage === Stage.Rss) {
     rssSink = pages
@@ -271,6 +284,7 @@ export function switchTo(recording: Recording | null): void {
   triggerPages = recording.triggerPages
   previous = recording.previous
   exact = recording.exact
+  plain = stage === Stage.Log && !exact && !previous
   const saved = recording.saved
   head = saved ? saved.head : Atomics.load(ints, HEAD)
   tailSeen = saved ? saved.tailSeen : Atomics.load(ints, TAIL)
