@@ -1,6 +1,6 @@
 // The package as users get it: `npm pack`, installed into an empty project.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -47,6 +47,18 @@ test('the packed package installs beside its platform binary and reads rss', (t)
   const [now, peak] = out.trim().split(' ').map(Number)
   t.true(now > 1024 * 1024, out)
   t.true(peak >= now, out)
+})
+
+test('the installed package traces a program with its own memtrace command', (t) => {
+  const dir = project(mainTarball, platformTarball())
+  writeFileSync(join(dir, 'app.js'), 'function greet(name) { return `hello ${name}` }\nconsole.log(greet("package"))\n')
+  const bin = join(dir, 'node_modules', '.bin', 'memtrace')
+  const run = execFileSync(bin, ['run', '--d-rss-trigger', '0', '--log-dir', 'logs', 'app.js'], { cwd: dir, encoding: 'utf8', stdio: 'pipe' })
+  t.is(run, 'hello package\n')
+  const [log] = readdirSync(join(dir, 'logs'))
+  const text = readFileSync(join(dir, 'logs', log), 'utf8')
+  t.regex(text, /\nNEXT: 1 +\+1 +[\d.]+ +CALL +\S+app\.js +# +1 greet /)
+  t.true(text.endsWith('EOF\n'))
 })
 
 test('without a binary for this platform, loading names the platform and the packages it looked for', (t) => {

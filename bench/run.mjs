@@ -7,8 +7,9 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 
-import { $, argv, path } from 'zx'
+import { $, minimist, path } from 'zx'
 
+const argv = minimist(process.argv.slice(2), { boolean: ['readme'] })
 const here = path.dirname(new URL(import.meta.url).pathname)
 const readmePath = path.join(here, '..', 'README.md')
 const all = readdirSync(here).filter((f) => f.endsWith('.bench.mjs')).map((f) => f.slice(0, -'.bench.mjs'.length))
@@ -23,7 +24,9 @@ $.verbose = false
 
 for (const name of names) {
   console.log(`\n## ${name}\n`)
-  const out = (await $`node ${path.join(here, `${name}.bench.mjs`)}`.pipe(process.stdout)).stdout
+  // The table comes on stdout; progress goes straight to the terminal.
+  const out = (await $({ stdio: ['inherit', 'pipe', 'inherit'] })`node ${path.join(here, `${name}.bench.mjs`)}`).stdout
+  process.stdout.write(out)
   const table = out.split('\n').filter((line) => line.startsWith('|')).join('\n')
   console.log(`\n${stamp}`)
   if (argv.readme) {
