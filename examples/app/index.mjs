@@ -7,15 +7,15 @@ const cache = new Map()
 
 function makeSource(index) {
   const paragraphs = []
-  for (let p = 0; p < 40; p++) {
+  for (let p = 0; p < 12; p++) {
     paragraphs.push(`## Section ${p} of page ${index}\n\n${'Memory grows where nobody looks. '.repeat(30 + (index % 7))}`)
   }
   return paragraphs.join('\n\n')
 }
 
-/** Keeps a rendered page, and its words for a search index that is never used. */
+/** Keeps a rendered page, and its words and lines for a search index that is never used. */
 function remember(key, html) {
-  cache.set(key, { html, words: html.split(' ') })
+  cache.set(key, { html, words: html.split(' '), lines: html.split('\n') })
 }
 
 function buildSite(pages) {

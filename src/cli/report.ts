@@ -123,9 +123,11 @@ export function renderReport(path: string, report: LogReport, top: number): stri
     const at = report.peakAt
     lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${at.function} (${where(at)})`)
   }
-  lines.push('', ...table('RSS growth by function', byGrowth(report.functions).slice(0, top), (t) => t.growth, '+'))
-  lines.push('', ...table('RSS release by function', byRelease(report.functions).slice(0, top), (t) => t.release, '-'))
-  if (report.functions.some((t) => t.atEntry && (t.growth > 0 || t.release > 0))) {
+  const growth = byGrowth(report.functions).slice(0, top)
+  const release = byRelease(report.functions).slice(0, top)
+  lines.push('', ...table('RSS growth by function', growth, (t) => t.growth, '+'))
+  lines.push('', ...table('RSS release by function', release, (t) => t.release, '-'))
+  if ([...growth, ...release].some((t) => t.atEntry && (t.growth > 0 || t.release > 0))) {
     lines.push('', '"(at entry)": seen as the function was called or resumed, so the memory moved just before, in its caller.')
   }
   return lines.join('\n')
