@@ -244,7 +244,8 @@ impl Ring {
     true
   }
 
-  /// Stores the event count as JS does.
+  /// Stores the event count as JS does (for tests of what the writer does with it).
+  #[cfg(test)]
   pub fn set_events(&self, events: u64) {
     self.word(EVENTS_AT).store((events as f64).to_bits(), Ordering::Relaxed);
   }

@@ -142,7 +142,8 @@ impl Writer {
     self.thread.join().unwrap_or_else(|_| Err(io::Error::other("the memtrace writer thread panicked").into()))
   }
 
-  pub fn is_finished(&self) -> bool {
+  #[cfg(test)]
+  fn is_finished(&self) -> bool {
     self.thread.is_finished()
   }
 }

@@ -38,9 +38,6 @@ mod row;
 pub use parse::{parse_row, EventRow, LogRow, ParseError};
 pub use row::{header, message_row, RowWriter};
 
-/// Bumped when a row changes shape, so that readers can tell formats apart.
-pub const FORMAT_VERSION: u32 = 1;
-
 pub const START_OF_FILE: &str = "SOF";
 pub const END_OF_FILE: &str = "EOF";
 
