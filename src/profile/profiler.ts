@@ -70,7 +70,7 @@ const OPTIONS = [
 
 const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
 
-/** The default sampler period, chosen by measurement: see the README's "RSS staleness". */
+/** The default sampler period: ~5% of a core while memory is still (see the README's "RSS staleness"). */
 export const DEFAULT_RSS_PERIOD_US = 100
 export const DEFAULT_RING_SIZE = 65536
 
