@@ -65,6 +65,12 @@ export interface FunctionTotals {
 }
 
 /**
+ * The text the instrumenter inserts, piece by piece, as parts between which a function id goes:
+ * for taking it out again (`src/instrument/source.ts`).
+ */
+export declare function insertedPieces(): Array<Array<string>>
+
+/**
  * Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
  * holds plans of files seen before.
  */
@@ -77,6 +83,8 @@ export interface Instrumented {
   cached: boolean
   /** Why the source was left as it was: the parser's message with line and column. */
   error?: string
+  /** Functions left unwrapped, and why. */
+  skipped: Array<string>
 }
 
 export interface Jump {

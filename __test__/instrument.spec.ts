@@ -1,7 +1,7 @@
 // The instrumenter, end to end: programs behave the same traced as untraced, every function
 // reports its events (checked against V8's own call counter), and bad input is handled as
 // Node would handle it.
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import test from 'ava'
@@ -162,6 +162,33 @@ for (const file of ['bad.cjs', 'bad.mjs', 'requires-bad.cjs']) {
     t.is(plain.status, 1)
   })
 }
+
+test('an uncaught error is reported where it was thrown, not where memtrace passed it on', (t) => {
+  const script = join(fixtures, 'syntax', 'throws.cjs')
+  const header = (stderr: string) => stderr.split('\n').slice(0, 6).join('\n')
+  const plain = node([script])
+  const traced = node(['--require', registerPath, script])
+  t.regex(plain.stderr, /throws\.cjs:3\n +throw new Error\('thrown on line 3'\)\n +\^/)
+  t.is(header(traced.stderr), header(plain.stderr))
+  t.is(traced.status, plain.status)
+})
+
+test('a URL glob such as data:* excludes only what it names', (t) => {
+  const dir = tempDir('url-glob')
+  const result = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, '--exclude', 'data:*', join(corpus, 'functions.cjs')])
+  t.is(result.status, 0, result.stderr)
+  t.true(eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))).some((r) => r.func === 'fib'))
+})
+
+test('instrumented functions still show their own source to toString, so they can be sent to another realm', (t) => {
+  const dir = tempDir('tostring')
+  writeFileSync(
+    join(dir, 'realm.cjs'),
+    "const vm = require('node:vm')\nfunction add(a, b) { return a + b }\nconst twice = (x) => x * 2\n" +
+      'console.log(vm.runInNewContext(`(${add})(1, 2) + (${twice})(4)`), add.toString())\n',
+  )
+  same(t, [join(dir, 'realm.cjs')])
+})
 
 test('MEMTRACE_DEBUG says which files were instrumented and which were left alone, and why', (t) => {
   const dir = tempDir('debug')

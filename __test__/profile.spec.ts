@@ -1,5 +1,6 @@
 // The per-call profiler: the log's grammar and arithmetic, attribution, every way a process
 // can end, nothing dropped, nesting, and the API's errors. Real child processes throughout.
+import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -8,6 +9,7 @@ import test from 'ava'
 
 import {
   cli,
+  cliPath,
   eventRows,
   fixtures,
   logsIn,
@@ -186,6 +188,45 @@ test.serial('after SIGKILL every line in the log is whole', async (t) => {
   t.false(log.complete)
   t.true(eventRows(log).length > 100, 'rows were flushed while the process ran')
   t.deepEqual(arithmetic(log, 0), [])
+})
+
+test.serial('one Ctrl-C reaches a program run by memtrace once, as it would untraced', async (t) => {
+  const dir = tempDir('ctrl-c')
+  // Detached: a process group of its own, which gets the SIGINT as a terminal would send it.
+  const run = spawn(process.execPath, [cliPath, 'run', '--log-dir', dir, profileFixture('graceful.cjs')], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  await new Promise<void>((ready) => run.stdout!.on('data', (chunk) => (stdout += chunk).includes('ready') && ready()))
+  process.kill(-run.pid!, 'SIGINT')
+  const code = await new Promise((done) => run.on('exit', done))
+  t.is(stdout, 'ready\nfirst SIGINT: finishing up\nclean exit\n')
+  t.is(code, 0)
+  t.true(readLog(logsIn(dir)[0]).complete)
+})
+
+test('a process that outlives memtrace run runs untraced, with one line saying so', async (t) => {
+  const marker = join(tempDir('daemon'), 'ran')
+  const result = cli(['run', '--log-dir', tempDir('daemon-logs'), profileFixture('daemon.cjs'), marker])
+  t.is(result.status, 0, result.stderr)
+  for (let i = 0; i < 50 && !existsSync(marker); i++) await sleep(50)
+  t.is(readFileSync(marker, 'utf8'), 'daemon ran')
+})
+
+test('a worker terminated with its profiler running leaves a complete log', (t) => {
+  const log = join(tempDir('terminated'), 'worker.log')
+  const result = node(['--require', registerPath, profileFixture('terminated.cjs'), log], { env })
+  t.is(result.stdout, 'terminated\n', result.stderr)
+  const last = eventRows(readLog(log)).at(-1)!
+  t.deepEqual([last.kind, last.file], ['LAST', '<terminated>'])
+})
+
+test('any --message, even one that looks like a marker or JSON, is kept and read back', (t) => {
+  for (const message of ['SOF', '{"json":1}', 'two\nlines']) {
+    const dir = tempDir('message')
+    const result = cli(['run', '--message', message, '--log-dir', dir, profileFixture('child.cjs')])
+    t.is(result.status, 0, result.stderr)
+    const report = JSON.parse(cli(['report', '--json', logsIn(dir)[0]]).stdout) as { message: string }
+    t.is(report.message, message.replace('\n', ' '))
+  }
 })
 
 test('profilers nest: the outer log names the inner one and resumes after it', (t) => {

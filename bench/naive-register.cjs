@@ -20,6 +20,7 @@ Object.assign(globalThis, {
   __mt$c: call,
   __mt$r: ret,
   __mt$x: except,
+  __mt$e: except,
   __mt$y: (id, value) => (suspend(id), value),
   __mt$u: (id, value) => (resume(id), value),
   __mt$k: (id) => (resume(id), 0),

@@ -15,6 +15,7 @@ import { isMainThread, parentPort } from 'node:worker_threads'
 
 import { patchCommonJs } from './instrument/commonjs.js'
 import { configFromEnv, type HooksData, type InstrumentConfig } from './instrument/config.js'
+import { restoreFunctionSources } from './instrument/source.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
 import { installGlobals } from './profile/hotpath.js'
@@ -48,10 +49,21 @@ function registerEsmHooks(config: InstrumentConfig): void {
   syncBuiltinESMExports()
 }
 
-function startRunProfiler(settings: RunSettings): void {
-  const site = native.registerSite(process.argv[1] ?? process.execPath, 1, 1, '<memtrace run>')
-  const profiler = start(settings.profile, site)
-  appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, argv: process.argv, log: profiler.logPath })}\n`)
+/**
+ * Starts this process's profiler under `memtrace run`. A process can outlive the run that
+ * started it (a daemon, say) and find its manifest gone; it then runs untraced, with one line
+ * saying so, rather than failing.
+ */
+function startRunProfiler(json: string): void {
+  try {
+    const settings = JSON.parse(json) as RunSettings
+    appendFileSync(settings.manifest, '')
+    const site = native.registerSite(process.argv[1] ?? process.execPath, 1, 1, '<memtrace run>')
+    const profiler = start(settings.profile, site)
+    appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, argv: process.argv, log: profiler.logPath })}\n`)
+  } catch (error) {
+    process.stderr.write(`memtrace: not tracing process ${process.pid}: ${(error as Error).message}\n`)
+  }
 }
 
 function main(): void {
@@ -71,10 +83,11 @@ function main(): void {
     process.exit(1)
   }
   installGlobals()
+  restoreFunctionSources()
   patchCommonJs(transformer(config))
   registerEsmHooks(config)
   const run = process.env.MEMTRACE_RUN
-  if (run && isMainThread) startRunProfiler(JSON.parse(run) as RunSettings)
+  if (run && isMainThread) startRunProfiler(run)
 }
 
 main()

@@ -1,6 +1,9 @@
 /**
- * What every `memtrace` command shares: its shape, its errors, and reading its arguments.
+ * What every `memtrace` command shares: its shape, its errors, reading its arguments, checking
+ * where its logs go, and passing signals on to the command it runs.
  */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 
 /** One command. Its `help` is what `memtrace <name> --help` prints. */
 export interface Command {
@@ -92,4 +95,44 @@ export function integerOption(command: string, name: string, value: string | und
     throw usage(command, `--${name} must be a whole number of at least ${min}, got ${JSON.stringify(value)}`)
   }
   return number
+}
+
+/**
+ * Passes signals sent to memtrace on to the command it runs, so that memtrace stays until the
+ * command has ended and can report its logs. SIGTERM goes on at once. SIGINT and SIGHUP usually
+ * come from the terminal, which sends them to the whole process group, the command included;
+ * sending them again would make a program that stops gracefully on the first Ctrl-C stop hard
+ * on the second. So they go on only if the command is still running a second later (they were
+ * sent to memtrace alone).
+ */
+export function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean; exitCode: number | null; signalCode: string | null }) {
+  const timers = new Set<NodeJS.Timeout>()
+  const alive = () => child.exitCode === null && child.signalCode === null
+  const forward = Object.assign(
+    (signal: NodeJS.Signals) => {
+      if (signal === 'SIGTERM') {
+        child.kill(signal)
+        return
+      }
+      const timer = setTimeout(() => alive() && child.kill(signal), 1000)
+      timers.add(timer)
+    },
+    { cancel: () => timers.forEach(clearTimeout) },
+  )
+  return { forward, signals: ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[] }
+}
+
+/** Fails now, before the command starts, if logs cannot be written to `dir`. */
+export function checkWritable(dir: string): void {
+  try {
+    // Not mkdirSync's `recursive`: on Node 20 it loops forever under /proc.
+    const missing: string[] = []
+    for (let at = dir; !existsSync(at); at = dirname(at)) missing.unshift(at)
+    for (const path of missing) mkdirSync(path)
+    const probe = join(dir, `.memtrace-probe-${process.pid}`)
+    writeFileSync(probe, '')
+    rmSync(probe)
+  } catch (error) {
+    throw new CommandError(`cannot write logs to ${dir}: ${(error as Error).message}. Choose another --log-dir.`)
+  }
 }

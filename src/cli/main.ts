@@ -39,7 +39,10 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`memtrace: ${error.message}\n`)
       process.exitCode = error.exitCode
     } else {
-      throw error
+      // A bug of memtrace's, not the user's: one line, and the stack only when asked for.
+      process.stderr.write(`memtrace: internal error: ${(error as Error)?.message ?? error}\n`)
+      if (process.env.MEMTRACE_DEBUG === '1') process.stderr.write(`${(error as Error)?.stack}\n`)
+      process.exitCode = 70
     }
   },
 )

@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 
 import { DEFAULT_INTERVAL_MS, monitorHeader } from '../monitor.js'
 import { native } from '../native.js'
-import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
+import { checkWritable, CommandError, forwardSignals, integerOption, parseOptions, usage, type Command } from './command.js'
 import { bytes, count } from './human.js'
 
 const HELP = `Usage: memtrace monitor [options] -- <command> [args...]
@@ -79,6 +79,7 @@ export const monitorCommand: Command = {
       throw usage('monitor', dashed ? 'no command after --' : 'what should be watched? Give -- and a command, or --pid')
     }
     const logDir = resolve(one('log-dir') ?? '.')
+    checkWritable(logDir)
 
     let child: ReturnType<typeof spawn> | null = null
     let pid = attach
@@ -117,14 +118,16 @@ export const monitorCommand: Command = {
       return { rss: s.lastRss, t: s.lastT }
     })
 
-    // Ctrl-C reaches the whole process group; a signal sent to us alone is passed on. With
-    // --pid, Ctrl-C just ends the watch.
+    // A command is sent the signals memtrace gets (see forwardSignals); with --pid, Ctrl-C
+    // just ends the watch.
     const ending = await new Promise<{ code: number; exitCode?: number; signal?: string }>((done) => {
+      const forwarding = child ? forwardSignals(child) : null
       const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
-      const onSignal = (signal: NodeJS.Signals) => (child ? child.kill(signal) : finish({ code: 0, signal }))
+      const onSignal = (signal: NodeJS.Signals) => (forwarding ? forwarding.forward(signal) : finish({ code: 0, signal }))
       let poll: NodeJS.Timeout | undefined
       const finish = (result: { code: number; exitCode?: number; signal?: string }) => {
         for (const signal of signals) process.off(signal, onSignal)
+        forwarding?.forward.cancel()
         clearInterval(poll)
         done(result)
       }

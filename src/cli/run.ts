@@ -10,14 +10,14 @@
  * the ES module hooks.
  */
 import { spawn } from 'node:child_process'
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { constants, tmpdir } from 'node:os'
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 
 import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
 import type { RunSettings } from '../register.js'
-import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
+import { checkWritable, CommandError, forwardSignals, integerOption, parseOptions, usage, type Command } from './command.js'
 import { readLog, summaryLine } from './report.js'
 
 const HELP = `Usage: memtrace run [options] <script.js> [args...]
@@ -55,35 +55,21 @@ const SPECS = {
 
 const REGISTER = join(__dirname, '..', 'register.js')
 
-/** Fails now, before the command starts, if logs cannot be written to `dir`. */
-function checkWritable(dir: string): void {
-  try {
-    // Not mkdirSync's `recursive`: on Node 20 it loops forever under /proc.
-    const missing: string[] = []
-    for (let at = dir; !existsSync(at); at = dirname(at)) missing.unshift(at)
-    for (const path of missing) mkdirSync(path)
-    const probe = join(dir, `.memtrace-probe-${process.pid}`)
-    writeFileSync(probe, '')
-    rmSync(probe)
-  } catch (error) {
-    throw new CommandError(`cannot write logs to ${dir}: ${(error as Error).message}. Choose another --log-dir.`)
-  }
-}
 
-/** Globs as every traced process should read them: relative paths made absolute here. */
-function globs(name: string, values: string[] | undefined): string {
+/** Globs as every traced process should read them (a JSON array): relative paths made absolute here. */
+function globs(name: string, values: string[] | undefined): string | undefined {
   const cwd = process.cwd()
-  return (values ?? [])
-    .map((glob) => {
+  if (!values?.length) return undefined
+  const absolute = values.map((glob) => {
       try {
         compileGlob(glob, cwd, `--${name}`)
       } catch (error) {
         if (error instanceof GlobError) throw usage('run', error.message)
         throw error
       }
-      return glob.includes('/') && !isAbsolute(glob) ? join(cwd, glob) : glob
-    })
-    .join(delimiter)
+    return glob.includes('/') && !isAbsolute(glob) && !/^[a-z][a-z0-9+.-]+:/i.test(glob) ? join(cwd, glob) : glob
+  })
+  return JSON.stringify(absolute)
 }
 
 export const run: Command = {
@@ -112,6 +98,7 @@ export const run: Command = {
     if (rest.length === 0) {
       throw usage('run', dashed ? 'no command after --' : 'what should run? Give a script, or -- and a command')
     }
+    if (!dashed && !existsSync(rest[0])) throw usage('run', `there is no script ${rest[0]}`)
     checkWritable(logDir)
 
     const work = mkdtempSync(join(tmpdir(), 'memtrace-run-'))
@@ -129,10 +116,7 @@ export const run: Command = {
 
     const code = await new Promise<number>((done, fail) => {
       const child = spawn(command, commandArgs, { stdio: 'inherit', env })
-      // Ctrl-C reaches the whole process group; a signal sent to us alone is passed on. Either
-      // way we stay until the command has ended, to report its logs.
-      const forward = (signal: NodeJS.Signals) => child.kill(signal)
-      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+      const { forward, signals } = forwardSignals(child)
       for (const signal of signals) process.on(signal, forward)
       child.on('error', (error: NodeJS.ErrnoException) => {
         const reason = error.code === 'ENOENT' ? 'no such command' : error.message
@@ -140,6 +124,7 @@ export const run: Command = {
       })
       child.on('exit', (exitCode, signal) => {
         for (const name of signals) process.off(name, forward)
+        forward.cancel()
         done(exitCode ?? 128 + (signal ? constants.signals[signal] : 0))
       })
     })

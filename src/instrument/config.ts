@@ -3,7 +3,8 @@
  * process of a traced program (workers, the ESM hooks thread, child processes) agrees:
  *
  * - `MEMTRACE_INCLUDE`, `MEMTRACE_EXCLUDE`: globs separated by the path delimiter (`:`, or `;`
- *   on Windows). Default: include every file; memtrace's own code is always excluded.
+ *   on Windows), or a JSON array of globs (what `memtrace run` passes, since a glob may hold a
+ *   `:`, as `data:*` does). Default: include every file; memtrace's own code is always excluded.
  * - `MEMTRACE_CACHE_DIR`: where instrumentation plans are cached; `off` turns the cache off.
  *   Default: the user's cache directory (`$XDG_CACHE_HOME/memtrace`, `~/.cache/memtrace`,
  *   `~/Library/Caches/memtrace`, `%LOCALAPPDATA%\memtrace`).
@@ -39,7 +40,12 @@ export function defaultCacheDir(): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'memtrace')
 }
 
-function globs(value: string | undefined): string[] {
+function globs(name: string, value: string | undefined): string[] {
+  if (value?.startsWith('[')) {
+    const list: unknown = JSON.parse(value)
+    if (Array.isArray(list) && list.every((glob) => typeof glob === 'string')) return list
+    throw new TypeError(`${name} must be globs separated by "${delimiter}" or a JSON array of strings, got ${value}`)
+  }
   return (value ?? '').split(delimiter).filter((glob) => glob !== '')
 }
 
@@ -47,8 +53,8 @@ function globs(value: string | undefined): string[] {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): InstrumentConfig {
   const cache = env.MEMTRACE_CACHE_DIR
   const config: InstrumentConfig = {
-    include: globs(env.MEMTRACE_INCLUDE),
-    exclude: globs(env.MEMTRACE_EXCLUDE),
+    include: globs('MEMTRACE_INCLUDE', env.MEMTRACE_INCLUDE),
+    exclude: globs('MEMTRACE_EXCLUDE', env.MEMTRACE_EXCLUDE),
     root: process.cwd(),
     cacheDir: cache === 'off' ? null : cache ? resolve(cache) : defaultCacheDir(),
     debug: env.MEMTRACE_DEBUG === '1',

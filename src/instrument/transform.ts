@@ -25,6 +25,11 @@ export function transformer(config: InstrumentConfig): Transformer {
       debug?.(`skipped ${file}: not matched by the include globs, or matched by an exclude glob`)
       return { code: source, unparsable: false }
     }
+    // Through Node-API a string becomes UTF-8, where a lone surrogate cannot go.
+    if (!source.isWellFormed()) {
+      debug?.(`left ${file} as it is: it holds a lone surrogate, which would not survive instrumenting`)
+      return { code: source, unparsable: false }
+    }
     const result = native.instrument(source, file, kind, config.cacheDir ?? undefined)
     if (result.error) {
       const as = kind === 'module' ? 'an ES module' : 'CommonJS'
@@ -32,6 +37,7 @@ export function transformer(config: InstrumentConfig): Transformer {
       return { code: source, unparsable: true }
     }
     debug?.(`instrumented ${file}: ${result.functions} functions${result.cached ? ', plan from the cache' : ''}`)
+    for (const why of result.skipped) debug?.(`  left one function of ${file} as it is: ${why}`)
     return { code: result.code, unparsable: false }
   }
 }

@@ -102,7 +102,8 @@ let prevPages = 0
 const doubles = new Float64Array(2)
 const REF_EVENT = 0
 const PREV_CLOCK = 1
-/** Set by EXCEPT so that the RETURN from the same `finally` is not reported too. */
+/** Set by EXCEPT in a `catch` (generators, async functions) so that the RETURN from the same
+ * `finally` is not reported too. */
 let excepted = false
 /** Where Stage.Rss puts the RSS it reads, so that the read is not optimised away. */
 export let rssSink = 0
@@ -183,8 +184,14 @@ function ret(id: number): void {
   if (on) event(What.Return, id)
 }
 
+/** EXCEPT from a `catch` that re-throws: the `finally` after it must not report RETURN. */
 function except(id: number): void {
   excepted = true
+  if (on) event(What.Except, id)
+}
+
+/** EXCEPT from a `finally` that knows the function did not complete normally. */
+function exceptFinally(id: number): void {
   if (on) event(What.Except, id)
 }
 
@@ -242,6 +249,7 @@ const GLOBALS: Record<string, unknown> = {
   __mt$c: call,
   __mt$r: ret,
   __mt$x: except,
+  __mt$e: exceptFinally,
   __mt$y: suspend,
   __mt$u: resume,
   __mt$k: resumeAbruptly,

@@ -157,10 +157,19 @@ export class Profiler {
     return this.#summary
   }
 
-  /** @internal Ends the log because the process is exiting. */
-  static stopAll(reason: string): ProfileSummary[] {
+  /**
+   * @internal Ends every log because the process is exiting. One that cannot be finished (a
+   * full disk) gets a line on stderr; the others are still finished.
+   */
+  static stopAll(reason: string): void {
     const site = native.registerSite('<exit>', 0, 0, reason)
-    return [...stack].reverse().map((profiler) => profiler.#stop(site))
+    for (const profiler of [...stack].reverse()) {
+      try {
+        profiler.#stop(site)
+      } catch (error) {
+        process.stderr.write(`memtrace: ${(error as Error).message}\n`)
+      }
+    }
   }
 
   /** Runs `write` with this profiler's ring as the hot path's, then switches back. */

@@ -24,12 +24,13 @@ const JUMPS_SHOWN = 5
 /** What kind of log `path` is, from its first line. */
 export function logKind(path: string): LogKind {
   let first: string
+  let second: string | undefined
   try {
     const fd = openSync(path, 'r')
     const buffer = Buffer.alloc(4096)
     const read = readSync(fd, buffer, 0, buffer.length, 0)
     closeSync(fd)
-    first = buffer.toString('utf8', 0, read).split('\n')[0]
+    ;[first, second] = buffer.toString('utf8', 0, read).split('\n')
   } catch (error) {
     const reasons: Record<string, string> = {
       ENOENT: 'no such file or directory',
@@ -39,6 +40,8 @@ export function logKind(path: string): LogKind {
     const code = (error as NodeJS.ErrnoException).code ?? ''
     throw new LogError(`cannot open ${path}: ${reasons[code] ?? (error as Error).message}`)
   }
+  // A profiler log starts with SOF, or with the user's message line and then SOF.
+  if (first.trimEnd() === 'SOF' || second?.trimEnd() === 'SOF') return 'profile'
   if (first.startsWith('{')) {
     if (first.includes('"format":"memtrace-monitor"')) return 'monitor'
     throw new LogError(`${path} is not a readable memtrace log: line 1: a JSON header that is not a memtrace monitor's`)

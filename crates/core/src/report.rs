@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use crate::format::{parse_row, LogRow, RowKind};
+use crate::format::{parse_row, LogRow, RowKind, START_OF_FILE};
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +156,11 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     let row = parse_row(text).map_err(|err| fail(err.0))?;
     state = match (state, &row) {
       (State::Start, LogRow::Start) => State::Header,
+      // The message line was "SOF" itself.
+      (State::Header, LogRow::Start) if number == 2 && report.message.is_none() => {
+        report.message = Some(START_OF_FILE.to_string());
+        State::Header
+      }
       (State::Header, LogRow::Header) => State::First,
       (State::First, LogRow::Event(e)) if e.kind == RowKind::First => State::Rows,
       (State::First | State::Rows, LogRow::Message { .. }) => state,
@@ -327,6 +332,14 @@ mod tests {
     let report = read_log(log(&rows, true).as_bytes()).unwrap();
     let totals: Vec<_> = report.functions.iter().map(|f| (f.function.as_str(), f.at_entry, f.growth)).collect();
     assert_eq!(totals, [("enter", true, 12096)]);
+  }
+
+  #[test]
+  fn any_message_line_is_read_as_the_message() {
+    for message in ["SOF", "{\"json\":1}", "EOF"] {
+      let text = log(ROWS, true).replacen("run 1", message, 1);
+      assert_eq!(read_log(text.as_bytes()).unwrap().message.as_deref(), Some(message));
+    }
   }
 
   #[test]

@@ -132,13 +132,26 @@ pub struct BadRecord {
   pub code: f64,
 }
 
+/// `count` zeroed lines from the allocator's zeroed memory: fresh pages from the kernel stay
+/// unmapped until written, so an unused ring does not add to the RSS being measured.
+fn zeroed_lines(count: usize) -> Box<[Line]> {
+  let layout = std::alloc::Layout::array::<Line>(count).expect("a ring fits in memory");
+  // SAFETY: the layout is not zero-sized (count >= 4: the control block alone is 4 lines).
+  let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Line>();
+  if ptr.is_null() {
+    std::alloc::handle_alloc_error(layout);
+  }
+  // SAFETY: `ptr` holds `count` Lines, allocated with the layout Box<[Line]> frees with, and all
+  // zeroes is a valid Line (an UnsafeCell of integers).
+  unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, count)) }
+}
+
 impl Ring {
   /// A ring of `capacity` records (rounded up to a power of two, at least 2).
   pub fn new(capacity: u32) -> Ring {
     let capacity = capacity.max(2).next_power_of_two();
     let bytes = RECORDS_AT + capacity as usize * RECORD_BYTES;
-    let lines = (0..bytes.div_ceil(64)).map(|_| Line(UnsafeCell::new([0; 8]))).collect();
-    Ring { lines, capacity }
+    Ring { lines: zeroed_lines(bytes.div_ceil(64)), capacity }
   }
 
   pub fn capacity(&self) -> u32 {

@@ -48,10 +48,11 @@ mod unix {
 
   /// Catches `signals` (once per process; later calls add signals not caught yet).
   pub fn install(signals: &[i32]) -> io::Result<()> {
+    // Under the lock, so that two threads installing at once start one watcher.
+    let mut previous = PREVIOUS.lock().unwrap_or_else(|p| p.into_inner());
     if PIPE.load(Ordering::Acquire) < 0 {
       start_watcher()?;
     }
-    let mut previous = PREVIOUS.lock().unwrap_or_else(|p| p.into_inner());
     for &signal in signals {
       if previous.iter().any(|(caught, _)| *caught == signal) {
         continue;

@@ -165,10 +165,17 @@ struct Drain {
 
 impl Drain {
   fn run(mut self) -> Result<Summary, WriteError> {
+    /// Whatever happens, panics included, JS must not wait on this writer any more.
+    struct Closing(Arc<Ring>, Arc<WriterControl>);
+    impl Drop for Closing {
+      fn drop(&mut self) {
+        self.0.close();
+        self.1.space_freed();
+      }
+    }
+    let closing = Closing(self.ring.clone(), self.control.clone());
     let result = self.drain_until_done();
-    // Whatever happened, JS must not wait on us any more.
-    self.ring.close();
-    self.control.space_freed();
+    drop(closing);
     result?;
     self.summary.events = self.summary.events.max(self.ring.events());
     self.summary.peak_rss = self.summary.peak_rss.max(rss::peak().unwrap_or(0));
@@ -197,11 +204,17 @@ impl Drain {
       }
       self.ring.set_tail(tail);
       self.control.space_freed();
-      if saw_last || state == FINISH && self.ring.head() == tail {
+      if saw_last {
+        break;
+      }
+      if state == FINISH && self.ring.head() == tail {
+        // Asked to finish without a LAST from JS: the thread that traced is gone (a worker
+        // ended by terminate(), a profiler dropped unstopped).
+        self.synthetic_last("<terminated>", "<not stopped>".into());
         break;
       }
       if state > 0 {
-        self.synthetic_last(state);
+        self.synthetic_last("<signal>", format!("<{}>", signal_name(state)));
         break;
       }
       if self.file.buffered() > 0 && self.last_write.elapsed() >= FLUSH_EVERY {
@@ -254,13 +267,12 @@ impl Drain {
     let rows = &mut self.rows;
     self
       .file
-      .line(|out| rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, site, rss, d_rss));
+      .line(|out| rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, &site, rss, d_rss));
   }
 
-  /// The LAST row when the process is ending on a signal and JS cannot write one.
-  fn synthetic_last(&mut self, signal: i32) {
-    let name = format!("<{}>", signal_name(signal));
-    let id = functions::register("<signal>", &[functions::Site { line: 0, column: 0, name }]);
+  /// The LAST row when JS cannot write one: `file` and `name` say why.
+  fn synthetic_last(&mut self, file: &str, name: String) {
+    let id = functions::register(file, &[functions::Site { line: 0, column: 0, name }]);
     let pages = rss::current().map(|bytes| bytes / self.page).unwrap_or(0);
     let record = Record {
       event: self.ring.events() + 1,
@@ -275,15 +287,19 @@ impl Drain {
 }
 
 /// The File/#line/Function columns of function `id`, formatted the first time they are needed.
-fn site_of(sites: &mut Vec<Option<Box<[u8]>>>, id: u64) -> &[u8] {
+/// An id not in the table (only ever a bug) is shown as such, and not remembered.
+fn site_of(sites: &mut Vec<Option<Box<[u8]>>>, id: u64) -> std::borrow::Cow<'_, [u8]> {
   let index = id as usize;
   if sites.len() <= index {
     sites.resize(index + 1, None);
   }
-  sites[index].get_or_insert_with(|| {
-    functions::with(id, |f| RowWriter::site(&f.file, f.line, &f.name))
-      .unwrap_or_else(|| RowWriter::site("<unknown>", 0, &format!("<function {id}>")))
-  })
+  if sites[index].is_none() {
+    sites[index] = functions::with(id, |f| RowWriter::site(&f.file, f.line, &f.name));
+  }
+  match &sites[index] {
+    Some(site) => std::borrow::Cow::Borrowed(site),
+    None => std::borrow::Cow::Owned(RowWriter::site("<unknown>", 0, &format!("<function {id}>")).into_vec()),
+  }
 }
 
 fn signal_name(signal: i32) -> String {
@@ -383,6 +399,19 @@ mod tests {
     let last = text.lines().rev().nth(1).unwrap();
     let LogRow::Event(row) = parse_row(last).unwrap() else { panic!("{last}") };
     assert_eq!((row.kind, row.event, row.file, row.function), (RowKind::Last, 42, "<signal>", "<SIGTERM>"));
+  }
+
+  #[test]
+  fn a_log_finished_without_a_last_row_gets_one() {
+    let ring = Arc::new(Ring::new(16));
+    let sink = Memory::default();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    ring.push(&record(0, RowKind::First, What::Line, 0, 1));
+    ring.set_events(7);
+    writer.join().unwrap();
+    let text = text(&sink);
+    let LogRow::Event(row) = parse_row(text.lines().rev().nth(1).unwrap()).unwrap() else { panic!("{text}") };
+    assert_eq!((row.kind, row.event, row.file, row.function), (RowKind::Last, 8, "<terminated>", "<not stopped>"));
   }
 
   #[test]

@@ -57,6 +57,8 @@ pub struct Instrumented {
   pub cached: bool,
   /// Why the source was left as it was: the parser's message with line and column.
   pub error: Option<String>,
+  /// Functions left unwrapped, and why.
+  pub skipped: Vec<String>,
 }
 
 /// Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
@@ -71,9 +73,22 @@ pub fn instrument(source: String, path: String, kind: String, cache_dir: Option<
   };
   let cache = cache_dir.map(Cache::new);
   Ok(match instrument::instrument(&source, &path, kind, cache.as_ref()) {
-    Ok(done) => Instrumented { code: done.code, functions: done.functions as u32, cached: done.cached, error: None },
-    Err(err) => Instrumented { code: source, functions: 0, cached: false, error: Some(err.to_string()) },
+    Ok(done) => Instrumented {
+      code: done.code,
+      functions: done.functions as u32,
+      cached: done.cached,
+      error: None,
+      skipped: done.skipped,
+    },
+    Err(err) => Instrumented { code: source, functions: 0, cached: false, error: Some(err.to_string()), skipped: Vec::new() },
   })
+}
+
+/// The text the instrumenter inserts, piece by piece, as parts between which a function id goes:
+/// for taking it out again (`src/instrument/source.ts`).
+#[napi]
+pub fn inserted_pieces() -> Vec<Vec<String>> {
+  instrument::Piece::ALL.iter().map(|piece| piece.parts().iter().map(|part| part.to_string()).collect()).collect()
 }
 
 /// Adds a call site (where a profiler started or stopped) to the function table; returns its id.

@@ -4,11 +4,20 @@
 
 use super::{RowKind, What, FILE_WIDTH, FUNCTION_WIDTH, START_OF_FILE};
 
+/// `text` with every line terminator and run of whitespace made one space: a name taken from
+/// source (`holder\n  .grow`) or a user's message must not break a row in two.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+  if !text.contains(|c: char| c.is_whitespace() && c != ' ') {
+    return text.into();
+  }
+  text.split(|c: char| c.is_whitespace()).filter(|word| !word.is_empty()).collect::<Vec<_>>().join(" ").into()
+}
+
 /// The header: optional message line, `SOF`, and the `HEDR:` row of column titles.
 pub fn header(message: Option<&str>) -> String {
   let mut out = String::new();
   if let Some(message) = message {
-    out.push_str(message);
+    out.push_str(&one_line(message));
     out.push('\n');
   }
   out.push_str(START_OF_FILE);
@@ -36,11 +45,7 @@ pub fn message_row(out: &mut Vec<u8>, event: u64, d_event: u64, clock_us: u64, t
   out.extend_from_slice(RowKind::Message.prefix().as_bytes());
   push_event_clock(out, event, d_event, clock_us);
   out.extend_from_slice(b" # ");
-  for ch in text.chars() {
-    let ch = if ch == '\n' || ch == '\r' { ' ' } else { ch };
-    let mut utf8 = [0u8; 4];
-    out.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
-  }
+  out.extend_from_slice(one_line(text).as_bytes());
   out.push(b'\n');
 }
 
@@ -55,11 +60,11 @@ impl RowWriter {
   /// part of a row that depends only on the function. Computed once per function.
   pub fn site(file: &str, line: u32, function: &str) -> Box<[u8]> {
     let mut out = Vec::with_capacity(FILE_WIDTH + FUNCTION_WIDTH + 8);
-    push_left(&mut out, file.as_bytes(), FILE_WIDTH);
+    push_left(&mut out, one_line(file).as_bytes(), FILE_WIDTH);
     out.push(b'#');
     push_right(&mut out, itoa::Buffer::new().format(line).as_bytes(), 4);
     out.push(b' ');
-    push_left(&mut out, function.as_bytes(), FUNCTION_WIDTH);
+    push_left(&mut out, one_line(function).as_bytes(), FUNCTION_WIDTH);
     out.push(b' ');
     out.into_boxed_slice()
   }

@@ -41,6 +41,7 @@ impl Cache {
   }
 
   pub fn key(&self, source: &str, path: &str, kind: SourceKind) -> Key {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
     let extension = Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("");
     let dialect = match extension {
       "ts" | "mts" | "cts" => "ts",
@@ -49,7 +50,9 @@ impl Cache {
       _ => "js",
     };
     let hash = xxh3_128(source.as_bytes());
-    Key(format!("{hash:032x}-{dialect}-{kind:?}-v{VERSION}.plan").to_lowercase())
+    // The crate's version too: a new oxc may parse the same text into other spans.
+    let crate_version = env!("CARGO_PKG_VERSION");
+    Key(format!("{hash:032x}-{dialect}-{kind:?}-v{VERSION}-{crate_version}.plan").to_lowercase())
   }
 
   /// The cached plan for `key`, if there is a sound one for a source of `source_len` bytes.
@@ -124,7 +127,7 @@ fn decode(bytes: &[u8], source_len: usize) -> Option<Plan> {
     }
     insertions.push(Insertion { at, piece, function });
   }
-  reader.0.is_empty().then_some(Plan { sites, insertions })
+  reader.0.is_empty().then_some(Plan { sites, insertions, skipped: Vec::new() })
 }
 
 struct Reader<'a>(&'a [u8]);

@@ -1,11 +1,16 @@
 //! The walk over the AST that finds every function and plans what to insert around it.
 //!
 //! One visitor keeps the stack of ancestors (for names) and the stack of open functions (so an
-//! `await`, a `yield` or a `catch` belongs to its own function, not to one nested in it). What it
-//! learns is kept as owned data, so the AST and its arena can go as soon as the walk ends.
+//! `await`, a `yield`, a `return` or a `catch` belongs to its own function, not to one nested in
+//! it). What a function needs is decided when the walk leaves it, once all of it is known, so its
+//! insertions wait in its frame until then. What it learns is kept as owned data, so the AST and
+//! its arena can go as soon as the walk ends.
+
+use std::collections::HashSet;
 
 use oxc_ast::ast::{
   ArrowFunctionExpression, Expression, ForOfStatement, Function, MethodDefinitionKind, PropertyKind, Statement,
+  VariableDeclarationKind,
 };
 use oxc_ast::AstKind;
 use oxc_ast_visit::Visit;
@@ -17,6 +22,7 @@ use super::{Insertion, Piece};
 use crate::functions::Site;
 
 /// A function being walked.
+#[derive(Default)]
 struct Frame {
   /// Index into `sites`; `None` for the program's top level, which is not a function.
   local: Option<u32>,
@@ -26,23 +32,26 @@ struct Frame {
   suspends: bool,
   /// Starts of its catch and finally blocks (just inside the `{`), with their depth.
   resumes: Vec<(u32, u32)>,
+  /// Its `return` statements: statement span, argument span.
+  returns: Vec<(Span, Option<Span>, u32)>,
+  /// Insertions for its awaits, yields and for-awaits, kept until it is known to be wrapped.
+  pending: Vec<(SortKey, Insertion)>,
+  /// Names of function declarations directly in its body, names declared with `var` in it, and
+  /// whether it calls `eval` directly: what decides whether its body may be wrapped in a block.
+  functions_declared: Vec<String>,
+  vars: HashSet<String>,
+  direct_eval: bool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 enum Shape {
+  #[default]
   Program,
   /// `{ … }`: prologue goes at `enter` (after the `{` and any directives), epilogue at `exit`
   /// (before the `}`); `semicolon` when the last directive has no `;` of its own.
-  Block {
-    enter: u32,
-    exit: u32,
-    semicolon: bool,
-  },
+  Block { enter: u32, exit: u32, semicolon: bool },
   /// An arrow's expression body, from `start` to `end`.
-  Expression {
-    start: u32,
-    end: u32,
-  },
+  Expression { start: u32, end: u32 },
 }
 
 pub struct Collector<'a> {
@@ -53,6 +62,9 @@ pub struct Collector<'a> {
   pub sites: Vec<Site>,
   /// Insertions with their sort key.
   pub insertions: Vec<(SortKey, Insertion)>,
+  /// Functions left as they were, and why (for MEMTRACE_DEBUG).
+  pub skipped: Vec<(String, &'static str)>,
+  planned: u32,
 }
 
 /// Insertions at the same offset go closers first (innermost first), then openers (outermost
@@ -65,9 +77,11 @@ impl<'a> Collector<'a> {
       source,
       lines,
       parents: Vec::with_capacity(64),
-      frames: vec![Frame { local: None, depth: 0, shape: Shape::Program, suspends: false, resumes: Vec::new() }],
+      frames: vec![Frame::default()],
       sites: Vec::new(),
       insertions: Vec::new(),
+      skipped: Vec::new(),
+      planned: 0,
     }
   }
 
@@ -75,10 +89,24 @@ impl<'a> Collector<'a> {
     self.parents.len() as u32
   }
 
+  fn key(&mut self, at: u32, opener: bool, depth: u32) -> SortKey {
+    self.planned += 1;
+    (at, opener, if opener { depth } else { u32::MAX - depth }, self.planned)
+  }
+
   fn insert(&mut self, at: u32, opener: bool, depth: u32, piece: Piece, function: u32) {
-    let order = if opener { depth } else { u32::MAX - depth };
-    let key = (at, opener, order, self.insertions.len() as u32);
+    let key = self.key(at, opener, depth);
     self.insertions.push((key, Insertion { at, piece, function }));
+  }
+
+  /// An insertion that waits in the innermost function's frame until the function is closed.
+  fn defer(&mut self, at: u32, opener: bool, depth: u32, piece: Piece) {
+    let key = self.key(at, opener, depth);
+    if let Some(frame) = self.frames.last_mut() {
+      if let Some(function) = frame.local {
+        frame.pending.push((key, Insertion { at, piece, function }));
+      }
+    }
   }
 
   fn site(&mut self, at: u32, name: String) -> u32 {
@@ -87,35 +115,74 @@ impl<'a> Collector<'a> {
     self.sites.len() as u32 - 1
   }
 
-  fn open(&mut self, at: u32, name: String, shape: Shape) {
+  fn open(&mut self, at: u32, name: String, shape: Shape, functions_declared: Vec<String>) {
     let local = self.site(at, name);
     let depth = self.depth();
-    self.frames.push(Frame { local: Some(local), depth, shape, suspends: false, resumes: Vec::new() });
+    self.frames.push(Frame { local: Some(local), depth, shape, functions_declared, ..Frame::default() });
   }
 
   fn close(&mut self) {
     let Some(frame) = self.frames.pop() else { return };
     let Some(id) = frame.local else { return };
-    let s = frame.suspends;
+    if let Some(reason) = unwrappable(&frame) {
+      self.skipped.push((self.sites[id as usize].name.clone(), reason));
+      return;
+    }
+    let depth = frame.depth;
+    if frame.suspends {
+      // Generators can be ended from outside (`gen.return()`), which a `finally` cannot tell
+      // from a throw; so these report EXCEPT from a `catch`.
+      match frame.shape {
+        Shape::Program => {}
+        Shape::Block { enter, exit, semicolon } => {
+          if semicolon {
+            self.insert(enter, true, depth, Piece::Semicolon, id);
+          }
+          self.insert(enter, true, depth, Piece::EnterSuspending, id);
+          self.insert(exit, enter == exit, depth, Piece::ExitSuspending, id);
+        }
+        Shape::Expression { start, end } => {
+          self.insert(start, true, depth, Piece::ArrowOpenSuspending, id);
+          self.insert(end, false, depth, Piece::ArrowCloseSuspending, id);
+        }
+      }
+      for (at, depth) in frame.resumes {
+        self.insert(at, true, depth, Piece::Resume, id);
+      }
+      self.insertions.extend(frame.pending);
+      return;
+    }
+    // Other functions: a `finally` and a flag that only a normal completion clears, so that an
+    // exception is never caught and re-thrown (Node would then report where it was re-thrown).
     match frame.shape {
       Shape::Program => {}
       Shape::Block { enter, exit, semicolon } => {
         if semicolon {
-          self.insert(enter, true, frame.depth, Piece::Semicolon, id);
+          self.insert(enter, true, depth, Piece::Semicolon, id);
         }
-        self.insert(enter, true, frame.depth, if s { Piece::EnterSuspending } else { Piece::Enter }, id);
+        self.insert(enter, true, depth, Piece::Enter, id);
         // An empty body (`{}`, or directives only) opens and closes at one offset: the exit
         // then goes in as an opener too, after the entry.
-        self.insert(exit, enter == exit, frame.depth, if s { Piece::ExitSuspending } else { Piece::Exit }, id);
+        self.insert(exit, enter == exit, depth, Piece::Exit, id);
       }
       Shape::Expression { start, end } => {
-        self.insert(start, true, frame.depth, if s { Piece::ArrowOpenSuspending } else { Piece::ArrowOpen }, id);
-        self.insert(end, false, frame.depth, if s { Piece::ArrowCloseSuspending } else { Piece::ArrowClose }, id);
+        self.insert(start, true, depth, Piece::ArrowOpen, id);
+        self.insert(end, false, depth, Piece::ArrowClose, id);
       }
     }
-    if s {
-      for (at, depth) in frame.resumes {
-        self.insert(at, true, depth, Piece::Resume, id);
+    for (statement, argument, depth) in frame.returns {
+      match argument {
+        Some(argument) => {
+          self.insert(argument.start, true, depth, Piece::ReturnOpen, id);
+          self.insert(argument.end, false, depth, Piece::ReturnClose, id);
+        }
+        None => {
+          let after_keyword = statement.start + "return".len() as u32;
+          self.insert(after_keyword, false, depth, Piece::BareReturn, id);
+          if self.source.as_bytes()[statement.end as usize - 1] != b';' {
+            self.insert(after_keyword, false, depth.saturating_sub(1), Piece::Semicolon, id);
+          }
+        }
       }
     }
   }
@@ -156,19 +223,22 @@ impl<'a> Collector<'a> {
       }
     };
     let shape = self.block_shape(body.span, body.directives.last().map(|d| d.span.end));
-    self.open(at, name, shape);
+    self.open(at, name, shape, declared_functions(&body.statements));
   }
 
   fn arrow(&mut self, arrow: &ArrowFunctionExpression<'a>) {
     let name = self.name_of(arrow.span);
-    let shape = match arrow.get_function_body() {
-      Some(body) if !arrow.is_expression() => self.block_shape(body.span, body.directives.last().map(|d| d.span.end)),
+    let (shape, declared) = match arrow.get_function_body() {
+      Some(body) if !arrow.is_expression() => (
+        self.block_shape(body.span, body.directives.last().map(|d| d.span.end)),
+        declared_functions(&body.statements),
+      ),
       _ => {
         let body = arrow.body.span();
-        Shape::Expression { start: body.start, end: body.end }
+        (Shape::Expression { start: body.start, end: body.end }, Vec::new())
       }
     };
-    self.open(arrow.span.start, name, shape);
+    self.open(arrow.span.start, name, shape, declared);
   }
 
   fn block_shape(&self, body: Span, directives_end: Option<u32>) -> Shape {
@@ -232,21 +302,27 @@ impl<'a> Collector<'a> {
   /// `await x` and `yield x`: record the suspension before, the resumption after.
   fn suspension(&mut self, span: Span, argument: Option<Span>) {
     let depth = self.depth();
-    let Some((id, frame)) = self.current() else { return };
+    let Some((_, frame)) = self.current() else { return };
     frame.suspends = true;
-    self.insert(span.start, true, depth, Piece::SuspendOpen, id);
+    self.defer(span.start, true, depth, Piece::SuspendOpen);
     match argument {
       Some(argument) => {
-        self.insert(argument.start, true, depth + 1, Piece::ArgumentOpen, id);
-        self.insert(span.end, false, depth, Piece::SuspendClose, id);
+        self.defer(argument.start, true, depth + 1, Piece::ArgumentOpen);
+        self.defer(span.end, false, depth, Piece::SuspendClose);
       }
-      None => self.insert(span.end, false, depth, Piece::BareYieldClose, id),
+      None => {
+        self.defer(span.end, false, depth, Piece::BareYieldClose);
+        // A bare `yield` ends its statement at a line break; the call it becomes would not.
+        if ends_at_line_break(self.source, span.end) {
+          self.defer(span.end, false, depth.saturating_sub(1), Piece::Semicolon);
+        }
+      }
     }
   }
 
   fn for_await(&mut self, statement: &ForOfStatement<'a>) {
     let depth = self.depth();
-    let Some((id, frame)) = self.current() else { return };
+    let Some((_, frame)) = self.current() else { return };
     frame.suspends = true;
     // Labels stay on the loop: the block that ends with the resumption check goes around them.
     let labels = self.parents.iter().rev().take_while(|kind| matches!(kind, AstKind::LabeledStatement(_))).count();
@@ -255,20 +331,81 @@ impl<'a> Collector<'a> {
       n => self.parents[self.parents.len() - n].span().start,
     };
     let outer = depth - labels as u32;
-    self.insert(start, true, outer, Piece::LoopOpen, id);
-    self.insert(statement.span.end, false, outer, Piece::LoopClose, id);
+    self.defer(start, true, outer, Piece::LoopOpen);
+    self.defer(statement.span.end, false, outer, Piece::LoopClose);
     let iterable = statement.right.span();
-    self.insert(iterable.start, true, depth + 1, Piece::IterableOpen, id);
-    self.insert(iterable.end, false, depth + 1, Piece::IterableClose, id);
+    self.defer(iterable.start, true, depth + 1, Piece::IterableOpen);
+    self.defer(iterable.end, false, depth + 1, Piece::IterableClose);
     match &statement.body {
-      Statement::BlockStatement(block) => self.insert(block.span.start + 1, true, depth + 2, Piece::Resume, id),
+      Statement::BlockStatement(block) => self.defer(block.span.start + 1, true, depth + 2, Piece::Resume),
       body => {
         let span = body.span();
-        self.insert(span.start, true, depth + 1, Piece::BodyOpen, id);
-        self.insert(span.end, false, depth + 1, Piece::BodyClose, id);
+        self.defer(span.start, true, depth + 1, Piece::BodyOpen);
+        self.defer(span.end, false, depth + 1, Piece::BodyClose);
       }
     }
   }
+}
+
+/// Why a function's body cannot be wrapped in a block, if it cannot. Inside a block, function
+/// declarations are block-scoped: one that shares its name with a `var` (or, in strict code,
+/// another declaration) becomes a redeclaration error, and a direct `eval` declaring a `var` of
+/// such a name would fail at run time.
+fn unwrappable(frame: &Frame) -> Option<&'static str> {
+  let declared = &frame.functions_declared;
+  if declared.is_empty() {
+    return None;
+  }
+  if declared.iter().any(|name| frame.vars.contains(name)) {
+    return Some("it declares a function and a `var` of the same name");
+  }
+  if declared.iter().enumerate().any(|(i, name)| declared[..i].contains(name)) {
+    return Some("it declares two functions of the same name");
+  }
+  frame.direct_eval.then_some("it declares functions and calls eval")
+}
+
+fn declared_functions(statements: &[Statement]) -> Vec<String> {
+  statements
+    .iter()
+    .filter_map(|statement| match statement {
+      Statement::FunctionDeclaration(f) => f.id.as_ref().map(|id| id.name.to_string()),
+      _ => None,
+    })
+    .collect()
+}
+
+/// Whether the code after `end` continues on a later line with a token that would extend an
+/// expression ending at `end` (anything but `, ) ] } : ;` or the end of the file).
+fn ends_at_line_break(source: &str, end: u32) -> bool {
+  let bytes = source.as_bytes();
+  let mut i = end as usize;
+  let mut line_break = false;
+  while i < bytes.len() {
+    match bytes[i] {
+      b' ' | b'\t' => i += 1,
+      b'\n' | b'\r' => {
+        line_break = true;
+        i += 1;
+      }
+      b'/' if bytes.get(i + 1) == Some(&b'/') => {
+        while i < bytes.len() && bytes[i] != b'\n' {
+          i += 1;
+        }
+      }
+      b'/' if bytes.get(i + 1) == Some(&b'*') => {
+        let close = source[i + 2..].find("*/").map_or(bytes.len(), |at| i + 2 + at + 2);
+        line_break |= source[i..close].contains(['\n', '\r', '\u{2028}', '\u{2029}']);
+        i = close;
+      }
+      _ if source[i..].starts_with(['\u{2028}', '\u{2029}']) => {
+        line_break = true;
+        i += 3;
+      }
+      next => return line_break && !matches!(next, b',' | b')' | b']' | b'}' | b':' | b';'),
+    }
+  }
+  false
 }
 
 impl<'a> Visit<'a> for Collector<'a> {
@@ -280,7 +417,7 @@ impl<'a> Visit<'a> for Collector<'a> {
         let name = format!("{}.static", names::class_name(&self.parents, self.source));
         let open = self.static_block_open(block.span);
         let shape = Shape::Block { enter: open + 1, exit: block.span.end - 1, semicolon: false };
-        self.open(block.span.start, name, shape);
+        self.open(block.span.start, name, shape, declared_functions(&block.body));
       }
       AstKind::PropertyDefinition(property) => {
         if let Some(value) = &property.value {
@@ -304,6 +441,24 @@ impl<'a> Visit<'a> for Collector<'a> {
           if let Some(finalizer) = &statement.finalizer {
             frame.resumes.push((finalizer.span.start + 1, depth + 1));
           }
+        }
+      }
+      AstKind::ReturnStatement(statement) => {
+        let depth = self.depth();
+        if let Some((_, frame)) = self.current() {
+          frame.returns.push((statement.span, statement.argument.as_ref().map(GetSpan::span), depth));
+        }
+      }
+      AstKind::VariableDeclaration(declaration) if declaration.kind == VariableDeclarationKind::Var => {
+        if let Some((_, frame)) = self.current() {
+          for declarator in &declaration.declarations {
+            frame.vars.extend(declarator.id.get_binding_identifiers().iter().map(|id| id.name.to_string()));
+          }
+        }
+      }
+      AstKind::CallExpression(call) if call.callee.is_specific_id("eval") => {
+        if let Some((_, frame)) = self.current() {
+          frame.direct_eval = true;
         }
       }
       _ => {}

@@ -3,14 +3,17 @@
 //! Each function body is wrapped, on the lines it already occupies, in
 //!
 //! ```js
-//! function f(a) {__mt$c(7);try{ …original body… }catch($mt$e){__mt$x(7);throw $mt$e}finally{__mt$r(7)}}
+//! function f(a) {var $mt$t=1,$mt$v;__mt$c(7);try{ …body… ;$mt$t=0}finally{$mt$t?__mt$e(7):__mt$r(7)}}
 //! ```
 //!
 //! where 7 is the function's id in the process-wide [function table](crate::functions), and
-//! `__mt$c` / `__mt$x` / `__mt$r` are the hot-path functions of `src/profile/hotpath.ts`
-//! (CALL, EXCEPT, RETURN; RETURN is skipped after EXCEPT). Text is only ever inserted, never
-//! moved or removed, and never contains a line break: every original token stays on its line,
-//! so stack traces, source maps' lines and the log's `#line` point at the user's source.
+//! `__mt$c` / `__mt$r` / `__mt$e` are the hot-path functions of `src/profile/hotpath.ts` (CALL,
+//! RETURN, EXCEPT). `$mt$t` is cleared only by a normal completion: at the end of the body, and
+//! by every `return`, which becomes `return($mt$v=(x),$mt$t=0,$mt$v)`. An exception passes
+//! through the `finally` untouched, so Node still reports it where it was thrown. Text is only
+//! ever inserted, never moved or removed, and never contains a line break: every original token
+//! stays on its line, so stack traces, source maps' lines and the log's `#line` point at the
+//! user's source.
 //!
 //! Async functions and generators also report each suspension and resumption, so that the
 //! CALL/RETURN nesting of one thread stays balanced:
@@ -25,11 +28,15 @@
 //! `catch` or `finally` instead, and each of those starts with
 //! `$mt$s&&($mt$s=__mt$k(7));`, which reports the RESUME there. `for await` suspends inside
 //! the loop machinery, so its iterable is wrapped (`__mt$i`) to report the YIELD, and the loop
-//! body and the code after the loop report the RESUME.
+//! body and the code after the loop report the RESUME. A `finally` cannot tell `gen.return()`
+//! from a throw, so these functions report EXCEPT from a `catch` that re-throws.
 //!
 //! Other function-like code: an arrow with an expression body becomes a block that returns the
 //! expression; a class field initialiser is wrapped in an arrow called on the spot (`this` and
 //! `super` are the same inside it; `arguments`, `await` and `yield` cannot appear in one).
+//!
+//! A body whose function declarations would clash once inside a block (see `collect::unwrappable`)
+//! is left as it is: that function reports no events, the functions in it still do.
 
 mod cache;
 mod collect;
@@ -51,7 +58,7 @@ use crate::functions::{self, Site};
 
 /// Bumped whenever the inserted code changes, so that cached plans of older versions are not
 /// reused.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -72,6 +79,8 @@ pub struct Plan {
   pub sites: Vec<Site>,
   /// Sorted by offset, in the order they go in at equal offsets.
   pub insertions: Vec<Insertion>,
+  /// Functions left unwrapped, and why: known when the plan is made, not kept in the cache.
+  pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +106,9 @@ pub enum Piece {
   ArrowCloseSuspending,
   FieldOpen,
   FieldClose,
+  ReturnOpen,
+  ReturnClose,
+  BareReturn,
   SuspendOpen,
   ArgumentOpen,
   SuspendClose,
@@ -111,7 +123,7 @@ pub enum Piece {
 }
 
 impl Piece {
-  pub const ALL: [Piece; 22] = [
+  pub const ALL: [Piece; 25] = [
     Piece::Semicolon,
     Piece::Enter,
     Piece::EnterSuspending,
@@ -123,6 +135,9 @@ impl Piece {
     Piece::ArrowCloseSuspending,
     Piece::FieldOpen,
     Piece::FieldClose,
+    Piece::ReturnOpen,
+    Piece::ReturnClose,
+    Piece::BareReturn,
     Piece::SuspendOpen,
     Piece::ArgumentOpen,
     Piece::SuspendClose,
@@ -136,13 +151,15 @@ impl Piece {
     Piece::BodyClose,
   ];
 
-  /// The text, in parts: the id goes between consecutive parts.
-  fn parts(self) -> &'static [&'static str] {
+  /// The text, in parts: the id goes between consecutive parts. Pieces that follow a keyword
+  /// (`await`, `yield`, `of`, `return`) start with a space, or minified code such as
+  /// `yield[1]` would glue the keyword to them.
+  pub fn parts(self) -> &'static [&'static str] {
     match self {
       Piece::Semicolon => &[";"],
-      Piece::Enter => &["__mt$c(", ");try{"],
+      Piece::Enter => &["var $mt$t=1,$mt$v;__mt$c(", ");try{"],
       Piece::EnterSuspending => &["var $mt$s=0;__mt$c(", ");try{"],
-      Piece::Exit => &["}catch($mt$e){__mt$x(", ");throw $mt$e}finally{__mt$r(", ")}"],
+      Piece::Exit => &[";$mt$t=0}finally{$mt$t?__mt$e(", "):__mt$r(", ")}"],
       Piece::ExitSuspending => &[
         "}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
         "));__mt$x(",
@@ -150,9 +167,9 @@ impl Piece {
         "));__mt$r(",
         ")}",
       ],
-      Piece::ArrowOpen => &["{__mt$c(", ");try{return("],
+      Piece::ArrowOpen => &["{var $mt$t=1,$mt$v;__mt$c(", ");try{$mt$v=("],
       Piece::ArrowOpenSuspending => &["{var $mt$s=0;__mt$c(", ");try{return("],
-      Piece::ArrowClose => &[")}catch($mt$e){__mt$x(", ");throw $mt$e}finally{__mt$r(", ")}}"],
+      Piece::ArrowClose => &[");$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(", "):__mt$r(", ")}}"],
       Piece::ArrowCloseSuspending => &[
         ")}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
         "));__mt$x(",
@@ -160,16 +177,19 @@ impl Piece {
         "));__mt$r(",
         ")}}",
       ],
-      Piece::FieldOpen => &["(()=>{__mt$c(", ");try{return("],
-      Piece::FieldClose => &[")}catch($mt$e){__mt$x(", ");throw $mt$e}finally{__mt$r(", ")}})()"],
+      Piece::FieldOpen => &["(()=>{var $mt$t=1,$mt$v;__mt$c(", ");try{$mt$v=("],
+      Piece::FieldClose => &[");$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(", "):__mt$r(", ")}})()"],
+      Piece::ReturnOpen => &[" ($mt$v=("],
+      Piece::ReturnClose => &["),$mt$t=0,$mt$v)"],
+      Piece::BareReturn => &[" void($mt$t=0)"],
       Piece::SuspendOpen => &["__mt$u(", ","],
-      Piece::ArgumentOpen => &["__mt$y(", ","],
+      Piece::ArgumentOpen => &[" __mt$y(", ","],
       Piece::SuspendClose => &[",$mt$s=1),$mt$s=0)"],
       Piece::BareYieldClose => &[" __mt$y(", ",void 0,$mt$s=1),$mt$s=0)"],
       Piece::Resume => &["$mt$s&&($mt$s=__mt$k(", "));"],
       Piece::LoopOpen => &["{"],
       Piece::LoopClose => &[";$mt$s&&($mt$s=__mt$k(", "))}"],
-      Piece::IterableOpen => &["__mt$i(", ","],
+      Piece::IterableOpen => &[" __mt$i(", ","],
       Piece::IterableClose => &[",()=>$mt$s=1)"],
       Piece::BodyOpen => &["{$mt$s&&($mt$s=__mt$k(", "));"],
       Piece::BodyClose => &["}"],
@@ -225,7 +245,8 @@ pub fn plan(source: &str, path: &str, kind: SourceKind) -> Result<Plan, SyntaxEr
   collector.visit_program(&parsed.program);
   let mut insertions = collector.insertions;
   insertions.sort_unstable_by_key(|(key, _)| *key);
-  Ok(Plan { sites: collector.sites, insertions: insertions.into_iter().map(|(_, insertion)| insertion).collect() })
+  let skipped = collector.skipped.into_iter().map(|(name, why)| format!("{name}: {why}")).collect();
+  Ok(Plan { sites: collector.sites, insertions: insertions.into_iter().map(|(_, insertion)| insertion).collect(), skipped })
 }
 
 impl Plan {
@@ -249,6 +270,8 @@ impl Plan {
 pub struct Instrumented {
   pub code: String,
   pub functions: usize,
+  /// Functions left unwrapped and why (empty when the plan came from the cache).
+  pub skipped: Vec<String>,
   /// Whether the plan came from the cache.
   pub cached: bool,
 }
@@ -275,7 +298,7 @@ pub fn instrument(
     }
   };
   let first = functions::register(path, &plan.sites);
-  Ok(Instrumented { code: plan.apply(source, first), functions: plan.sites.len(), cached: from_cache })
+  Ok(Instrumented { code: plan.apply(source, first), functions: plan.sites.len(), cached: from_cache, skipped: plan.skipped })
 }
 
 #[cfg(test)]

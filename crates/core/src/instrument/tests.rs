@@ -13,7 +13,7 @@ fn names(source: &str) -> Vec<String> {
 fn a_function_body_is_wrapped_on_its_own_lines() {
   assert_eq!(
     rewrite("function f(a) {\n  return a\n}", SourceKind::Script),
-    "function f(a) {__mt$c(0);try{\n  return a\n}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+    "function f(a) {var $mt$t=1,$mt$v;__mt$c(0);try{\n  return  ($mt$v=(a),$mt$t=0,$mt$v)\n;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
 }
 
@@ -21,29 +21,66 @@ fn a_function_body_is_wrapped_on_its_own_lines() {
 fn empty_bodies_open_before_they_close() {
   assert_eq!(
     rewrite("function f() {}", SourceKind::Script),
-    "function f() {__mt$c(0);try{}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+    "function f() {var $mt$t=1,$mt$v;__mt$c(0);try{;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
   assert_eq!(
     rewrite("function f() {'use strict'}", SourceKind::Script),
-    "function f() {'use strict';__mt$c(0);try{}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+    "function f() {'use strict';var $mt$t=1,$mt$v;__mt$c(0);try{;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
+}
+
+#[test]
+fn keywords_are_never_glued_to_what_follows_them() {
+  // Minified code, as tsx and bundlers write it.
+  let out = rewrite("async function a(p){return await(p)}function*b(){yield[1];yield*[2]}", SourceKind::Module);
+  assert!(out.contains("await __mt$y(0,(p),") && out.contains("yield __mt$y(1,[1],") && out.contains("yield* __mt$y(1,[2],"), "{out}");
+  let out = rewrite("async function c(){for await(const x of[p])f(x)}", SourceKind::Module);
+  assert!(out.contains("of __mt$i(0,[p],"), "{out}");
+  let out = rewrite("function d(){return(1)}function e(){return\n1}", SourceKind::Script);
+  assert!(out.contains("return ($mt$v=((1)),") && out.contains("return void($mt$t=0);\n1"), "{out}");
+}
+
+#[test]
+fn a_bare_yield_still_ends_its_statement_at_a_line_break() {
+  let out = rewrite("function* g(){ yield\n [1,2].forEach(f) }", SourceKind::Script);
+  assert!(out.contains("$mt$s=0);\n [1,2]"), "{out}");
+  // Where the next line could not continue an expression anyway, nothing is added.
+  let out = rewrite("function* g(){ f(yield\n, 2) }", SourceKind::Script);
+  assert!(out.contains("$mt$s=0)\n, 2)"), "{out}");
+}
+
+#[test]
+fn bodies_whose_declarations_would_clash_in_a_block_are_left_alone() {
+  for source in [
+    "function f(){ var g = 1; function g(){} return g }",
+    "function f(){ function g(){} var g }",
+    "function f(){ function g(){} function g(){} }",
+    "function f(){ function g(){} eval('var g = 5') }",
+  ] {
+    let plan = plan(source, "/t.js", SourceKind::Script).unwrap();
+    let out = plan.apply(source, 0);
+    assert!(!out.contains("__mt$c(0)"), "{source} -> {out}");
+    assert!(out.contains("__mt$c(1)"), "the inner function is still instrumented: {out}");
+    assert_eq!(plan.skipped.len(), 1, "{source}");
+  }
+  assert!(plan("function f(){ function g(){} var h }", "/t.js", SourceKind::Script).unwrap().skipped.is_empty());
 }
 
 #[test]
 fn directives_stay_first() {
   assert_eq!(
     rewrite("function f() { 'use strict'\n  g() }", SourceKind::Script),
-    "function f() { 'use strict';__mt$c(0);try{\n  g() }catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+    "function f() { 'use strict';var $mt$t=1,$mt$v;__mt$c(0);try{\n  g() ;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
   assert!(rewrite("function f() { \"use strict\"; }", SourceKind::Script)
-    .starts_with("function f() { \"use strict\";__mt$c(0);try{"));
+    .starts_with("function f() { \"use strict\";var $mt$t=1,$mt$v;__mt$c(0);try{"));
 }
 
 #[test]
 fn an_expression_arrow_becomes_a_block_that_returns_it() {
   assert_eq!(
     rewrite("const f = x => ({ x })", SourceKind::Module),
-    "const f = x => {__mt$c(0);try{return(({ x }))}catch($mt$e){__mt$x(0);throw $mt$e}finally{__mt$r(0)}}"
+    "const f = x => {var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(({ x }));$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
 }
 
@@ -52,7 +89,7 @@ fn awaits_report_suspension_and_catch_blocks_report_resumption() {
   let out = rewrite("async function f() { try { await g() } catch (e) { h(e) } }", SourceKind::Module);
   assert_eq!(
     out,
-    "async function f() {var $mt$s=0;__mt$c(0);try{ try { __mt$u(0,await __mt$y(0,g(),$mt$s=1),$mt$s=0) } \
+    "async function f() {var $mt$s=0;__mt$c(0);try{ try { __mt$u(0,await  __mt$y(0,g(),$mt$s=1),$mt$s=0) } \
      catch (e) {$mt$s&&($mt$s=__mt$k(0)); h(e) } }catch($mt$e){$mt$s&&($mt$s=__mt$k(0));__mt$x(0);throw $mt$e}\
      finally{$mt$s&&($mt$s=__mt$k(0));__mt$r(0)}}"
   );
@@ -62,7 +99,7 @@ fn awaits_report_suspension_and_catch_blocks_report_resumption() {
 fn nested_awaits_close_innermost_first() {
   let out = rewrite("async () => await await x", SourceKind::Module);
   assert!(
-    out.contains("__mt$u(0,await __mt$y(0,__mt$u(0,await __mt$y(0,x,$mt$s=1),$mt$s=0),$mt$s=1),$mt$s=0)"),
+    out.contains("__mt$u(0,await  __mt$y(0,__mt$u(0,await  __mt$y(0,x,$mt$s=1),$mt$s=0),$mt$s=1),$mt$s=0)"),
     "{out}"
   );
 }
@@ -71,8 +108,8 @@ fn nested_awaits_close_innermost_first() {
 fn yields_with_and_without_arguments() {
   let out = rewrite("function* g() { yield; yield 1; yield* h() }", SourceKind::Script);
   assert!(out.contains("__mt$u(0,yield __mt$y(0,void 0,$mt$s=1),$mt$s=0);"), "{out}");
-  assert!(out.contains("__mt$u(0,yield __mt$y(0,1,$mt$s=1),$mt$s=0);"), "{out}");
-  assert!(out.contains("__mt$u(0,yield* __mt$y(0,h(),$mt$s=1),$mt$s=0)"), "{out}");
+  assert!(out.contains("__mt$u(0,yield  __mt$y(0,1,$mt$s=1),$mt$s=0);"), "{out}");
+  assert!(out.contains("__mt$u(0,yield*  __mt$y(0,h(),$mt$s=1),$mt$s=0)"), "{out}");
 }
 
 #[test]
@@ -80,7 +117,7 @@ fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
   let out = rewrite("async function f(xs) { outer: for await (const x of xs) use(x) }", SourceKind::Module);
   assert!(
     out.contains(
-      "{outer: for await (const x of __mt$i(0,xs,()=>$mt$s=1)) {$mt$s&&($mt$s=__mt$k(0));use(x)};$mt$s&&($mt$s=__mt$k(0))}"
+      "{outer: for await (const x of  __mt$i(0,xs,()=>$mt$s=1)) {$mt$s&&($mt$s=__mt$k(0));use(x)};$mt$s&&($mt$s=__mt$k(0))}"
     ),
     "{out}"
   );
@@ -89,9 +126,9 @@ fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
 #[test]
 fn class_fields_are_wrapped_but_anonymous_functions_in_them_keep_their_names() {
   let out = rewrite("class A { x = make(); y = () => 1; static z = (function () {}) }", SourceKind::Module);
-  assert!(out.starts_with("class A { x = (()=>{__mt$c(0);try{return(make())}"), "{out}");
-  assert!(out.contains("y = () => {__mt$c(1)"), "{out}");
-  assert!(out.contains("static z = (function () {__mt$c(2)"), "{out}");
+  assert!(out.starts_with("class A { x = (()=>{var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(make());$mt$t=0;return $mt$v}"), "{out}");
+  assert!(out.contains("y = () => {var $mt$t=1,$mt$v;__mt$c(1)"), "{out}");
+  assert!(out.contains("static z = (function () {var $mt$t=1,$mt$v;__mt$c(2)"), "{out}");
   assert_eq!(names("class A { x = make(); y = () => 1 }"), ["A.x", "A.y"]);
 }
 
@@ -184,10 +221,10 @@ fn syntax_errors_say_where() {
 fn ids_start_where_the_table_says() {
   let source = "function a() {} function b() {}";
   let out = instrument(source, "/t/ids.js", SourceKind::Script, None).unwrap();
-  let first: u64 = out.code["function a() {__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
+  let first: u64 = out.code["function a() {var $mt$t=1,$mt$v;__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
   let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
   assert_eq!(name(first), ("/t/ids.js".into(), "a".into()));
   assert_eq!(name(first + 1), ("/t/ids.js".into(), "b".into()));
-  assert!(out.code.contains(&format!("function b() {{__mt$c({});", first + 1)));
+  assert!(out.code.contains(&format!("function b() {{var $mt$t=1,$mt$v;__mt$c({});", first + 1)));
   assert_eq!(out.functions, 2);
 }
