@@ -80,7 +80,9 @@ pub fn instrument(source: String, path: String, kind: String, cache_dir: Option<
       error: None,
       skipped: done.skipped,
     },
-    Err(err) => Instrumented { code: source, functions: 0, cached: false, error: Some(err.to_string()), skipped: Vec::new() },
+    Err(err) => {
+      Instrumented { code: source, functions: 0, cached: false, error: Some(err.to_string()), skipped: Vec::new() }
+    }
   })
 }
 

@@ -229,10 +229,9 @@ impl<'a> Collector<'a> {
   fn arrow(&mut self, arrow: &ArrowFunctionExpression<'a>) {
     let name = self.name_of(arrow.span);
     let (shape, declared) = match arrow.get_function_body() {
-      Some(body) if !arrow.is_expression() => (
-        self.block_shape(body.span, body.directives.last().map(|d| d.span.end)),
-        declared_functions(&body.statements),
-      ),
+      Some(body) if !arrow.is_expression() => {
+        (self.block_shape(body.span, body.directives.last().map(|d| d.span.end)), declared_functions(&body.statements))
+      }
       _ => {
         let body = arrow.body.span();
         (Shape::Expression { start: body.start, end: body.end }, Vec::new())

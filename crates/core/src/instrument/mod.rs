@@ -246,7 +246,11 @@ pub fn plan(source: &str, path: &str, kind: SourceKind) -> Result<Plan, SyntaxEr
   let mut insertions = collector.insertions;
   insertions.sort_unstable_by_key(|(key, _)| *key);
   let skipped = collector.skipped.into_iter().map(|(name, why)| format!("{name}: {why}")).collect();
-  Ok(Plan { sites: collector.sites, insertions: insertions.into_iter().map(|(_, insertion)| insertion).collect(), skipped })
+  Ok(Plan {
+    sites: collector.sites,
+    insertions: insertions.into_iter().map(|(_, insertion)| insertion).collect(),
+    skipped,
+  })
 }
 
 impl Plan {
@@ -298,7 +302,12 @@ pub fn instrument(
     }
   };
   let first = functions::register(path, &plan.sites);
-  Ok(Instrumented { code: plan.apply(source, first), functions: plan.sites.len(), cached: from_cache, skipped: plan.skipped })
+  Ok(Instrumented {
+    code: plan.apply(source, first),
+    functions: plan.sites.len(),
+    cached: from_cache,
+    skipped: plan.skipped,
+  })
 }
 
 #[cfg(test)]

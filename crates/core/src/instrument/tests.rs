@@ -33,7 +33,10 @@ fn empty_bodies_open_before_they_close() {
 fn keywords_are_never_glued_to_what_follows_them() {
   // Minified code, as tsx and bundlers write it.
   let out = rewrite("async function a(p){return await(p)}function*b(){yield[1];yield*[2]}", SourceKind::Module);
-  assert!(out.contains("await __mt$y(0,(p),") && out.contains("yield __mt$y(1,[1],") && out.contains("yield* __mt$y(1,[2],"), "{out}");
+  assert!(
+    out.contains("await __mt$y(0,(p),") && out.contains("yield __mt$y(1,[1],") && out.contains("yield* __mt$y(1,[2],"),
+    "{out}"
+  );
   let out = rewrite("async function c(){for await(const x of[p])f(x)}", SourceKind::Module);
   assert!(out.contains("of __mt$i(0,[p],"), "{out}");
   let out = rewrite("function d(){return(1)}function e(){return\n1}", SourceKind::Script);
@@ -126,7 +129,10 @@ fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
 #[test]
 fn class_fields_are_wrapped_but_anonymous_functions_in_them_keep_their_names() {
   let out = rewrite("class A { x = make(); y = () => 1; static z = (function () {}) }", SourceKind::Module);
-  assert!(out.starts_with("class A { x = (()=>{var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(make());$mt$t=0;return $mt$v}"), "{out}");
+  assert!(
+    out.starts_with("class A { x = (()=>{var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(make());$mt$t=0;return $mt$v}"),
+    "{out}"
+  );
   assert!(out.contains("y = () => {var $mt$t=1,$mt$v;__mt$c(1)"), "{out}");
   assert!(out.contains("static z = (function () {var $mt$t=1,$mt$v;__mt$c(2)"), "{out}");
   assert_eq!(names("class A { x = make(); y = () => 1 }"), ["A.x", "A.y"]);
@@ -221,7 +227,8 @@ fn syntax_errors_say_where() {
 fn ids_start_where_the_table_says() {
   let source = "function a() {} function b() {}";
   let out = instrument(source, "/t/ids.js", SourceKind::Script, None).unwrap();
-  let first: u64 = out.code["function a() {var $mt$t=1,$mt$v;__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
+  let first: u64 =
+    out.code["function a() {var $mt$t=1,$mt$v;__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
   let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
   assert_eq!(name(first), ("/t/ids.js".into(), "a".into()));
   assert_eq!(name(first + 1), ("/t/ids.js".into(), "b".into()));
