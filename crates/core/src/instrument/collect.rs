@@ -129,46 +129,37 @@ impl<'a> Collector<'a> {
       return;
     }
     let depth = frame.depth;
-    if frame.suspends {
-      // Generators can be ended from outside (`gen.return()`), which a `finally` cannot tell
-      // from a throw; so these report EXCEPT from a `catch`.
-      match frame.shape {
-        Shape::Program => {}
-        Shape::Block { enter, exit, semicolon } => {
-          if semicolon {
-            self.insert(enter, true, depth, Piece::Semicolon, id);
-          }
-          self.insert(enter, true, depth, Piece::EnterSuspending, id);
-          self.insert(exit, enter == exit, depth, Piece::ExitSuspending, id);
-        }
-        Shape::Expression { start, end } => {
-          self.insert(start, true, depth, Piece::ArrowOpenSuspending, id);
-          self.insert(end, false, depth, Piece::ArrowCloseSuspending, id);
-        }
-      }
-      for (at, depth) in frame.resumes {
-        self.insert(at, true, depth, Piece::Resume, id);
-      }
-      self.insertions.extend(frame.pending);
-      return;
-    }
-    // Other functions: a `finally` and a flag that only a normal completion clears, so that an
-    // exception is never caught and re-thrown (Node would then report where it was re-thrown).
+    // Functions that suspend report EXCEPT from a `catch`: a generator can be ended from outside
+    // (`gen.return()`), which a `finally` cannot tell from a throw. The others use a `finally`
+    // and a flag that only a normal completion clears, so that an exception is never caught and
+    // re-thrown (Node would then report it where it was re-thrown).
+    let [enter_piece, exit_piece, open_piece, close_piece] = if frame.suspends {
+      [Piece::EnterSuspending, Piece::ExitSuspending, Piece::ArrowOpenSuspending, Piece::ArrowCloseSuspending]
+    } else {
+      [Piece::Enter, Piece::Exit, Piece::ArrowOpen, Piece::ArrowClose]
+    };
     match frame.shape {
       Shape::Program => {}
       Shape::Block { enter, exit, semicolon } => {
         if semicolon {
           self.insert(enter, true, depth, Piece::Semicolon, id);
         }
-        self.insert(enter, true, depth, Piece::Enter, id);
+        self.insert(enter, true, depth, enter_piece, id);
         // An empty body (`{}`, or directives only) opens and closes at one offset: the exit
         // then goes in as an opener too, after the entry.
-        self.insert(exit, enter == exit, depth, Piece::Exit, id);
+        self.insert(exit, enter == exit, depth, exit_piece, id);
       }
       Shape::Expression { start, end } => {
-        self.insert(start, true, depth, Piece::ArrowOpen, id);
-        self.insert(end, false, depth, Piece::ArrowClose, id);
+        self.insert(start, true, depth, open_piece, id);
+        self.insert(end, false, depth, close_piece, id);
       }
+    }
+    if frame.suspends {
+      for (at, depth) in frame.resumes {
+        self.insert(at, true, depth, Piece::Resume, id);
+      }
+      self.insertions.extend(frame.pending);
+      return;
     }
     for (statement, argument, depth) in frame.returns {
       match argument {
