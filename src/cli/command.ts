@@ -3,6 +3,7 @@
  * where its logs go, and passing signals on to the command it runs.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { constants } from 'node:os'
 import { dirname, join } from 'node:path'
 
 /** One command. Its `help` is what `memtrace <name> --help` prints. */
@@ -103,23 +104,32 @@ export function integerOption(command: string, name: string, value: string | und
  * come from the terminal, which sends them to the whole process group, the command included;
  * sending them again would make a program that stops gracefully on the first Ctrl-C stop hard
  * on the second. So they go on only if the command is still running a second later (they were
- * sent to memtrace alone).
+ * sent to memtrace alone). Returns what stops the forwarding.
  */
-export function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean; exitCode: number | null; signalCode: string | null }) {
+export function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean; exitCode: number | null; signalCode: string | null }): () => void {
   const timers = new Set<NodeJS.Timeout>()
   const alive = () => child.exitCode === null && child.signalCode === null
-  const forward = Object.assign(
-    (signal: NodeJS.Signals) => {
-      if (signal === 'SIGTERM') {
-        child.kill(signal)
-        return
-      }
-      const timer = setTimeout(() => alive() && child.kill(signal), 1000)
-      timers.add(timer)
-    },
-    { cancel: () => timers.forEach(clearTimeout) },
-  )
-  return { forward, signals: ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[] }
+  const forward = (signal: NodeJS.Signals) => {
+    if (signal === 'SIGTERM') child.kill(signal)
+    else timers.add(setTimeout(() => alive() && child.kill(signal), 1000))
+  }
+  const stop = onSignals(forward)
+  return () => {
+    stop()
+    timers.forEach(clearTimeout)
+  }
+}
+
+/** Calls `handler` on the signals that end a command; returns what removes it again. */
+export function onSignals(handler: (signal: NodeJS.Signals) => void): () => void {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  for (const signal of signals) process.on(signal, handler)
+  return () => signals.forEach((signal) => process.off(signal, handler))
+}
+
+/** The exit code a shell reports for a child that exited with `code` or died of `signal`. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal ? constants.signals[signal] : 0)
 }
 
 /** Fails now, before the command starts, if logs cannot be written to `dir`. */

@@ -3,12 +3,11 @@
  * process and its descendants), at a fixed interval, as JSON Lines: each process and the sum.
  */
 import { spawn } from 'node:child_process'
-import { constants } from 'node:os'
 import { resolve } from 'node:path'
 
 import { DEFAULT_INTERVAL_MS, monitorHeader } from '../monitor.js'
 import { native } from '../native.js'
-import { checkWritable, CommandError, forwardSignals, integerOption, parseOptions, usage, type Command } from './command.js'
+import { checkWritable, CommandError, exitCodeOf, forwardSignals, integerOption, onSignals, parseOptions, usage, type Command } from './command.js'
 import { bytes, count } from './human.js'
 
 const HELP = `Usage: memtrace monitor [options] -- <command> [args...]
@@ -121,20 +120,16 @@ export const monitorCommand: Command = {
     // A command is sent the signals memtrace gets (see forwardSignals); with --pid, Ctrl-C
     // just ends the watch.
     const ending = await new Promise<{ code: number; exitCode?: number; signal?: string }>((done) => {
-      const forwarding = child ? forwardSignals(child) : null
-      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
-      const onSignal = (signal: NodeJS.Signals) => (forwarding ? forwarding.forward(signal) : finish({ code: 0, signal }))
+      const stop = child ? forwardSignals(child) : onSignals((signal) => finish({ code: 0, signal }))
       let poll: NodeJS.Timeout | undefined
       const finish = (result: { code: number; exitCode?: number; signal?: string }) => {
-        for (const signal of signals) process.off(signal, onSignal)
-        forwarding?.forward.cancel()
+        stop()
         clearInterval(poll)
         done(result)
       }
-      for (const signal of signals) process.on(signal, onSignal)
       if (child) {
         child.once('exit', (exitCode, signal) =>
-          finish({ code: exitCode ?? 128 + (signal ? constants.signals[signal] : 0), exitCode: exitCode ?? undefined, signal: signal ?? undefined }),
+          finish({ code: exitCodeOf(exitCode, signal), exitCode: exitCode ?? undefined, signal: signal ?? undefined }),
         )
       } else {
         poll = setInterval(() => watcher.gone && finish({ code: 0 }), Math.min(interval, 250))

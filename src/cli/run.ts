@@ -11,13 +11,13 @@
  */
 import { spawn } from 'node:child_process'
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { constants, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 
 import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
 import type { RunSettings } from '../register.js'
-import { checkWritable, CommandError, forwardSignals, integerOption, parseOptions, usage, type Command } from './command.js'
+import { checkWritable, CommandError, exitCodeOf, forwardSignals, integerOption, parseOptions, usage, type Command } from './command.js'
 import { readLog, summaryLine } from './report.js'
 
 const HELP = `Usage: memtrace run [options] <script.js> [args...]
@@ -61,12 +61,12 @@ function globs(name: string, values: string[] | undefined): string | undefined {
   const cwd = process.cwd()
   if (!values?.length) return undefined
   const absolute = values.map((glob) => {
-      try {
-        compileGlob(glob, cwd, `--${name}`)
-      } catch (error) {
-        if (error instanceof GlobError) throw usage('run', error.message)
-        throw error
-      }
+    try {
+      compileGlob(glob, cwd, `--${name}`)
+    } catch (error) {
+      if (error instanceof GlobError) throw usage('run', error.message)
+      throw error
+    }
     return glob.includes('/') && !isAbsolute(glob) && !/^[a-z][a-z0-9+.-]+:/i.test(glob) ? join(cwd, glob) : glob
   })
   return JSON.stringify(absolute)
@@ -116,16 +116,14 @@ export const run: Command = {
 
     const code = await new Promise<number>((done, fail) => {
       const child = spawn(command, commandArgs, { stdio: 'inherit', env })
-      const { forward, signals } = forwardSignals(child)
-      for (const signal of signals) process.on(signal, forward)
+      const stopForwarding = forwardSignals(child)
       child.on('error', (error: NodeJS.ErrnoException) => {
         const reason = error.code === 'ENOENT' ? 'no such command' : error.message
         fail(new CommandError(`cannot run ${command}: ${reason}`, 127))
       })
       child.on('exit', (exitCode, signal) => {
-        for (const name of signals) process.off(name, forward)
-        forward.cancel()
-        done(exitCode ?? 128 + (signal ? constants.signals[signal] : 0))
+        stopForwarding()
+        done(exitCodeOf(exitCode, signal))
       })
     })
 

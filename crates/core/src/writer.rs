@@ -321,6 +321,14 @@ mod tests {
     String::from_utf8(memory.0.lock().unwrap().clone()).unwrap()
   }
 
+  /// A writer over a small ring, writing to memory.
+  fn started() -> (Arc<Ring>, Memory, Writer) {
+    let ring = Arc::new(Ring::new(16));
+    let sink = Memory::default();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    (ring, sink, writer)
+  }
+
   fn push_blocking(ring: &Ring, control: &WriterControl, record: Record) {
     while !ring.push(&record) {
       control.wait_for_space(ring);
@@ -372,9 +380,7 @@ mod tests {
 
   #[test]
   fn rows_reach_the_sink_without_waiting_for_the_end() {
-    let ring = Arc::new(Ring::new(16));
-    let sink = Memory::default();
-    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    let (ring, sink, writer) = started();
     ring.push(&record(0, RowKind::First, What::Line, 0, 1));
     std::thread::sleep(FLUSH_EVERY * 3);
     assert!(text(&sink).contains("FRST: 0 "), "{}", text(&sink));
@@ -385,9 +391,7 @@ mod tests {
 
   #[test]
   fn a_signal_ends_the_log_with_a_last_row_naming_it() {
-    let ring = Arc::new(Ring::new(16));
-    let sink = Memory::default();
-    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    let (ring, sink, writer) = started();
     ring.push(&record(0, RowKind::First, What::Line, 0, 1));
     ring.set_events(41);
     writer.control.finish_for_signal(15);
@@ -403,9 +407,7 @@ mod tests {
 
   #[test]
   fn a_log_finished_without_a_last_row_gets_one() {
-    let ring = Arc::new(Ring::new(16));
-    let sink = Memory::default();
-    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    let (ring, sink, writer) = started();
     ring.push(&record(0, RowKind::First, What::Line, 0, 1));
     ring.set_events(7);
     writer.join().unwrap();
