@@ -14,6 +14,10 @@ type Compile = (this: unknown, content: string, filename: string, ...rest: unkno
 export function patchCommonJs(transform: Transformer): void {
   const prototype = (Module as unknown as { prototype: { _compile: Compile } }).prototype
   const original = prototype._compile
+  // Stack frames name a method by its function's name or, for an anonymous one (Node >= 22),
+  // by the receiver's property that holds it, which is now ours: named, the original's frame
+  // reads `Module._compile` as it would untraced.
+  if (!original.name) Object.defineProperty(original, 'name', { value: '_compile' })
   prototype._compile = function memtraceCompile(content, filename, ...rest) {
     // Node passes 'module' for an ES module loaded by require().
     const { code, unparsable } = transform(content, filename, rest[0] === 'module' ? 'module' : 'commonjs')

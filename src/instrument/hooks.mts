@@ -1,27 +1,20 @@
 /**
- * The ES module loader hooks, run by Node on its loader-hooks thread (`module.register`).
+ * The asynchronous ES module loader hooks, run by Node on its loader-hooks thread
+ * (`module.register`), where Node has no `module.registerHooks` (see `esm.ts`).
  *
  * Hooks chain last-registered-first, so to see what other loaders produce (tsx compiling
- * TypeScript, say) ours must be registered after them. `register.ts` re-registers these hooks
+ * TypeScript, say) ours must be registered after them. `esm.ts` registers these hooks again
  * whenever another loader registers, each time as a new generation (`?generation=N`, a new
  * module instance); only the newest generation instruments, the older ones pass through.
  */
-import { fileURLToPath } from 'node:url'
-
 import { installGlobals } from '../profile/hotpath.js'
 import type { HooksData } from './config.js'
+import { instrumentLoaded, type LoadResult } from './esm.js'
 import { transformer, type Transformer } from './transform.js'
-
-interface LoadResult {
-  format?: string | null
-  source?: string | ArrayBuffer | ArrayBufferView | null
-  shortCircuit?: boolean
-}
 
 type NextLoad = (url: string, context: unknown) => Promise<LoadResult>
 
 const shared = globalThis as { __memtraceNewestGeneration?: number }
-const decoder = new TextDecoder()
 let generation = 0
 let transform: Transformer | null = null
 
@@ -36,11 +29,8 @@ export async function initialize(data: HooksData): Promise<void> {
 
 export async function load(url: string, context: unknown, nextLoad: NextLoad): Promise<LoadResult> {
   const result = await nextLoad(url, context)
-  if (!transform || generation !== shared.__memtraceNewestGeneration || result.source == null) return result
+  if (!transform || generation !== shared.__memtraceNewestGeneration) return result
   // ES modules; and CommonJS only when a loader below us supplied its source, because then Node
   // compiles it without going through Module.prototype._compile (see commonjs.ts).
-  if (result.format !== 'module' && result.format !== 'commonjs') return result
-  const file = url.startsWith('file:') ? fileURLToPath(url) : url
-  const source = typeof result.source === 'string' ? result.source : decoder.decode(result.source as ArrayBuffer)
-  return { ...result, source: transform(source, file, result.format).code }
+  return instrumentLoaded(result, url, transform, ['module', 'commonjs'])
 }

@@ -1,6 +1,8 @@
 /**
  * One file through the instrumenter: included or not, parsed or not, cached or not.
  */
+import { writeSync } from 'node:fs'
+
 import { native } from '../native.js'
 import { compiledGlobs, type InstrumentConfig } from './config.js'
 import { matcher } from './glob.js'
@@ -19,7 +21,9 @@ export type Transformer = (source: string, file: string, kind: SourceKind) => Tr
 export function transformer(config: InstrumentConfig): Transformer {
   const { include, exclude } = compiledGlobs(config)
   const included = matcher(include, exclude)
-  const debug = config.debug ? (text: string) => process.stderr.write(`memtrace: ${text}\n`) : null
+  // Written at once: from a hooks thread or a worker that is about to end, process.stderr's
+  // asynchronous writes can be lost.
+  const debug = config.debug ? (text: string) => writeSync(2, `memtrace: ${text}\n`) : null
   return (source, file, kind) => {
     if (!included(file)) {
       debug?.(`skipped ${file}: not matched by the include globs, or matched by an exclude glob`)
