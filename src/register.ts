@@ -5,16 +5,15 @@
  *     node --require memtrace/register app.js     (CommonJS-only setups; hooks ESM too)
  *
  * It defines the hot-path globals, instruments CommonJS by patching `Module.prototype._compile`,
- * and registers the ES module loader hooks. Under `memtrace run` it also starts the profiler of
+ * and registers the ES module loader hooks (`instrument/esm.ts`). Under `memtrace run` it also starts the profiler of
  * this process (its settings come in `MEMTRACE_RUN`).
  */
 import { appendFileSync } from 'node:fs'
-import Module, { register as registerHooks, syncBuiltinESMExports } from 'node:module'
-import { pathToFileURL } from 'node:url'
 import { isMainThread, parentPort } from 'node:worker_threads'
 
 import { patchCommonJs } from './instrument/commonjs.js'
-import { configFromEnv, type HooksData, type InstrumentConfig } from './instrument/config.js'
+import { configFromEnv, type InstrumentConfig } from './instrument/config.js'
+import { registerEsmHooks } from './instrument/esm.js'
 import { restoreFunctionSources } from './instrument/source.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
@@ -29,25 +28,6 @@ export interface RunSettings {
 }
 
 const REGISTERED = Symbol.for('memtrace.registered')
-
-function registerEsmHooks(config: InstrumentConfig): void {
-  const hooks = pathToFileURL(`${__dirname}/instrument/hooks.mjs`).href
-  let generation = 0
-  const original = registerHooks as (specifier: string, options: { data: HooksData }) => void
-  const add = () => {
-    generation += 1
-    const data: HooksData = { generation, config }
-    original(`${hooks}?generation=${generation}`, { data })
-  }
-  add()
-  // Stay on top of loaders registered after us, so we instrument their output (see hooks.mts).
-  const builtin = Module as unknown as { register: (...args: unknown[]) => void }
-  builtin.register = function register(this: unknown, ...args: unknown[]) {
-    ;(original as (...args: unknown[]) => void).apply(this, args)
-    add()
-  }
-  syncBuiltinESMExports()
-}
 
 /**
  * Starts this process's profiler under `memtrace run`. A process can outlive the run that
@@ -67,8 +47,8 @@ function startRunProfiler(json: string): void {
 }
 
 function main(): void {
-  // Node runs --require preloads on its loader-hooks thread too (the one thread that is neither
-  // main nor a worker with a parent port); the hooks themselves are all that belongs there.
+  // Node 20 runs --require preloads on its loader-hooks thread too (the one thread that is
+  // neither main nor a worker with a parent port); the hooks themselves are all that belongs there.
   if (!isMainThread && parentPort === null) return
   const scope = globalThis as { [REGISTERED]?: boolean }
   if (scope[REGISTERED]) return
