@@ -19,16 +19,28 @@ function pack(dir: string, into: string): string {
   return join(into, name)
 }
 
-/** An empty project with `tarballs` installed from disk, nothing fetched. */
+const work = mkdtempSync(join(tmpdir(), 'memtrace-pack-'))
+const mainTarball = pack(root, work)
+
+/**
+ * memtrace's own dependencies, packed from node_modules as `npm ci` installed them from the
+ * lockfile. `npm install --offline` of the package alone would need their registry metadata,
+ * which `npm ci` never puts in the cache; given beside it, they are all it needs.
+ */
+const lock = JSON.parse(readFileSync(join(root, 'node_modules', '.package-lock.json'), 'utf8')) as {
+  packages: Record<string, { dev?: boolean; optional?: boolean }>
+}
+const dependencyTarballs = Object.entries(lock.packages)
+  .filter(([path, entry]) => path.startsWith('node_modules/') && !entry.dev && !entry.optional)
+  .map(([path]) => pack(join(root, path), work))
+
+/** An empty project with `tarballs` (and memtrace's dependencies) installed from disk, nothing fetched. */
 function project(...tarballs: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'memtrace-project-'))
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }))
-  npm(dir, 'install', '--offline', ...tarballs)
+  npm(dir, 'install', '--offline', ...tarballs, ...dependencyTarballs)
   return dir
 }
-
-const work = mkdtempSync(join(tmpdir(), 'memtrace-pack-'))
-const mainTarball = pack(root, work)
 
 function platformTarball(): string {
   const dir = mkdtempSync(join(tmpdir(), `memtrace-${platform}-`))
