@@ -1,9 +1,10 @@
 // What the tests share: paths, running real processes, and a strict reader of memtrace logs
 // written independently of the Rust one (crates/core/src/format), so each checks the other.
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process'
 import { mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 
 export const root = join(import.meta.dirname, '..', '..')
@@ -51,23 +52,60 @@ export function cli(args: string[], options: Parameters<typeof node>[1] = {}): R
   return node([cliPath, ...args], options)
 }
 
-/** Starts `node …args`, resolving once its stdout has printed `line`. */
-export function started(args: string[], line: string, env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+/** A process running in the background, with what it has printed so far. */
+export interface Running {
+  child: ChildProcess
+  readonly stdout: string
+  readonly stderr: string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>
+}
+
+/** Starts `command …args` in the background (default: `node …args`). */
+export function spawned(args: string[], { env = {}, command = process.execPath }: { env?: NodeJS.ProcessEnv; command?: string } = {}): Running {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
+  child.stdout!.on('data', (chunk) => (stdout += chunk))
   child.stderr!.on('data', (chunk) => (stderr += chunk))
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk
-      if (stdout.includes(line)) resolve()
-    })
-    child.on('exit', () => reject(new Error(`exited before printing ${line}: ${stderr}`)))
-  })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr })),
+  const exited = new Promise<Awaited<Running['exited']>>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   )
-  return { child, ready, exited }
+  return {
+    child,
+    get stdout() {
+      return stdout
+    },
+    get stderr() {
+      return stderr
+    },
+    exited,
+  }
+}
+
+/**
+ * Waits until `done()` holds, looking every 20 ms. Tests share a loaded two-core machine, so
+ * they wait for states, never for lengths of time; the deadline only ends a wait that would
+ * otherwise never end, and is generous.
+ */
+export async function until(what: string, done: () => boolean, seconds = 60): Promise<void> {
+  const deadline = Date.now() + seconds * 1000
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${seconds} s waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+/** Starts `node …args`, resolving once its stdout has printed `line`. */
+export async function started(args: string[], line: string, env: NodeJS.ProcessEnv = {}): Promise<Running> {
+  const running = spawned(args, { env })
+  let exited = false
+  void running.exited.then(() => (exited = true))
+  await until(`${line} from node ${args.join(' ')}`, () => {
+    if (running.stdout.includes(line)) return true
+    if (exited) throw new Error(`exited before printing ${line}: ${running.stderr}`)
+    return false
+  })
+  return running
 }
 
 /** The logs in `dir`: profiler logs (`.log`), or monitor logs with `extension` `.jsonl`. */

@@ -34,3 +34,15 @@ pub mod sampler;
 pub mod signals;
 pub mod sink;
 pub mod writer;
+
+/// Waits until `done()` holds, looking every millisecond. Tests share a loaded machine, so they
+/// wait for states, never for lengths of time; the deadline (generous) only ends a wait that
+/// would otherwise never end.
+#[cfg(test)]
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+  let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+  while !done() {
+    assert!(std::time::Instant::now() < deadline, "gave up after 60 s waiting for {what}");
+    std::thread::sleep(std::time::Duration::from_millis(1));
+  }
+}

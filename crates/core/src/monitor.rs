@@ -335,9 +335,9 @@ mod tests {
     let (file, path) = temp_file("this");
     let mut monitor = Monitor::start(Target::This, file, r#"{"type":"header"}"#, Duration::from_millis(20)).unwrap();
     monitor.set_heap(Heap { used: 1.0, total: 2.0, external: 3.0, array_buffers: 4.0 });
-    std::thread::sleep(Duration::from_millis(110));
+    crate::wait_until("5 samples", || monitor.summary().samples >= 5);
     monitor.mark("half \"way\"\n").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    crate::wait_until("10 samples", || monitor.summary().samples >= 10);
     let summary = monitor.stop(&Ending { exit_code: Some(3), signal: None }).unwrap();
     assert_eq!(monitor.stop(&Ending::default()).unwrap(), summary);
     assert!(monitor.mark("late").is_err());
@@ -348,9 +348,16 @@ mod tests {
       lines.iter().any(|l| l.contains(r#""type":"mark""#) && l.contains(r#""label":"half \"way\"\n""#)),
       "{text}"
     );
-    let samples = lines.iter().filter(|l| l.contains(r#""type":"sample""#)).count() as u64;
-    assert_eq!(samples, summary.samples);
-    assert!((9..=13).contains(&samples), "{samples} samples in 210 ms at 20 ms");
+    let samples: Vec<f64> = lines
+      .iter()
+      .filter(|l| l.contains(r#""type":"sample""#))
+      .map(|l| l.split(r#""t":"#).nth(1).unwrap().split(',').next().unwrap().parse().unwrap())
+      .collect();
+    assert_eq!(samples.len() as u64, summary.samples);
+    assert!(samples.len() >= 10);
+    // On a fixed schedule from the start: sample k is never taken before k intervals have passed.
+    let early: Vec<_> = samples.iter().enumerate().filter(|&(k, &t)| t < k as f64 * 0.020 - 1e-6).collect();
+    assert!(early.is_empty(), "samples ahead of their schedule: {early:?}");
     assert!(lines
       .iter()
       .skip(2)
@@ -363,22 +370,32 @@ mod tests {
   }
 
   #[test]
+  #[cfg(unix)]
   fn a_tree_is_summed_and_its_end_is_noticed() {
     let (file, path) = temp_file("tree");
-    let mut child = std::process::Command::new("sh").args(["-c", "sleep 0.3 & sleep 0.3; wait"]).spawn().unwrap();
+    let stop = path.with_extension("stop");
+    // A shell with a second shell in the background, both waiting for the stop file.
+    let wait = format!("until [ -e '{}' ]; do sleep 0.01; done", stop.display());
+    let mut child = std::process::Command::new("sh").args(["-c", &format!("{wait} & {wait}; wait")]).spawn().unwrap();
     let mut monitor = Monitor::start(Target::Tree(child.id()), file, "{}", Duration::from_millis(25)).unwrap();
+    let rows_with_pids = |n: usize| {
+      let text = std::fs::read_to_string(&path).unwrap();
+      text.lines().filter(|l| l.matches(r#""pid":"#).count() >= n).count()
+    };
+    crate::wait_until("a sample of both shells and a sleep", || rows_with_pids(3) > 0);
+    std::fs::write(&stop, "").unwrap();
     child.wait().unwrap();
-    for _ in 0..100 {
-      if monitor.is_gone() {
-        break;
-      }
-      std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(monitor.is_gone(), "the monitor noticed the tree was gone");
+    crate::wait_until("the monitor to notice the tree is gone", || monitor.is_gone());
     monitor.stop(&Ending::default()).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    let with_three = text.lines().filter(|l| l.matches(r#""pid":"#).count() == 3).count();
-    assert!(with_three > 0, "sh and its two sleeps were seen together:\n{text}");
+    let sums = text.lines().filter(|l| l.contains(r#""type":"sample""#)).all(|l| {
+      let total: u64 = l.split(r#""rss":"#).nth(1).unwrap().split([',', '}']).next().unwrap().parse().unwrap();
+      let parts: u64 =
+        l.split(r#""rss":"#).skip(2).map(|p| p.split([',', '}']).next().unwrap().parse::<u64>().unwrap()).sum();
+      total == parts
+    });
+    assert!(sums, "each sample's rss is the sum of its processes':\n{text}");
     std::fs::remove_file(path).unwrap();
+    std::fs::remove_file(stop).unwrap();
   }
 }

@@ -382,8 +382,7 @@ mod tests {
   fn rows_reach_the_sink_without_waiting_for_the_end() {
     let (ring, sink, writer) = started();
     ring.push(&record(0, RowKind::First, What::Line, 0, 1));
-    std::thread::sleep(FLUSH_EVERY * 3);
-    assert!(text(&sink).contains("FRST: 0 "), "{}", text(&sink));
+    crate::wait_until("the FRST row at the sink", || text(&sink).contains("FRST: 0 "));
     ring.push(&record(1, RowKind::Last, What::Line, 0, 1));
     writer.join().unwrap();
     assert!(text(&sink).ends_with("EOF\n"));
@@ -395,8 +394,7 @@ mod tests {
     ring.push(&record(0, RowKind::First, What::Line, 0, 1));
     ring.set_events(41);
     writer.control.finish_for_signal(15);
-    std::thread::sleep(Duration::from_millis(50));
-    assert!(writer.is_finished());
+    crate::wait_until("the writer to finish on its own", || writer.is_finished());
     assert!(ring.is_closed());
     writer.join().unwrap();
     let text = text(&sink);
