@@ -32,11 +32,31 @@ function same(t: import('ava').ExecutionContext, args: string[], env: NodeJS.Pro
   return plain
 }
 
+/**
+ * Runs `node …args` untraced, then under `memtrace run` logging every event: what a user sees
+ * must be the same, but for memtrace's own summary lines. Returns the untraced run and the
+ * rows of the traced run's log.
+ */
+function sameWhenTraced(t: import('ava').ExecutionContext, args: string[]) {
+  const plain = node(args)
+  const dir = tempDir('same')
+  const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, ...args])
+  t.is(run.stdout, plain.stdout)
+  t.is(run.stderr.replace(/^memtrace: .*\.log: .*\n/gm, ''), plain.stderr)
+  t.is(run.status, plain.status)
+  return { plain, rows: eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))) }
+}
+
+/** The functions of `file` that reported a CALL. */
+const called = (rows: EventRow[], file: string) => new Set(rows.filter((r) => r.file === file && r.what === 'CALL').map((r) => r.func))
+
 for (const file of readdirSync(corpus).filter((name) => /\.(cjs|mjs|js)$/.test(name))) {
-  test(`${file} prints the same output traced as untraced`, (t) => {
-    const plain = same(t, [join(corpus, file)])
+  test(`${file} prints the same output traced as untraced, and its functions report their calls`, (t) => {
+    const { plain, rows } = sameWhenTraced(t, [join(corpus, file)])
     t.true(plain.stdout.length > 0)
     t.is(plain.status, 0)
+    const functions = called(rows, join(corpus, file))
+    t.true(functions.size >= 5, `functions that reported a CALL: ${[...functions].join(', ')}`)
   })
 }
 
@@ -182,12 +202,15 @@ test('a URL glob such as data:* excludes only what it names', (t) => {
 
 test('instrumented functions still show their own source to toString, so they can be sent to another realm', (t) => {
   const dir = tempDir('tostring')
+  const realm = join(dir, 'realm.cjs')
   writeFileSync(
-    join(dir, 'realm.cjs'),
+    realm,
     "const vm = require('node:vm')\nfunction add(a, b) { return a + b }\nconst twice = (x) => x * 2\n" +
-      'console.log(vm.runInNewContext(`(${add})(1, 2) + (${twice})(4)`), add.toString())\n',
+      'console.log(vm.runInNewContext(`(${add})(1, 2) + (${twice})(4)`), add.toString(), add(twice(1), 1))\n',
   )
-  same(t, [join(dir, 'realm.cjs')])
+  const { plain, rows } = sameWhenTraced(t, [realm])
+  t.is(plain.stdout, '11 function add(a, b) { return a + b } 3\n')
+  t.deepEqual([...called(rows, realm)].sort(), ['add', 'twice'], 'the functions that showed their source were instrumented')
 })
 
 test('MEMTRACE_DEBUG says which files were instrumented and which were left alone, and why', (t) => {

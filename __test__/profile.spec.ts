@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 
 import test from 'ava'
 
@@ -19,6 +18,7 @@ import {
   root,
   started,
   tempDir,
+  until,
   type Log,
 } from './support/index.js'
 
@@ -126,9 +126,14 @@ test('a function that allocates and touches 32 MiB gets its growth, and the repo
   // "  +31.8 MiB     2  allocate32  /path:6": bytes, unit, rows, function, where.
   const firstFunction = growthTable.split('\n')[2].trim().split(/\s+/)[3]
   t.is(firstFunction, 'allocate32', report.stdout)
-  const json = JSON.parse(cli(['report', '--json', path]).stdout) as { byGrowth: { function: string; growth: number }[] }
+  type Totals = { function: string; growth: number; release: number }
+  const json = JSON.parse(cli(['report', '--json', path]).stdout) as { functions: Totals[]; byGrowth: Totals[] }
   t.is(json.byGrowth[0].function, 'allocate32')
   t.true(json.byGrowth[0].growth >= 30 * MiB)
+  // Every function, in the table's order: most growth first.
+  t.is(json.functions[0].function, 'allocate32')
+  t.true(json.functions.length >= 2)
+  t.true(json.functions.every((f, i) => i === 0 || f.growth <= json.functions[i - 1].growth), JSON.stringify(json.functions))
 })
 
 for (const [how, code] of [
@@ -158,9 +163,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   // signalled while they run.
   test.serial(`${signal} during a busy loop ends the log and then the process, as untraced`, async (t) => {
     const dir = tempDir(`signal-${signal}`)
-    const run = started(['--require', registerPath, profileFixture('exits.cjs'), dir, 'busy'], 'ready', env)
-    await run.ready
-    await sleep(200)
+    const run = await started(['--require', registerPath, profileFixture('exits.cjs'), dir, 'busy'], 'ready', env)
+    const [path] = logsIn(dir)
+    // Signalled while rows are reaching the file, so the handler ends a log that is in use.
+    await until('rows in the log', () => statSync(path).size > 4096)
     run.child.kill(signal)
     const { code, signal: died } = await run.exited
     t.is(code, null)
@@ -176,11 +182,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 test.serial('after SIGKILL every line in the log is whole', async (t) => {
   const dir = tempDir('sigkill')
-  const run = started(['--require', registerPath, profileFixture('exits.cjs'), dir, 'steady'], 'ready', env)
-  await run.ready
+  const run = await started(['--require', registerPath, profileFixture('exits.cjs'), dir, 'steady'], 'ready', env)
   const [path] = logsIn(dir)
   // Wait until rows are reaching the file, then kill while they still are.
-  for (let i = 0; i < 100 && statSync(path).size < 64 * 1024; i++) await sleep(20)
+  await until('64 KiB of rows in the log', () => statSync(path).size >= 64 * 1024)
   run.child.kill('SIGKILL')
   const { signal } = await run.exited
   t.is(signal, 'SIGKILL')
@@ -203,12 +208,17 @@ test.serial('one Ctrl-C reaches a program run by memtrace once, as it would untr
   t.true(readLog(logsIn(dir)[0]).complete)
 })
 
-test('a process that outlives memtrace run runs untraced, with one line saying so', async (t) => {
-  const marker = join(tempDir('daemon'), 'ran')
-  const result = cli(['run', '--log-dir', tempDir('daemon-logs'), profileFixture('daemon.cjs'), marker])
+test('a process started after its memtrace run has ended runs untraced, with one line saying so', async (t) => {
+  const dir = tempDir('daemon')
+  const logs = tempDir('daemon-logs')
+  const result = cli(['run', '--log-dir', logs, profileFixture('daemon.cjs'), dir])
   t.is(result.status, 0, result.stderr)
-  for (let i = 0; i < 50 && !existsSync(marker); i++) await sleep(50)
-  t.is(readFileSync(marker, 'utf8'), 'daemon ran')
+  const ran = join(dir, 'ran')
+  await until('the daemon to run', () => existsSync(ran))
+  const pid = Number(readFileSync(ran, 'utf8'))
+  t.is(readFileSync(join(dir, 'stderr'), 'utf8'), `memtrace: not tracing process ${pid}: its memtrace run has ended\n`)
+  t.deepEqual(logsIn(logs).filter((log) => log.endsWith(`_${pid}.log`)), [], 'no log of the daemon')
+  t.true(logsIn(logs).some((log) => log.endsWith(`_${result.stdout.trim()}.log`)), 'the script itself was traced')
 })
 
 test('a worker terminated with its profiler running leaves a complete log', (t) => {

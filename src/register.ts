@@ -8,7 +8,7 @@
  * and registers the ES module loader hooks (`instrument/esm.ts`). Under `memtrace run` it also starts the profiler of
  * this process (its settings come in `MEMTRACE_RUN`).
  */
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, existsSync } from 'node:fs'
 import { isMainThread, parentPort } from 'node:worker_threads'
 
 import { patchCommonJs } from './instrument/commonjs.js'
@@ -18,7 +18,7 @@ import { restoreFunctionSources } from './instrument/source.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
 import { installGlobals } from './profile/hotpath.js'
-import { start, type ProfileOptions } from './profile/profiler.js'
+import { start, type ProfileOptions, type Profiler } from './profile/profiler.js'
 
 /** What `memtrace run` passes each process it traces, as JSON in `MEMTRACE_RUN`. */
 export interface RunSettings {
@@ -30,19 +30,29 @@ export interface RunSettings {
 const REGISTERED = Symbol.for('memtrace.registered')
 
 /**
- * Starts this process's profiler under `memtrace run`. A process can outlive the run that
- * started it (a daemon, say) and find its manifest gone; it then runs untraced, with one line
- * saying so, rather than failing.
+ * Starts this process's profiler under `memtrace run`. A process started after the run has
+ * ended (by a daemon, say) finds its manifest gone; it then runs untraced, with one line saying
+ * so, rather than failing.
  */
 function startRunProfiler(json: string): void {
+  let settings: RunSettings
+  let profiler: Profiler
   try {
-    const settings = JSON.parse(json) as RunSettings
-    appendFileSync(settings.manifest, '')
+    settings = JSON.parse(json) as RunSettings
+    if (!existsSync(settings.manifest)) {
+      process.stderr.write(`memtrace: not tracing process ${process.pid}: its memtrace run has ended\n`)
+      return
+    }
     const site = native.registerSite(process.argv[1] ?? process.execPath, 1, 1, '<memtrace run>')
-    const profiler = start(settings.profile, site)
-    appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, argv: process.argv, log: profiler.logPath })}\n`)
+    profiler = start(settings.profile, site)
   } catch (error) {
     process.stderr.write(`memtrace: not tracing process ${process.pid}: ${(error as Error).message}\n`)
+    return
+  }
+  try {
+    appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, argv: process.argv, log: profiler.logPath })}\n`)
+  } catch {
+    // The run ended as this process started: its log is written all the same, unlisted.
   }
 }
 
