@@ -88,14 +88,10 @@ export function summaryLine(path: string, report: LogReport): string {
   if (report.peakRss != null && report.peakAt) {
     parts.push(`peak RSS ${bytes(report.peakRss)} at ${report.peakAt.function} (${where(report.peakAt)})`)
   }
-  const top = byGrowth(report.functions)[0]
+  const top = report.functions[0]
   if (top && top.growth > 0) parts.push(`largest growth ${bytes(top.growth, true)} in ${named(top)} (${where(top)})`)
   if (!report.complete) parts.push('INCOMPLETE: the log has no EOF, the process ended before it was finished')
   return `${path}: ${parts.join(', ')}`
-}
-
-function byGrowth(functions: Totals[]): Totals[] {
-  return [...functions].sort((a, b) => b.growth - a.growth || a.function.localeCompare(b.function))
 }
 
 function byRelease(functions: Totals[]): Totals[] {
@@ -123,7 +119,7 @@ export function renderReport(path: string, report: LogReport, top: number): stri
     const at = report.peakAt
     lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${at.function} (${where(at)})`)
   }
-  const growth = byGrowth(report.functions).slice(0, top)
+  const growth = report.functions.slice(0, top)
   const release = byRelease(report.functions).slice(0, top)
   lines.push('', ...table('RSS growth by function', growth, (t) => t.growth, '+'))
   lines.push('', ...table('RSS release by function', release, (t) => t.release, '-'))
@@ -174,7 +170,7 @@ export const report: Command = {
     }
     const log = readLog(path)
     if (options.has('json')) {
-      const json = { path, ...log, byGrowth: byGrowth(log.functions).slice(0, top), byRelease: byRelease(log.functions).slice(0, top) }
+      const json = { path, ...log, byGrowth: log.functions.slice(0, top), byRelease: byRelease(log.functions).slice(0, top) }
       console.log(JSON.stringify(json, null, 2))
     } else {
       console.log(renderReport(path, log, top))

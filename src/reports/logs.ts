@@ -232,7 +232,7 @@ export function profileModel(path: string, top = 20): ReportModel {
       label: `${jump.place.function} ${jump.dRss > 0 ? '+' : ''}${formatBytes(jump.dRss)}`,
     })),
   }
-  const byGrowth = [...log.functions].sort((a, b) => b.growth - a.growth).slice(0, top)
+  const byGrowth = log.functions.slice(0, top)
   const facts: [string, string][] = [['Log', path]]
   if (log.message) facts.push(['Message', log.message])
   facts.push(

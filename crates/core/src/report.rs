@@ -67,6 +67,7 @@ pub struct LogReport {
   pub peak: Option<(u64, Place)>,
   /// Clock of the first and last row, seconds.
   pub duration: f64,
+  /// Most growth first (then most release, then by name): the order of the report's table.
   pub functions: Vec<FunctionTotals>,
   /// `(clock, rss)`, ascending in clock.
   pub timeline: Vec<(f64, u64)>,
@@ -231,6 +232,10 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     return Err(ReportError { line: 1, reason: "the file is empty or is not a memtrace log (no SOF)".into() });
   }
   report.timeline = timeline.finish();
+  // The order of the report's table: most growth first, then most release, then by name.
+  report.functions.sort_by(|a, b| {
+    (b.growth, b.release).cmp(&(a.growth, a.release)).then_with(|| (&a.function, &a.file, a.line).cmp(&(&b.function, &b.file, b.line)))
+  });
   Ok(report)
 }
 
@@ -302,6 +307,20 @@ mod tests {
       report.functions.iter().map(|f| (f.function.as_str(), f.at_entry, f.growth, f.release, f.rows)).collect();
     assert_eq!(totals, [("grow", false, 12000, 0, 2), ("free", false, 0, 8000, 1)]);
     assert!((report.duration - 0.031).abs() < 1e-9);
+  }
+
+  #[test]
+  fn functions_come_most_growth_first() {
+    let rows = [
+      (RowKind::First, 0, "main", 1000, 1000),
+      (RowKind::Next, 1, "free", 500, -500),
+      (RowKind::Next, 2, "small", 4596, 4096),
+      (RowKind::Next, 3, "large", 12788, 8192),
+      (RowKind::Last, 4, "main", 12788, 0),
+    ];
+    let report = read_log(log(&rows, true).as_bytes()).unwrap();
+    let names: Vec<_> = report.functions.iter().map(|f| f.function.as_str()).collect();
+    assert_eq!(names, ["large", "small", "free"]);
   }
 
   #[test]
