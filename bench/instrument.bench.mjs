@@ -1,13 +1,21 @@
 // The instrumenter's cost: throughput on typescript.js (9 MB in one file) and on every file
 // under node_modules, with and without the plan cache; and what it adds to loading a real
 // program (the TypeScript compiler) when traced, against the same load untraced.
+//
+//   node bench/instrument.bench.mjs [--quick]     --quick: one round of each, three loads
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-const root = join(new URL('.', import.meta.url).pathname, '..')
+import { minimist } from 'zx'
+
+const quick = minimist(process.argv.slice(2), { boolean: ['quick'] }).quick
+const rounds = quick ? 1 : 5
+const loads = quick ? 3 : 7
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..')
 const require = createRequire(import.meta.url)
 const native = require('../index.js')
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
@@ -44,14 +52,15 @@ const sets = {
   })),
 }
 
+console.log('#### Throughput\n')
 console.log('| input | files | MB | cold: s (median) | cold: MB/s | cached: s (median) | cached: MB/s |')
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
 for (const [label, sources] of Object.entries(sets)) {
   const mb = sources.reduce((sum, s) => sum + Buffer.byteLength(s.code), 0) / 1e6
   const cache = mkdtempSync(join(tmpdir(), 'memtrace-plan-cache-'))
-  const cold = timeAll(sources, undefined, 5)
+  const cold = timeAll(sources, undefined, rounds)
   timeAll(sources, cache, 1)
-  const cached = timeAll(sources, cache, 5)
+  const cached = timeAll(sources, cache, rounds)
   rmSync(cache, { recursive: true, force: true })
   console.log(`| ${label} | ${sources.length} | ${mb.toFixed(1)} | ${cold.toFixed(3)} | ${(mb / cold).toFixed(0)} | ${cached.toFixed(3)} | ${(mb / cached).toFixed(0)} |`)
 }
@@ -65,7 +74,7 @@ const configs = {
   'traced, warm cache': [['--require', join(root, 'dist', 'register.js'), ...load], { MEMTRACE_CACHE_DIR: cache }],
 }
 const times = Object.fromEntries(Object.keys(configs).map((k) => [k, []]))
-for (let round = 0; round < 7; round++) {
+for (let round = 0; round < loads; round++) {
   for (const [name, [args, env]] of Object.entries(configs)) {
     const out = spawnSync(process.execPath, args, { env: { ...process.env, ...env }, encoding: 'utf8' })
     times[name].push(Number(out.stdout.trim()))
@@ -73,7 +82,8 @@ for (let round = 0; round < 7; round++) {
 }
 rmSync(cache, { recursive: true, force: true })
 const base = median(times.untraced)
-console.log('\n| require("typescript") | ms (median of 7) | added ms |')
+console.log('\n#### Loading the TypeScript compiler\n')
+console.log(`| require("typescript") | ms (median of ${loads}) | added ms |`)
 console.log('| --- | ---: | ---: |')
 for (const name of Object.keys(configs)) {
   const ms = median(times[name])

@@ -3,33 +3,44 @@
 // side by side in one invocation. Configurations alternate in rounds so that a noisy machine
 // spreads its noise over all of them; each row reports the median of its rounds.
 //
-//   node bench/profile.bench.mjs [--rounds 3] [--workload las|markdown]
+//   node bench/profile.bench.mjs [--rounds 3] [--workload las|markdown] [--quick]
+//
+// --quick: one round of about a quarter of the input, for CI on every OS.
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-import { $, argv } from 'zx'
+import { minimist } from 'zx'
 
-const here = new URL('.', import.meta.url).pathname
+const argv = minimist(process.argv.slice(2), { boolean: ['quick'] })
+const here = fileURLToPath(new URL('.', import.meta.url))
 const register = join(here, '..', 'dist', 'register.js')
-const rounds = Number(argv.rounds ?? 3)
+const quick = argv.quick
+const rounds = Number(argv.rounds ?? (quick ? 1 : 3))
 const base = join(tmpdir(), 'memtrace-bench')
 
 const WORKLOADS = {
   las: {
-    title: 'LAS summariser (48 files, 13 MB of well logs → HTML pages)',
+    title: quick ? 'LAS summariser (12 files of well logs → HTML pages)' : 'LAS summariser (48 files, 13 MB of well logs → HTML pages)',
     async prepare() {
       const { generate } = await import('./workloads/las.mjs')
-      generate(join(base, 'las-in'))
-      generate(join(base, 'las-in-small'), { files: 5 })
-      return { full: [join(base, 'las-in'), join(base, 'las-out')], small: [join(base, 'las-in-small'), join(base, 'las-out-small')] }
+      const [files, small] = quick ? [12, 2] : [48, 5]
+      generate(join(base, `las-in-${files}`), { files })
+      generate(join(base, `las-in-${small}`), { files: small })
+      return {
+        full: [join(base, `las-in-${files}`), join(base, 'las-out')],
+        small: [join(base, `las-in-${small}`), join(base, 'las-out-small')],
+      }
     },
   },
   markdown: {
-    title: 'markdown-it (every README.md under node_modules, 3 times)',
+    title: quick ? 'markdown-it (every README.md under node_modules, once)' : 'markdown-it (every README.md under node_modules, 3 times)',
     async prepare() {
       const modules = join(here, '..', 'node_modules')
-      return { full: [modules, 'full'], small: [modules, 'small'] }
+      // Rounds over the pages, and the share of the pages rendered (1: all, 10: a tenth).
+      return quick ? { full: [modules, '1:3'], small: [modules, '1:30'] } : { full: [modules, '3:1'], small: [modules, '1:10'] }
     },
   },
 }
@@ -43,20 +54,20 @@ const ROWS = [
   ['dRSS ≥ 4096 and previous event logged', 'previous', 'full'],
   ['every event logged', 'every', 'full'],
   ["rss: 'exact', dRSS ≥ 4096 logged", 'exact', 'full'],
-  ['untraced (a tenth of the input)', 'untraced', 'small'],
-  ['naive JS tracer: memoryUsage.rss() + writeSync per event (a tenth of the input)', 'naive', 'small'],
+  ['untraced (a smaller input)', 'untraced', 'small'],
+  ['naive JS tracer: memoryUsage.rss() + writeSync per event (the smaller input)', 'naive', 'small'],
 ]
 
-async function runOnce(workload, config, args) {
+function runOnce(workload, config, args) {
   const preload = config === 'untraced' ? [] : ['--require', config === 'naive' ? join(here, 'naive-register.cjs') : register]
-  const out = await $`node ${preload} ${join(here, 'trace-one.mjs')} ${workload} ${config} ${args}`
-  return JSON.parse(out.stdout.trim().split('\n').pop())
+  const result = spawnSync(process.execPath, [...preload, join(here, 'trace-one.mjs'), workload, config, ...args], { encoding: 'utf8' })
+  if (result.status !== 0) throw new Error(`${workload}, ${config}: exit code ${result.status}\n${result.stderr}`)
+  return JSON.parse(result.stdout.trim().split('\n').pop())
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 
-$.verbose = false
 mkdirSync(base, { recursive: true })
 const chosen = argv.workload ? [argv.workload] : Object.keys(WORKLOADS)
 for (const name of chosen) {
@@ -65,14 +76,14 @@ for (const name of chosen) {
   const results = ROWS.map(() => [])
   for (let round = 0; round < rounds; round++) {
     for (const [i, [, config, scale]] of ROWS.entries()) {
-      results[i].push(await runOnce(name, config, inputs[scale]))
+      results[i].push(runOnce(name, config, inputs[scale]))
       process.stderr.write(`\r${name}: round ${round + 1}/${rounds}, ${i + 1}/${ROWS.length} configurations`)
     }
   }
   process.stderr.write('\n')
   // Events come from the runs that count them; untraced runs see the same events uncounted.
   const eventsOf = (scale) => median(results.filter((_, i) => ROWS[i][2] === scale && results[i][0].events != null).map((r) => r[0].events))
-  console.log(`\n### ${workload.title}\n`)
+  console.log(`\n#### ${workload.title}\n`)
   console.log('| configuration | time (ms, median) | ratio | events | rows logged | events/s | ns added per event |')
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const [i, [label, , scale]] of ROWS.entries()) {

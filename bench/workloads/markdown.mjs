@@ -8,7 +8,7 @@ const MarkdownIt = createRequire(import.meta.url)('markdown-it')
 
 export function generate() {}
 
-/** Renders the pages three times, or once each of the first tenth when `scale` is 'small'. */
+/** Renders the pages `rounds` times, all of them or the first 1/`share`, as `scale` ('rounds:share') says. */
 export function run(modulesDir, scale) {
   const md = new MarkdownIt({ html: true, linkify: true, typographer: true })
   const pages = []
@@ -19,7 +19,8 @@ export function run(modulesDir, scale) {
       if (existsSync(readme)) pages.push(readFileSync(readme, 'utf8'))
     }
   }
-  const [rounds, chosen] = scale === 'small' ? [1, pages.slice(0, Math.ceil(pages.length / 10))] : [3, pages]
+  const [rounds, share] = scale.split(':').map(Number)
+  const chosen = pages.slice(0, Math.ceil(pages.length / share))
   let bytes = 0
   for (let round = 0; round < rounds; round++) for (const page of chosen) bytes += md.render(page).length
   return bytes
