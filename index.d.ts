@@ -64,6 +64,13 @@ export interface FunctionTotals {
   rows: number
 }
 
+export interface HeapFigures {
+  used: number
+  total: number
+  external: number
+  arrayBuffers: number
+}
+
 /**
  * The text the instrumenter inserts, piece by piece, as parts between which a function id goes:
  * for taking it out again (`src/instrument/source.ts`).
@@ -119,6 +126,8 @@ export interface MonitorOptions {
   intervalMs: number
   /** The first row: one JSON object describing the run. */
   header: string
+  /** V8's heap figures now, for the first sample (which is taken at once). */
+  heap?: HeapFigures
 }
 
 export interface MonitorSummary {

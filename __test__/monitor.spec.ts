@@ -46,7 +46,7 @@ test('monitor() samples on its schedule, sees memory grow, keeps marks in order,
   // The schedule is fixed from the start: sample k is never taken before k intervals have passed.
   const early = samples.filter((s, k) => s.t < k * 0.05 - 1e-6).map((s) => s.t)
   t.deepEqual(early, [], 'samples taken ahead of their schedule')
-  t.true(samples.slice(1).every((s) => s.heap && s.heap.used > 0 && s.heap.total >= s.heap.used), 'heap figures in every row after the first')
+  t.true(samples.every((s) => s.heap && s.heap.used > 0 && s.heap.total >= s.heap.used), 'heap figures in every row, the first included')
 
   const marks = rows.filter((r) => r.type === 'mark')
   t.deepEqual(marks.map((m) => m.label), ['before allocating', 'after allocating', 'last mark'])
@@ -99,6 +99,7 @@ test('memtrace monitor records a child and its two grandchildren, sums them, and
   const pids = new Set(samples.flatMap((s) => s.processes!.map((p) => p.pid)))
   t.is(pids.size, 3, [...pids].join(' '))
   const root = (rows[0] as unknown as { pid: number }).pid
+  t.true(log.endsWith(`_${root}.jsonl`), `${log} is named after the command's process`)
   const together = samples.filter((s) => s.processes!.length === 3)
   t.true(together.length > 0, 'a sample saw all three at once')
   const family = together.reduce((a, b) => (b.rss! > a.rss! ? b : a))
@@ -123,6 +124,15 @@ test('memtrace monitor --pid watches a running process until it ends', async (t)
   t.true(samples.every((s) => s.processes!.length === 1 && s.processes![0].pid === sleeper.child.pid))
   t.true(samples[0].rss! > 32 * MiB)
   t.like(rowsOf(log).at(-1)!, { type: 'end' })
+  t.true(log.endsWith(`_${sleeper.child.pid}.jsonl`), `${log} is named after the process watched`)
+  t.regex(cli(['report', log]).stdout, /\n {2}1 process\n/)
+})
+
+test('memtrace monitor of a command that ends at once says how many samples it got, in words that fit', (t) => {
+  const dir = tempDir('monitor-quick')
+  const result = cli(['monitor', '--log-dir', dir, '--', process.execPath, '-e', '0'])
+  t.is(result.status, 0, result.stderr)
+  t.regex(result.stderr, /^memtrace: \S+\.jsonl: (no samples: the command ended before the first one|1 sample, peak RSS [\d.]+ MiB at [\d.]+ s)\n$/)
 })
 
 test('memtrace monitor: bad input exits 2 with what is allowed', (t) => {

@@ -45,10 +45,9 @@ export class Monitor {
   constructor(native: NativeMonitor, intervalMs: number) {
     this.#native = native
     const heap = () => {
-      const usage = process.memoryUsage()
-      native.setHeap(usage.heapUsed, usage.heapTotal, usage.external, usage.arrayBuffers)
+      const h = heapFigures()
+      native.setHeap(h.used, h.total, h.external, h.arrayBuffers)
     }
-    heap()
     this.#timer = setInterval(heap, intervalMs).unref()
   }
 
@@ -77,6 +76,12 @@ export class Monitor {
   [Symbol.dispose](): void {
     this.stop()
   }
+}
+
+/** V8's heap figures now, which only this thread can read. */
+function heapFigures() {
+  const usage = process.memoryUsage()
+  return { used: usage.heapUsed, total: usage.heapTotal, external: usage.external, arrayBuffers: usage.arrayBuffers }
 }
 
 /** The first row of a monitor log: what was watched, how, when, and with which versions. */
@@ -113,6 +118,7 @@ export function monitor(options?: MonitorOptions): Monitor {
       logDir: logDir === undefined ? undefined : resolve(logDir),
       intervalMs,
       header,
+      heap: heapFigures(),
     }),
     intervalMs,
   )

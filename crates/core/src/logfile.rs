@@ -1,7 +1,8 @@
 //! Log files: where a profiler or monitor log goes, and how a new one is named.
 //!
-//! A new log is named `YYYYMMDD_HHMMSS_<pid>.<extension>` (UTC, as pymemtrace names its logs),
-//! and a name already taken gets `_<n>` added, so that no log ever overwrites another.
+//! A new log is named `YYYYMMDD_HHMMSS_<subject>.<extension>` (UTC, as pymemtrace names its logs),
+//! where the subject is the pid of the process the log is about, and a name already taken gets
+//! `_<n>` added, so that no log ever overwrites another.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -28,24 +29,24 @@ pub enum LogFileError {
   File { path: PathBuf, source: io::Error },
 }
 
-/// Creates the log `target` names (a new `.{extension}` file in a directory); `None` for
-/// [`LogTarget::Discard`].
-pub fn create(target: &LogTarget, extension: &str) -> Result<Option<(File, PathBuf)>, LogFileError> {
+/// Creates the log `target` names (a new `_{subject}.{extension}` file in a directory); `None`
+/// for [`LogTarget::Discard`].
+pub fn create(target: &LogTarget, subject: &str, extension: &str) -> Result<Option<(File, PathBuf)>, LogFileError> {
   match target {
     LogTarget::File(path) => {
       let file = File::create(path).map_err(|source| LogFileError::File { path: path.clone(), source })?;
       Ok(Some((file, path.clone())))
     }
-    LogTarget::Directory(dir) => create_named(dir, SystemTime::now(), std::process::id(), extension).map(Some),
+    LogTarget::Directory(dir) => create_named(dir, SystemTime::now(), subject, extension).map(Some),
     LogTarget::Discard => Ok(None),
   }
 }
 
-/// Creates `YYYYMMDD_HHMMSS_<pid>.<extension>` in `dir`, or `…_<pid>_<n>.<extension>` if that
-/// exists.
-fn create_named(dir: &Path, now: SystemTime, pid: u32, extension: &str) -> Result<(File, PathBuf), LogFileError> {
+/// Creates `YYYYMMDD_HHMMSS_<subject>.<extension>` in `dir`, or `…_<subject>_<n>.<extension>`
+/// if that exists.
+fn create_named(dir: &Path, now: SystemTime, subject: &str, extension: &str) -> Result<(File, PathBuf), LogFileError> {
   fs::create_dir_all(dir).map_err(|source| LogFileError::Directory { path: dir.to_path_buf(), source })?;
-  let stem = format!("{}_{pid}", utc_stamp(now));
+  let stem = format!("{}_{subject}", utc_stamp(now));
   for n in 0u32.. {
     let name = if n == 0 { format!("{stem}.{extension}") } else { format!("{stem}_{n}.{extension}") };
     let path = dir.join(name);
@@ -96,7 +97,7 @@ mod tests {
     let now = UNIX_EPOCH + Duration::from_secs(1_604_316_160);
     let names: Vec<String> = (0..3)
       .map(|_| {
-        create_named(&dir.join("logs"), now, 9434, "log").unwrap().1.file_name().unwrap().to_string_lossy().into()
+        create_named(&dir.join("logs"), now, "9434", "log").unwrap().1.file_name().unwrap().to_string_lossy().into()
       })
       .collect();
     assert_eq!(names, ["20201102_112240_9434.log", "20201102_112240_9434_1.log", "20201102_112240_9434_2.log"]);

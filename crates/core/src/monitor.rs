@@ -91,15 +91,15 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl Monitor {
   /// Writes `header` (one JSON object) as the first row of `file`, takes the first sample at
-  /// once, and samples every `interval` after it until stopped or, for a tree, until its root
-  /// process is gone.
-  pub fn start(target: Target, mut file: File, header: &str, interval: Duration) -> io::Result<Monitor> {
+  /// once (with `heap`, V8's figures as they are now, when the caller has them), and samples
+  /// every `interval` after it until stopped or, for a tree, until its root process is gone.
+  pub fn start(target: Target, mut file: File, header: &str, interval: Duration, heap: Option<Heap>) -> io::Result<Monitor> {
     if header.contains('\n') {
       return Err(io::Error::new(io::ErrorKind::InvalidInput, "the monitor's header must be one line"));
     }
     file.write_all(format!("{header}\n").as_bytes())?;
     let shared = Arc::new(Shared {
-      state: Mutex::new(State { file, summary: Summary::default(), heap: None, gone: false, ended: false }),
+      state: Mutex::new(State { file, summary: Summary::default(), heap: heap.map(|h| (h, 0.0)), gone: false, ended: false }),
       wake: Condvar::new(),
       stopping: AtomicBool::new(false),
       target,
@@ -333,7 +333,9 @@ mod tests {
   #[test]
   fn this_process_is_sampled_on_schedule_with_marks_and_an_end() {
     let (file, path) = temp_file("this");
-    let mut monitor = Monitor::start(Target::This, file, r#"{"type":"header"}"#, Duration::from_millis(20)).unwrap();
+    let first = Heap { used: 5.0, total: 6.0, external: 7.0, array_buffers: 8.0 };
+    let mut monitor =
+      Monitor::start(Target::This, file, r#"{"type":"header"}"#, Duration::from_millis(20), Some(first)).unwrap();
     monitor.set_heap(Heap { used: 1.0, total: 2.0, external: 3.0, array_buffers: 4.0 });
     crate::wait_until("5 samples", || monitor.summary().samples >= 5);
     monitor.mark("half \"way\"\n").unwrap();
@@ -344,6 +346,7 @@ mod tests {
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], r#"{"type":"header"}"#);
+    assert!(lines[1].contains(r#""heap":{"used":5,"total":6,"external":7,"arrayBuffers":8,"t":0.000000}"#), "{}", lines[1]);
     assert!(
       lines.iter().any(|l| l.contains(r#""type":"mark""#) && l.contains(r#""label":"half \"way\"\n""#)),
       "{text}"
@@ -377,7 +380,7 @@ mod tests {
     // A shell with a second shell in the background, both waiting for the stop file.
     let wait = format!("until [ -e '{}' ]; do sleep 0.01; done", stop.display());
     let mut child = std::process::Command::new("sh").args(["-c", &format!("{wait} & {wait}; wait")]).spawn().unwrap();
-    let mut monitor = Monitor::start(Target::Tree(child.id()), file, "{}", Duration::from_millis(25)).unwrap();
+    let mut monitor = Monitor::start(Target::Tree(child.id()), file, "{}", Duration::from_millis(25), None).unwrap();
     let rows_with_pids = |n: usize| {
       let text = std::fs::read_to_string(&path).unwrap();
       text.lines().filter(|l| l.matches(r#""pid":"#).count() >= n).count()

@@ -55,7 +55,7 @@ impl Profiler {
   /// before anything is traced), then starts the sampler and the writer.
   pub fn start(options: &Options) -> Result<Profiler, ProfileError> {
     let started = Instant::now();
-    let (sink, path): (Box<dyn Sink>, Option<PathBuf>) = match logfile::create(&options.log, "log")? {
+    let (sink, path): (Box<dyn Sink>, Option<PathBuf>) = match logfile::create(&options.log, &std::process::id().to_string(), "log")? {
       Some((file, path)) => (Box::new(file), Some(path)),
       None => (Box::new(Discard), None),
     };

@@ -353,6 +353,16 @@ pub struct MonitorOptions {
   pub interval_ms: f64,
   /// The first row: one JSON object describing the run.
   pub header: String,
+  /// V8's heap figures now, for the first sample (which is taken at once).
+  pub heap: Option<HeapFigures>,
+}
+
+#[napi(object)]
+pub struct HeapFigures {
+  pub used: f64,
+  pub total: f64,
+  pub external: f64,
+  pub array_buffers: f64,
 }
 
 #[napi(object)]
@@ -392,12 +402,15 @@ impl NativeMonitor {
       (None, Some(dir)) => LogTarget::Directory(PathBuf::from(dir)),
       (None, None) => LogTarget::Directory(std::env::current_dir().map_err(js_error)?),
     };
-    let (file, path) = logfile::create(&target, "jsonl")
+    // Named after the process watched, which is this one or the root of a tree.
+    let subject = options.pid.unwrap_or_else(std::process::id).to_string();
+    let (file, path) = logfile::create(&target, &subject, "jsonl")
       .map_err(js_error)?
       .ok_or_else(|| js_error("a monitor log cannot be discarded"))?;
     let watched = options.pid.map_or(Target::This, Target::Tree);
     let interval = Duration::from_nanos((options.interval_ms.max(1.0) * 1e6) as u64);
-    let inner = Monitor::start(watched, file, &options.header, interval).map_err(js_error)?;
+    let heap = options.heap.map(|h| Heap { used: h.used, total: h.total, external: h.external, array_buffers: h.array_buffers });
+    let inner = Monitor::start(watched, file, &options.header, interval, heap).map_err(js_error)?;
     Ok(NativeMonitor { inner, path: path.display().to_string() })
   }
 
