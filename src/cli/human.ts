@@ -10,3 +10,8 @@ export function bytes(value: number, sign = false): string {
 export function count(value: number): string {
   return Math.round(value).toLocaleString('en-US')
 }
+
+/** (1, 'process', 'processes') → "1 process"; (3, …) → "3 processes". */
+export function counted(value: number, one: string, many = `${one}s`): string {
+  return `${count(value)} ${value === 1 ? one : many}`
+}

@@ -8,14 +8,14 @@ import { resolve } from 'node:path'
 import { DEFAULT_INTERVAL_MS, monitorHeader } from '../monitor.js'
 import { native } from '../native.js'
 import { checkWritable, CommandError, exitCodeOf, forwardSignals, integerOption, onSignals, parseOptions, usage, type Command } from './command.js'
-import { bytes, count } from './human.js'
+import { bytes, counted } from './human.js'
 
 const HELP = `Usage: memtrace monitor [options] -- <command> [args...]
        memtrace monitor [options] --pid <pid>
 
 Records the RSS of a command and all its descendants (or of a running process and its
 descendants) every interval: each process and their sum, one JSON object per line, in a log
-named YYYYMMDD_HHMMSS_<pid>.jsonl. It ends when the command (or the process) ends, or on
+named YYYYMMDD_HHMMSS_<pid>.jsonl after the process watched. It ends when the command (or the process) ends, or on
 Ctrl-C, and exits with the command's exit code. Cheap: one scan of the process table per
 interval. On a terminal, a status line shows the elapsed time and the RSS.
 
@@ -24,7 +24,7 @@ Options:
   --pid <pid>        watch this running process instead of starting a command
   --log-dir <dir>    where the log goes (default: the working directory)
   --message <text>   a note kept in the log's header
-  --help             this text
+  -h, --help         this text
 
 Then draw the log with \`memtrace report <log> --html report.html\`.`
 
@@ -138,7 +138,9 @@ export const monitorCommand: Command = {
     clear()
     const summary = watcher.stop(ending.exitCode, ending.signal)
     process.stderr.write(
-      `memtrace: ${watcher.path}: ${count(summary.samples)} samples, peak RSS ${bytes(summary.peakRss)} at ${summary.peakT.toFixed(1)} s\n`,
+      summary.samples === 0
+        ? `memtrace: ${watcher.path}: no samples: the command ended before the first one\n`
+        : `memtrace: ${watcher.path}: ${counted(summary.samples, 'sample')}, peak RSS ${bytes(summary.peakRss)} at ${summary.peakT.toFixed(1)} s\n`,
     )
     return ending.code
   },

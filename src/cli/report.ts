@@ -4,14 +4,13 @@
 import { writeFileSync } from 'node:fs'
 
 import { native } from '../native.js'
+import { AT_ENTRY_NOTE, growthTables, named, placeOf, where, type LogReport, type Totals } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
 import { LogError, logKind, monitorModel, profileModel, readMonitorLog } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
 import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
-import { bytes, count } from './human.js'
+import { bytes, count, counted } from './human.js'
 
-type LogReport = ReturnType<typeof native.readLog>
-type Totals = LogReport['functions'][number]
 
 const HELP = `Usage: memtrace report [options] <log>
 
@@ -19,8 +18,8 @@ Reads a log (streaming: logs of any size) and tells what it says. The kind of lo
 its first line:
 
   a profiler log (memtrace run, profile()): events seen and rows logged, the peak RSS and
-  where it happened, and the functions with the largest RSS growth and release (the sum of
-  the dRSS of their NEXT: rows);
+  where it happened, the functions with the largest RSS growth and release (the sum of the
+  dRSS of their NEXT: rows), and the growth summed by package (node_modules/<package>);
   a monitor log (memtrace monitor, monitor()): samples, the peak and when, and the processes.
 
 Options:
@@ -28,9 +27,9 @@ Options:
                   heap figures, each process of a tree, the largest jumps by function; zoom
                   by dragging across a chart
   --svg <file>    also write the main chart as a static SVG, for READMEs and issues
-  --top <n>       how many functions each table lists (default 10)
+  --top <n>       how many rows each table lists (default 10)
   --json          print everything as JSON instead of text
-  --help          this text`
+  -h, --help      this text`
 
 export function readLog(path: string): LogReport {
   try {
@@ -70,42 +69,31 @@ async function monitorText(path: string, json: boolean): Promise<string> {
   if (json) return JSON.stringify(summary, null, 2)
   const lines = [
     path,
-    `  ${count(summary.samples)} samples over ${summary.duration.toFixed(1)} s` + (summary.complete ? '' : ' (INCOMPLETE: no end row)'),
+    `  ${counted(summary.samples, 'sample')} over ${summary.duration.toFixed(1)} s` + (summary.complete ? '' : ' (INCOMPLETE: no end row)'),
   ]
   if (peak) lines.push(`  peak RSS ${bytes(peak.rss)} at ${peak.t.toFixed(2)} s`)
-  if (pids.size > 0) lines.push(`  ${pids.size} processes`)
+  if (pids.size > 0) lines.push(`  ${counted(pids.size, 'process', 'processes')}`)
   for (const mark of marks) lines.push(`  mark at ${mark.t.toFixed(2)} s: ${mark.label} (RSS ${bytes(mark.rss)})`)
   return lines.join('\n')
 }
 
-const where = (t: { file: string; line: number }) => `${t.file}:${t.line}`
-/** A function as the tables name it: growth seen at its entry was made before it, by its caller. */
-const named = (t: Totals) => (t.atEntry ? `${t.function} (at entry)` : t.function)
-
 /** One line about a log, as `memtrace run` prints at exit. */
 export function summaryLine(path: string, report: LogReport): string {
   const parts = [`${count(report.events)} events`, `${count(report.rows)} rows logged`]
-  if (report.peakRss != null && report.peakAt) {
-    parts.push(`peak RSS ${bytes(report.peakRss)} at ${report.peakAt.function} (${where(report.peakAt)})`)
-  }
+  if (report.peakRss != null && report.peakAt) parts.push(`peak RSS ${bytes(report.peakRss)} at ${placeOf(report.peakAt)}`)
   const top = report.functions[0]
   if (top && top.growth > 0) parts.push(`largest growth ${bytes(top.growth, true)} in ${named(top)} (${where(top)})`)
   if (!report.complete) parts.push('INCOMPLETE: the log has no EOF, the process ended before it was finished')
   return `${path}: ${parts.join(', ')}`
 }
 
-function byRelease(functions: Totals[]): Totals[] {
-  return [...functions].sort((a, b) => b.release - a.release || a.function.localeCompare(b.function))
-}
-
-function table(title: string, rows: Totals[], value: (t: Totals) => number, sign: string): string[] {
-  const shown = rows.filter((t) => value(t) > 0)
-  if (shown.length === 0) return [`${title}: none`]
-  const cells = shown.map((t) => [`${sign}${bytes(value(t))}`, count(t.rows), named(t), where(t)])
-  const widths = [0, 1, 2].map((i) => Math.max(...cells.map((c) => c[i].length), ['bytes', 'rows', 'function'][i].length))
-  const line = (c: string[]) =>
-    `  ${c[0].padStart(widths[0])}  ${c[1].padStart(widths[1])}  ${c[2].padEnd(widths[2])}  ${c[3]}`.trimEnd()
-  return [`${title}:`, line(['bytes', 'rows', 'function', 'where']), ...cells.map(line)]
+/** A text table: `columns` over `rows` of cells, numbers right-aligned, the last column free. */
+function table(title: string, columns: string[], rows: string[][], numeric: number): string[] {
+  if (rows.length === 0) return [`${title}: none`]
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: string[]) =>
+    `  ${cells.map((cell, i) => (i === cells.length - 1 ? cell : i < numeric ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ')}`.trimEnd()
+  return [`${title}:`, line(columns), ...rows.map(line)]
 }
 
 export function renderReport(path: string, report: LogReport, top: number): string {
@@ -117,15 +105,16 @@ export function renderReport(path: string, report: LogReport, top: number): stri
   )
   if (report.peakRss != null && report.peakAt) {
     const at = report.peakAt
-    lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${at.function} (${where(at)})`)
+    lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${placeOf(at)}`)
   }
-  const growth = report.functions.slice(0, top)
-  const release = byRelease(report.functions).slice(0, top)
-  lines.push('', ...table('RSS growth by function', growth, (t) => t.growth, '+'))
-  lines.push('', ...table('RSS release by function', release, (t) => t.release, '-'))
-  if ([...growth, ...release].some((t) => t.atEntry && (t.growth > 0 || t.release > 0))) {
-    lines.push('', '"(at entry)": seen as the function was called or resumed, so the memory moved just before, in its caller.')
-  }
+  const { byGrowth, byRelease, byPackage } = growthTables(report.functions, top)
+  const functionRow = (value: number, sign: string, t: Totals) => [`${sign}${bytes(value)}`, count(t.rows), named(t), where(t)]
+  const columns = ['bytes', 'rows', 'function', 'where']
+  lines.push('', ...table('RSS growth by function', columns, byGrowth.map((t) => functionRow(t.growth, '+', t)), 2))
+  lines.push('', ...table('RSS release by function', columns, byRelease.map((t) => functionRow(t.release, '-', t)), 2))
+  const packageRows = byPackage.map((p) => [`+${bytes(p.growth)}`, `-${bytes(p.release)}`, count(p.functions), p.package])
+  lines.push('', ...table('RSS growth by package', ['growth', 'release', 'functions', 'package'], packageRows, 3))
+  if ([...byGrowth, ...byRelease].some((t) => t.atEntry)) lines.push('', AT_ENTRY_NOTE)
   return lines.join('\n')
 }
 
@@ -170,7 +159,7 @@ export const report: Command = {
     }
     const log = readLog(path)
     if (options.has('json')) {
-      const json = { path, ...log, byGrowth: log.functions.slice(0, top), byRelease: byRelease(log.functions).slice(0, top) }
+      const json = { path, ...log, ...growthTables(log.functions, top) }
       console.log(JSON.stringify(json, null, 2))
     } else {
       console.log(renderReport(path, log, top))

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline'
 
 import { native } from '../native.js'
 import { formatBytes } from './appearance.js'
+import { growthTables, named, where } from './growth.js'
 import type { Annotation, Chart, Marker, ReportModel, Series } from './model.js'
 
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
@@ -165,7 +166,7 @@ export async function monitorModel(path: string): Promise<ReportModel> {
       series,
       markers,
       peak: peakOf(times, total.values, (i) =>
-        samples[i].processes ? `${samples[i].processes!.length} processes` : `sample ${i + 1} of ${samples.length}`,
+        samples[i].processes ? `${samples[i].processes!.length} process${samples[i].processes!.length === 1 ? '' : 'es'}` : `sample ${i + 1} of ${samples.length}`,
       ),
       annotations: [],
     },
@@ -217,7 +218,6 @@ export function profileModel(path: string, top = 20): ReportModel {
   } catch (error) {
     throw new LogError((error as Error).message)
   }
-  const where = (p: { file: string; line: number }) => `${p.file}:${p.line}`
   // On the chart, where space is short: the file's name, not its path.
   const short = (p: { function: string; file: string; line: number }) => `${p.function} (${basename(p.file)}:${p.line})`
   const chart: Chart = {
@@ -232,7 +232,7 @@ export function profileModel(path: string, top = 20): ReportModel {
       label: `${jump.place.function} ${jump.dRss > 0 ? '+' : ''}${formatBytes(jump.dRss)}`,
     })),
   }
-  const byGrowth = log.functions.slice(0, top)
+  const { byGrowth, byPackage } = growthTables(log.functions, top)
   const facts: [string, string][] = [['Log', path]]
   if (log.message) facts.push(['Message', log.message])
   facts.push(
@@ -250,12 +250,17 @@ export function profileModel(path: string, top = 20): ReportModel {
         title: 'Functions by RSS growth',
         columns: ['function', 'where', 'rows', 'growth', 'release'],
         rows: byGrowth.map((f) => [
-          f.atEntry ? `${f.function} (at entry)` : f.function,
+          named(f),
           where(f),
           String(f.rows),
-          f.growth ? `+${formatBytes(f.growth)}` : '0',
+          `+${formatBytes(f.growth)}`,
           f.release ? `-${formatBytes(f.release)}` : '0',
         ]),
+      },
+      {
+        title: 'Packages by RSS growth',
+        columns: ['package', 'functions', 'growth', 'release'],
+        rows: byPackage.map((p) => [p.package, String(p.functions), `+${formatBytes(p.growth)}`, p.release ? `-${formatBytes(p.release)}` : '0']),
       },
     ],
   }
