@@ -263,7 +263,13 @@ test('`using` ends the log when the block ends', (t) => {
   const result = node(['--require', registerPath, '--import', 'tsx', profileFixture('using.ts'), log], { cwd: root })
   t.is(result.status, 0, result.stderr)
   t.is(result.stdout, 'inside 1 true\nafter 0\n')
-  t.true(readLog(log).complete)
+  const rows = eventRows(readLog(log))
+  // One spelling of the file in every row, though the profiler started and stopped in an ES
+  // module, whose stack frames name it by URL; and the LAST row is the user's block, not memtrace.
+  const file = profileFixture('using.ts')
+  t.deepEqual([rows[0].kind, rows[0].file], ['FRST', file])
+  t.true(rows.some((r) => r.kind === 'NEXT' && r.func === 'work' && r.file === file))
+  t.deepEqual([rows.at(-1)!.kind, rows.at(-1)!.file], ['LAST', file])
 })
 
 test('bad options are TypeErrors that name the option and what it allows; a bad log location fails at once', (t) => {
@@ -332,6 +338,21 @@ test('memtrace run: bad options exit 2 with the allowed values; an unwritable lo
   const missing = cli(['run', '--', 'memtrace-no-such-command'])
   t.is(missing.status, 127)
   t.regex(missing.stderr, /memtrace: cannot run memtrace-no-such-command: no such command/)
+  // A bad glob from the environment is refused before the command starts, naming the variable.
+  const badEnv = cli(['run', '--', 'sh', '-c', `touch ${marker}`], { env: { MEMTRACE_INCLUDE: 'lib/[abc' } })
+  t.is(badEnv.status, 2)
+  t.is(badEnv.stderr, 'memtrace: MEMTRACE_INCLUDE glob "lib/[abc" is not valid: \'[\' at position 5 is never closed\nRun `memtrace run --help` for the options.\n')
+  t.false(existsSync(marker), 'the command did not run')
+})
+
+test('memtrace run says so when --include matched no file whose functions ran', (t) => {
+  const dir = tempDir('include-nothing')
+  const nothing = cli(['run', '--log-dir', dir, '--include', 'lib/**', profileFixture('child.cjs')])
+  t.is(nothing.status, 0, nothing.stderr)
+  t.regex(nothing.stderr, /memtrace: no function ran in a file that --include matches \(lib\/\*\*\)\. A glob with a \/ matches paths from the working directory, .*; one without matches a file name in any directory\.\n$/)
+  const something = cli(['run', '--log-dir', dir, '--include', 'child.cjs', profileFixture('child.cjs')])
+  t.is(something.status, 0, something.stderr)
+  t.false(something.stderr.includes('no function ran'), something.stderr)
 })
 
 test('memtrace report names the line of a damaged log, and --help and unknown commands behave', (t) => {
@@ -355,4 +376,34 @@ test('memtrace report names the line of a damaged log, and --help and unknown co
   const unknown = cli(['frobnicate'])
   t.is(unknown.status, 2)
   t.regex(unknown.stderr, /^memtrace: 'frobnicate' is not a memtrace command; the commands are: run, monitor, report\n$/)
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
+  for (const flag of ['--version', '-v']) t.deepEqual([cli([flag]).status, cli([flag]).stdout], [0, `${version}\n`], flag)
+  for (const command of ['run', 'monitor', 'report']) {
+    const help = cli([command, '--help'])
+    t.regex(help.stdout, new RegExp(`^Usage: memtrace ${command} `), command)
+    t.is(cli([command, '-h']).stdout, help.stdout, `${command} -h`)
+    t.is(cli(['help', command]).stdout, help.stdout, `help ${command}`)
+  }
+})
+
+test('memtrace report --json holds exactly the rows of the text tables', (t) => {
+  const dir = tempDir('report-json')
+  t.is(withHooks('allocate.cjs', dir).status, 0)
+  const [path] = logsIn(dir)
+  const text = cli(['report', '--top', '3', path]).stdout
+  type Row = { function: string; atEntry: boolean; growth: number; release: number; package: string }
+  const json = JSON.parse(cli(['report', '--json', '--top', '3', path]).stdout) as { byGrowth: Row[]; byRelease: Row[]; byPackage: Row[] }
+  /** The names in the rows of a text table ("none" when it has none). */
+  const names = (title: string, column: number) => {
+    const block = text.split(`${title}:`)[1].split('\n\n')[0]
+    return block.trim() === 'none' ? [] : block.trim().split('\n').slice(1).map((line) => line.trim().split(/\s{2,}/)[column])
+  }
+  const named = (f: Row) => (f.atEntry ? `${f.function} (at entry)` : f.function)
+  t.deepEqual(names('RSS growth by function', 2), json.byGrowth.map(named))
+  t.deepEqual(names('RSS release by function', 2), json.byRelease.map(named))
+  t.deepEqual(names('RSS growth by package', 3), json.byPackage.map((p) => p.package))
+  t.true(json.byGrowth.length > 0 && json.byGrowth.length <= 3)
+  t.true(json.byRelease.every((f) => f.release > 0), 'byRelease lists only functions that released memory')
+  t.deepEqual(json.byPackage.map((p) => p.package), ['(not in node_modules)'])
+  t.regex(text, /peak RSS [\d.]+ MiB at event [\d,]+ \([\d.]+ s\): (<exit>|\S+ \(\S+:\d+\))\n/, 'a place that is no file is named once')
 })

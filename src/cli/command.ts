@@ -46,8 +46,11 @@ export interface Parsed {
   dashed: boolean
 }
 
+/** Short spellings every command takes. */
+const SHORT: Record<string, string> = { h: 'help' }
+
 /**
- * Reads `--name value`, `--name=value` and switches. With `commandFollows`, options end at the
+ * Reads `--name value`, `--name=value`, switches, and `-h` for `--help`. With `commandFollows`, options end at the
  * first argument that is not one (or `--`): everything from there on belongs to the command
  * being run. Otherwise options and arguments may come in any order, until `--`.
  */
@@ -67,7 +70,7 @@ export function parseOptions(
       positional.push(arg)
       continue
     }
-    const [name, inline] = arg.startsWith('--') ? splitOnce(arg.slice(2), '=') : [arg.slice(1), undefined]
+    const [name, inline] = arg.startsWith('--') ? splitOnce(arg.slice(2), '=') : [SHORT[arg.slice(1)] ?? arg.slice(1), undefined]
     const spec = specs[name]
     if (!spec) throw usage(command, `unknown option ${arg}`)
     let value = 'true'

@@ -17,17 +17,29 @@ the log with \`memtrace report\`, as text or as an HTML page.
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n')}
 
-Run \`memtrace <command> --help\` for a command's options.`
+Options:
+  -h, --help     this text (\`memtrace help <command>\` or \`memtrace <command> --help\`:
+                 a command's options)
+  -v, --version  memtrace's version`
+
+function commandNamed(name: string): Command {
+  const command = COMMANDS.find((c) => c.name === name)
+  if (!command) throw new CommandError(`'${name}' is not a memtrace command; the commands are: ${COMMANDS.map((c) => c.name).join(', ')}`, 2)
+  return command
+}
 
 async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args
+  if (name === '--version' || name === '-v') {
+    console.log((require('../../package.json') as { version: string }).version)
+    return 0
+  }
+  if (name === 'help' && rest.length > 0) return commandNamed(rest[0]).run(['--help'])
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(HELP)
     return name === undefined ? 2 : 0
   }
-  const command = COMMANDS.find((c) => c.name === name)
-  if (!command) throw new CommandError(`'${name}' is not a memtrace command; the commands are: ${COMMANDS.map((c) => c.name).join(', ')}`, 2)
-  return command.run(rest)
+  return commandNamed(name).run(rest)
 }
 
 main(process.argv.slice(2)).then(

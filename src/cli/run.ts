@@ -14,6 +14,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 
+import { configFromEnv } from '../instrument/config.js'
 import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
 import type { RunSettings } from '../register.js'
@@ -33,12 +34,14 @@ Options:
                            0 logs every event (default: one page, 4096)
   --previous               also log the event just before each logged one (PREV: rows)
   --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
-                           nanoseconds (default); exact: read RSS at every event (~1 µs each)
+                           nanoseconds (default); exact: a kernel read at every event
   --log-dir <dir>          where the logs go (default: the working directory)
   --message <text>         a line written at the top of each log
   --include <glob>         instrument only files matching this glob (repeatable)
   --exclude <glob>         do not instrument files matching this glob (repeatable)
-  --help                   this text
+                           (a glob with a / matches paths from the working directory, one
+                           without matches a file name in any directory; ** spans directories)
+  -h, --help               this text
 
 Then read a log with \`memtrace report <log>\`.`
 
@@ -112,6 +115,14 @@ export const run: Command = {
     }
     if (include) env.MEMTRACE_INCLUDE = include
     if (exclude) env.MEMTRACE_EXCLUDE = exclude
+    try {
+      // Globs from the environment too: a bad one is a usage error here, not a failure in
+      // every process the command starts.
+      configFromEnv(env)
+    } catch (error) {
+      rmSync(work, { recursive: true, force: true })
+      throw usage('run', (error as Error).message)
+    }
     const [command, ...commandArgs] = dashed ? rest : [process.execPath, ...rest]
 
     const code = await new Promise<number>((done, fail) => {
@@ -133,13 +144,22 @@ export const run: Command = {
       .map((line) => (JSON.parse(line) as { log: string | null }).log)
     rmSync(work, { recursive: true, force: true })
     if (logs.length === 0) process.stderr.write('memtrace: no Node process was traced (did the command start one?)\n')
+    let events = 0
     for (const log of logs) {
       if (!log) continue
       try {
-        process.stderr.write(`memtrace: ${summaryLine(log, readLog(log))}\n`)
+        const report = readLog(log)
+        events += report.events
+        process.stderr.write(`memtrace: ${summaryLine(log, report)}\n`)
       } catch (error) {
         process.stderr.write(`memtrace: ${log}: ${(error as Error).message}\n`)
       }
+    }
+    if (include && logs.length > 0 && events === 0) {
+      process.stderr.write(
+        `memtrace: no function ran in a file that --include matches (${options.get('include')!.join(', ')}). ` +
+          `A glob with a / matches paths from the working directory, ${process.cwd()}; one without matches a file name in any directory.\n`,
+      )
     }
     return code
   },

@@ -6,6 +6,7 @@
  * and makes sure every log ends however the process does (`./exit.ts`).
  */
 import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import { native, type Binding } from '../native.js'
 import {
@@ -129,8 +130,9 @@ export class Profiler {
     return this.#stop(callSite(this.stop))
   }
 
+  /** `stop()`, for `using`; the LAST row names the block's end in the user's code. */
   [Symbol.dispose](): void {
-    this.stop()
+    this.#stop(callSite(this[Symbol.dispose]))
   }
 
   /** @internal */
@@ -275,6 +277,9 @@ function callSite(fn: Function): number {
   // "    at name (file:line:column)" or "    at file:line:column"
   const match = /^\s*at (?:(.*?) \()?(.*?):(\d+):(\d+)\)?$/.exec(frame)
   if (!match) return native.registerSite('<unknown>', 0, 0, '<unknown>')
-  const [, name, file, line, column] = match
+  const [, name, location, line, column] = match
+  // The File column spells a file as a path, as the instrumenter does, whether the frame is of
+  // an ES module (a file: URL) or of CommonJS.
+  const file = location.startsWith('file:') ? fileURLToPath(location) : location
   return native.registerSite(file, Number(line), Number(column), name ?? '<top level>')
 }
