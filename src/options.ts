@@ -16,18 +16,23 @@ export function invalid(option: string, allowed: string, got: unknown): TypeErro
   return new TypeError(`${option} must be ${allowed}, got ${describe(got)}`)
 }
 
-/** The options object itself: undefined, or a plain object with only `known` keys. */
+/**
+ * The options object itself: undefined, or an object with only `known` keys. Returns its own
+ * properties alone, so that what other code put on `Object.prototype` is never read as an option.
+ */
 export function checkObject(what: string, value: unknown, known: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {}
+  const own: Record<string, unknown> = Object.create(null)
+  if (value === undefined) return own
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalid(what, 'an object', value)
   }
-  for (const key of Object.keys(value)) {
+  for (const [key, option] of Object.entries(value)) {
     if (!known.includes(key)) {
       throw new TypeError(`${what} has no option ${JSON.stringify(key)}; the options are: ${known.join(', ')}`)
     }
+    own[key] = option
   }
-  return value as Record<string, unknown>
+  return own
 }
 
 export function optionalString(option: string, value: unknown): string | undefined {

@@ -205,14 +205,14 @@ export function profileDepth(): number {
  * cannot be created.
  */
 export function profile(options?: ProfileOptions): Profiler {
-  return start(options, 0, profile)
+  return start(options, undefined, profile)
 }
 
 /**
- * @internal `profile()` with its FRST row at `site` (a registered call site), or, when `site` is
- * 0, where user code called `caller`.
+ * @internal `profile()` with its FRST row at `site` (a registered call site), or, without one,
+ * where user code called `caller`. (Ids start at 0: none is taken to mean "no site".)
  */
-export function start(options: ProfileOptions | undefined, site: number, caller: Function = start): Profiler {
+export function start(options: ProfileOptions | undefined, site: number | undefined, caller: Function = start): Profiler {
   const o = checkObject('profile() options', options, OPTIONS)
   const logPath = optionalString('logPath', o.logPath)
   const logDir = optionalString('logDir', o.logDir)
@@ -262,7 +262,7 @@ export function start(options: ProfileOptions | undefined, site: number, caller:
   installExitHandlers(() => Profiler.stopAll('<exit>'))
   stack.push(created)
   switchTo(recording)
-  writeFirst(site || callSite(caller))
+  writeFirst(site ?? callSite(caller))
   return created
 }
 
