@@ -33,8 +33,8 @@ export declare class NativeProfiler {
   memory(): ArrayBuffer
   get path(): string | null
   get capacity(): number
-  /** Queues the text of the MSG record JS writes next. */
-  message(text: string): void
+  /** Queues the text of the MSG record JS writes next; any string (it is escaped). */
+  message(message: string): void
   /** Blocks until the ring has room. */
   waitForSpace(): void
   /** Ends the log (after JS wrote LAST) and returns its summary; idempotent. */
@@ -43,6 +43,11 @@ export declare class NativeProfiler {
 
 /** Ends running logs when SIGINT or SIGTERM ends the process (see `crates/core/src/signals.rs`). */
 export declare function catchSignals(signals: Array<number>): void
+
+export interface Damage {
+  line: number
+  reason: string
+}
 
 /** What function `id` is, if it exists. */
 export declare function functionInfo(id: number): FunctionInfo | null
@@ -100,7 +105,14 @@ export interface Jump {
   place: Place
 }
 
+export interface LogMessage {
+  event: number
+  clock: number
+  text: string
+}
+
 export interface LogReport {
+  /** The line above SOF, as it was given. */
   message?: string
   complete: boolean
   events: number
@@ -114,6 +126,10 @@ export interface LogReport {
   timelineRss: Array<number>
   /** The NEXT rows with the largest |dRSS|, largest first. */
   jumps: Array<Jump>
+  /** The MSG rows (the first thousand), their text as it was given. */
+  messages: Array<LogMessage>
+  /** Where the log stops being a log before its end, and why; the report covers what is above. */
+  damage?: Damage
 }
 
 export interface MonitorOptions {
@@ -156,6 +172,7 @@ export interface ProfileOptions {
   logDir?: string
   /** Write nothing (benchmarks). */
   discard?: boolean
+  /** The line above SOF; any string (it is escaped, see `format::text`). */
   message?: string
   capacity: number
   rssPeriodUs: number
@@ -171,8 +188,11 @@ export interface ProfileSummary {
   topGrowth?: number
 }
 
-/** Reads a profiler log into totals, streaming; errors name the line. */
-export declare function readLog(path: string): LogReport
+/**
+ * Reads the profiler log `file` into totals, streaming; errors name it `path` (default: `file`)
+ * and the line.
+ */
+export declare function readLog(file: string, path?: string | undefined | null): LogReport
 
 /** Adds a call site (where a profiler started or stopped) to the function table; returns its id. */
 export declare function registerSite(file: string, line: number, column: number, name: string): number

@@ -220,25 +220,33 @@ test('the HTML report of a monitor log and of a profiler log: drawn offline, wit
   }
 })
 
-test('a truncated or corrupt monitor log is a clear error naming the line, never a stack trace', (t) => {
+test('a truncated or damaged monitor log is read up to the damage, which is named; a damaged header is a clear error', (t) => {
   const dir = tempDir('monitor-corrupt')
   const log = join(dir, 'api.jsonl')
   t.is(node([fixture('api.cjs'), log, '50'], { env }).status, 0)
   const lines = readFileSync(log, 'utf8').split('\n')
-  const cut = join(dir, 'cut.jsonl')
-  writeFileSync(cut, `${lines.slice(0, 5).join('\n')}\n${lines[5].slice(0, 20)}`)
-  const truncated = cli(['report', cut, '--html', join(dir, 'cut.html')])
-  t.is(truncated.status, 1)
-  t.is(truncated.stderr, `memtrace: ${cut} is not a readable memtrace log: line 6: the line is cut short (was the file truncated?)\n`)
-  const bad = join(dir, 'bad.jsonl')
-  writeFileSync(bad, `${lines.slice(0, 3).join('\n')}\n{"type":"sample","t":"soon","rss":1}\n`)
-  const corrupt = cli(['report', bad])
-  t.is(corrupt.status, 1)
-  t.is(corrupt.stderr, `memtrace: ${bad} is not a readable memtrace log: line 4: "t" must be a number of seconds\n`)
+  const report = (text: string, ...args: string[]) => {
+    const path = join(dir, `case-${Math.random().toString(36).slice(2)}.jsonl`)
+    writeFileSync(path, text)
+    return { path, ...cli(['report', ...args, path]) }
+  }
+  const cut = report(`${lines.slice(0, 5).join('\n')}\n${lines[5].slice(0, 20)}`)
+  t.is(cut.status, 0, cut.stderr)
+  t.is(cut.stderr, `memtrace: ${cut.path} is damaged at line 6: the line is cut short (was the file truncated?); reported up to it\n`)
+  t.regex(cut.stdout, /\n {2}4 samples over /)
+  const notJson = report(`${lines.slice(0, 3).join('\n')}\nnot json at all\n${lines.slice(3).join('\n')}`, '--json')
+  t.like(JSON.parse(notJson.stdout), { samples: 2, damage: { line: 4, reason: 'not JSON' } })
+  const badT = report(`${lines.slice(0, 3).join('\n')}\n{"type":"sample","t":"soon","rss":1}\n`)
+  t.regex(badT.stderr, /damaged at line 4: "t" must be a number of seconds; reported up to it/)
+  const nuls = join(dir, 'nuls.jsonl')
+  writeFileSync(nuls, Buffer.concat([Buffer.from(`${lines.slice(0, 4).join('\n')}\n`), Buffer.alloc(4 << 20)]))
+  t.regex(cli(['report', nuls]).stderr, /damaged at line 5: holds NUL bytes/)
+  // A header that is not one leaves nothing to read.
+  const header = report(`{"type":"sample","t":0,"rss":1}\n`)
+  t.is(header.status, 1)
+  t.is(header.stderr, `memtrace: ${header.path} is not a readable memtrace log: line 1: a JSON header that is not a memtrace monitor's\n`)
   // A log that simply stops (the process was killed) is still read, and says so.
-  const unfinished = join(dir, 'unfinished.jsonl')
-  writeFileSync(unfinished, `${lines.slice(0, 6).join('\n')}\n`)
-  const partial = cli(['report', unfinished])
-  t.is(partial.status, 0, partial.stderr)
-  t.regex(partial.stdout, /INCOMPLETE: no end row/)
+  const unfinished = report(`${lines.slice(0, 6).join('\n')}\n`)
+  t.is(unfinished.status, 0, unfinished.stderr)
+  t.regex(unfinished.stdout, /INCOMPLETE: no end row/)
 })

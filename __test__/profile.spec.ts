@@ -235,8 +235,25 @@ test('any --message, even one that looks like a marker or JSON, is kept and read
     const result = cli(['run', '--message', message, '--log-dir', dir, profileFixture('child.cjs')])
     t.is(result.status, 0, result.stderr)
     const report = JSON.parse(cli(['report', '--json', logsIn(dir)[0]]).stdout) as { message: string }
-    t.is(report.message, message.replace('\n', ' '))
+    t.is(report.message, message)
   }
+})
+
+test('any string round-trips through message(): empty, blank, lone surrogates, control characters', (t) => {
+  const texts = ['', '   ', 'ends in a space ', 'bad\ud800name', 'tail\udc00', 'nul\0 bell\x07 esc\x1b', 'two\nlines\r\n\tand tab', 'back\\slash \\n', 'plain text # with a hash']
+  const log = join(tempDir('messages'), 'messages.log')
+  const result = withHooks('messages.cjs', log, JSON.stringify(texts))
+  t.is(result.status, 0, result.stderr)
+  // Read back by the report (Rust) and by this suite's own reader.
+  const report = JSON.parse(cli(['report', '--json', log]).stdout) as { message: string; messages: { text: string }[]; damage?: unknown }
+  t.is(report.damage, null)
+  t.is(report.message, texts[0])
+  t.deepEqual(report.messages.map((m) => m.text), texts)
+  const parsed = readLog(log)
+  t.is(parsed.message, texts[0])
+  t.deepEqual(parsed.rows.filter((r) => r.kind === 'MSG').map((r) => (r as { text: string }).text), texts)
+  // Ordinary text reads as written.
+  t.true(readFileSync(log, 'utf8').includes('# plain text # with a hash\n'))
 })
 
 test('profilers nest: the outer log names the inner one and resumes after it', (t) => {
@@ -292,8 +309,9 @@ test('bad options are TypeErrors that name the option and what it allows; a bad 
     'Error: cannot create the log file /proc/memtrace-cannot-write-here/x.log: No such file or directory (os error 2)',
     'Error: cannot create the log directory /proc/memtrace-cannot-write-here: No such file or directory (os error 2)',
     'depth 0',
+    'inherited logPath ignored true',
   ])
-  t.deepEqual(logsIn(dir), [], 'no log was started by a failed profile()')
+  t.is(logsIn(dir).length, 1, 'no log was started by a failed profile(), one by the last')
 })
 
 test('profile() without the loader hooks says how to install them', (t) => {
@@ -311,8 +329,12 @@ test('memtrace run traces every Node process a command starts, one log each, and
   const logs = logsIn(dir)
   t.is(logs.length, 2)
   for (const log of logs) {
-    t.true(readLog(log).complete)
+    const parsed = readLog(log)
+    t.true(parsed.complete)
     t.regex(result.stderr, new RegExp(`memtrace: ${log}: `))
+    // The first row is where the process started: its script, not memtrace's own code.
+    const first = eventRows(parsed)[0]
+    t.deepEqual([first.kind, first.file, first.func], ['FRST', child, '<memtrace run>'])
   }
 })
 
@@ -355,18 +377,40 @@ test('memtrace run says so when --include matched no file whose functions ran', 
   t.false(something.stderr.includes('no function ran'), something.stderr)
 })
 
-test('memtrace report names the line of a damaged log, and --help and unknown commands behave', (t) => {
+test('memtrace report reads a damaged log up to the damage and names its line; --help and unknown commands behave', (t) => {
   const dir = tempDir('report')
   t.is(withHooks('allocate.cjs', dir).status, 0)
   const [path] = logsIn(dir)
-  const text = readFileSync(path, 'utf8').split('\n')
-  const at = text.findIndex((line) => line.startsWith('NEXT: '))
-  text[at] = text[at].replace(/^NEXT: \d+/, 'NEXT: twelve')
+  const lines = readFileSync(path, 'utf8').split('\n')
+  const last = lines.findLastIndex((line) => line.startsWith('NEXT: '))
+  const text = [...lines]
+  text[last] = text[last].replace(/^NEXT: \d+/, 'NEXT: twelve')
   const damaged = join(dir, 'damaged.txt')
   writeFileSync(damaged, text.join('\n'))
   const bad = cli(['report', damaged])
-  t.is(bad.status, 1)
-  t.is(bad.stderr, `memtrace: ${damaged} is not a readable memtrace log: line ${at + 1}: Event "twelve" is not a whole number\n`)
+  t.is(bad.status, 0, bad.stderr)
+  t.is(bad.stderr, `memtrace: ${damaged} is damaged at line ${last + 1}: Event "twelve" is not a whole number; reported up to it\n`)
+  t.regex(bad.stdout, new RegExp(`DAMAGED at line ${last + 1}: Event "twelve" is not a whole number; this report covers the rows above it`))
+  const rowsAbove = lines.slice(0, last).filter((line) => /^(FRST|NEXT|PREV|MSG):/.test(line)).length
+  const json = JSON.parse(cli(['report', '--json', damaged]).stdout) as { rows: number; damage: { line: number } }
+  t.deepEqual([json.rows, json.damage.line], [rowsAbove, last + 1])
+  // Damage in the header leaves nothing to report: an error.
+  const header = join(dir, 'header.txt')
+  writeFileSync(header, lines.join('\n').replace('HEDR:', 'HEAD:'))
+  const refused = cli(['report', header])
+  t.is(refused.status, 1)
+  t.regex(refused.stderr, /^memtrace: .*header\.txt is not a readable memtrace log: line 2: /)
+  // What a crash can leave after a log (NULs), or a device of them, ends the reading at once.
+  const crashed = join(dir, 'crashed.txt')
+  writeFileSync(crashed, Buffer.concat([Buffer.from(lines.slice(0, last).join('\n') + '\n'), Buffer.alloc(8 << 20)]))
+  t.regex(cli(['report', crashed]).stderr, new RegExp(`damaged at line ${last + 1}: holds NUL bytes`))
+  const zero = cli(['report', '/dev/zero'])
+  t.is(zero.status, 1)
+  t.regex(zero.stderr, /line 1: holds NUL bytes/)
+  // Standard input and pipes, which cannot seek.
+  const piped = node([cliPath, 'report', '-'], { input: readFileSync(path, 'utf8') })
+  t.is(piped.status, 0, piped.stderr)
+  t.is(piped.stdout, cli(['report', path]).stdout.replace(path, '<stdin>'))
   const none = cli(['report', join(dir, 'nope.log')])
   t.is(none.status, 1)
   t.regex(none.stderr, /^memtrace: cannot open .*nope\.log: no such file or directory\n$/)

@@ -152,7 +152,16 @@ export const ROW_WIDTH = 6 + 13 + 8 + 13 + 9 + 80 + 5 + 1 + 33 + 12 + 1 + 12
 
 const EVENT_ROW =
   /^(FRST|NEXT|PREV|LAST): (\d+) +\+(\d+) +(\d+\.\d{6}) +([A-Z_]+) +(.*?) *#( *\d+) (.*?) +(\d+) +(-?\d+)$/
-const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +# (.*)$/
+const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +#(?: (.*))?$/
+
+/** User text as the log writes it (see crates/core/src/format/text.rs), back to the string it was. */
+export function unescapeText(text: string): string {
+  return text.replace(/\\(?:u([0-9A-F]{4})|([\\nrt]))|\\/g, (escape, hex: string | undefined, short: string | undefined) => {
+    if (hex) return String.fromCharCode(parseInt(hex, 16))
+    if (short) return { '\\': '\\', n: '\n', r: '\r', t: '\t' }[short]!
+    throw new Error(`a broken escape in ${JSON.stringify(text)}`)
+  })
+}
 
 /**
  * Reads a log strictly: `[message] SOF HEDR FRST (NEXT|PREV|MSG)* LAST EOF`, every row in its
@@ -165,7 +174,7 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
   const lines = text.slice(0, -1).split('\n').map((line) => line.trimEnd())
   let at = 0
   let message: string | null = null
-  if (lines[0] !== 'SOF') message = lines[at++]
+  if (lines[0] !== 'SOF') message = unescapeText(lines[at++])
   const expect = (ok: boolean, what: string) => {
     if (!ok) throw new Error(`line ${at + 1}: ${what}: ${JSON.stringify(lines[at])}`)
   }
@@ -187,7 +196,7 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
     }
     const m = MESSAGE_ROW.exec(line)
     if (m) {
-      rows.push({ kind: 'MSG', event: Number(m[1]), dEvent: Number(m[2]), clock: Number(m[3]), text: m[4] })
+      rows.push({ kind: 'MSG', event: Number(m[1]), dEvent: Number(m[2]), clock: Number(m[3]), text: unescapeText(m[4] ?? '') })
       continue
     }
     const e = EVENT_ROW.exec(line)

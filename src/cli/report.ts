@@ -1,18 +1,22 @@
 /**
  * `memtrace report <log>`: what a log says, as a table (or JSON).
  */
-import { writeFileSync } from 'node:fs'
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { once } from 'node:events'
+import { finished } from 'node:stream/promises'
 
 import { native } from '../native.js'
 import { AT_ENTRY_NOTE, growthTables, named, placeOf, where, type LogReport, type Totals } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
-import { LogError, logKind, monitorModel, profileModel, readMonitorLog } from '../reports/logs.js'
+import { LogError, logKind, monitorModel, profileModel, readMonitorLog, type Damage } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
 import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
 import { bytes, count, counted } from './human.js'
 
 
-const HELP = `Usage: memtrace report [options] <log>
+const HELP = `Usage: memtrace report [options] <log>     (- reads the log from standard input)
 
 Reads a log (streaming: logs of any size) and tells what it says. The kind of log is told by
 its first line:
@@ -31,12 +35,46 @@ Options:
   --json          print everything as JSON instead of text
   -h, --help      this text`
 
-export function readLog(path: string): LogReport {
+/** Reads the profiler log in `file`, whose name for the user is `path`. */
+export function readLog(file: string, path = file): LogReport {
   try {
-    return native.readLog(path)
+    return native.readLog(file, path)
   } catch (error) {
     throw new CommandError((error as Error).message)
   }
+}
+
+/**
+ * The log at `path` as a file that can be read more than once: itself, or for standard input
+ * (`-`), a pipe or a FIFO, a copy in a temporary directory. `path` is its name for the user.
+ */
+async function readable(path: string): Promise<{ file: string; path: string; done(): void }> {
+  const stdin = path === '-'
+  if (!stdin) {
+    try {
+      if (statSync(path).isFile()) return { file: path, path, done() {} }
+    } catch {
+      // Missing or unreadable: reading it says which.
+      return { file: path, path, done() {} }
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'memtrace-report-'))
+  const file = join(dir, 'log')
+  const out = createWriteStream(file)
+  // The copy ends where the input stops being text, as reading would (a NUL byte, a line longer
+  // than a MiB), so that an endless stream of garbage (/dev/zero) ends too.
+  let line = 0
+  for await (const chunk of (stdin ? process.stdin : createReadStream(path)) as AsyncIterable<Buffer>) {
+    const nul = chunk.indexOf(0)
+    const newline = chunk.lastIndexOf(10)
+    line = newline < 0 ? line + chunk.length : chunk.length - newline - 1
+    const garbage = nul >= 0 || line > 1 << 20
+    if (!out.write(nul >= 0 ? chunk.subarray(0, nul + 1) : chunk)) await once(out, 'drain')
+    if (garbage) break
+  }
+  out.end()
+  await finished(out)
+  return { file, path: stdin ? '<stdin>' : path, done: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
 /** A log error as the user should see it: a message, no stack. */
@@ -49,8 +87,12 @@ async function orCommandError<T>(work: () => T | Promise<T>): Promise<T> {
   }
 }
 
-async function monitorText(path: string, json: boolean): Promise<string> {
-  const { header, samples, marks, end } = await readMonitorLog(path)
+/** The line that says a log is damaged, and what the report covers. */
+const damaged = (damage: Damage) =>
+  `DAMAGED at line ${damage.line}: ${damage.reason}; this report covers the rows above it`
+
+async function monitorText(file: string, path: string, json: boolean): Promise<{ text: string; damage: Damage | null }> {
+  const { header, samples, marks, end, damage } = await readMonitorLog(file)
   const peak = samples.reduce((best, s) => (best && best.rss >= s.rss ? best : s), samples[0])
   const pids = new Set(samples.flatMap((s) => (s.processes ?? []).map((p) => p.pid)))
   const summary = {
@@ -65,8 +107,9 @@ async function monitorText(path: string, json: boolean): Promise<string> {
     marks: marks.map((m) => ({ t: m.t, label: m.label, rss: m.rss })),
     complete: end !== null,
     exitCode: end?.exitCode ?? null,
+    damage,
   }
-  if (json) return JSON.stringify(summary, null, 2)
+  if (json) return { text: JSON.stringify(summary, null, 2), damage }
   const lines = [
     path,
     `  ${counted(summary.samples, 'sample')} over ${summary.duration.toFixed(1)} s` + (summary.complete ? '' : ' (INCOMPLETE: no end row)'),
@@ -74,7 +117,8 @@ async function monitorText(path: string, json: boolean): Promise<string> {
   if (peak) lines.push(`  peak RSS ${bytes(peak.rss)} at ${peak.t.toFixed(2)} s`)
   if (pids.size > 0) lines.push(`  ${counted(pids.size, 'process', 'processes')}`)
   for (const mark of marks) lines.push(`  mark at ${mark.t.toFixed(2)} s: ${mark.label} (RSS ${bytes(mark.rss)})`)
-  return lines.join('\n')
+  if (damage) lines.push(`  ${damaged(damage)}`)
+  return { text: lines.join('\n'), damage }
 }
 
 /** One line about a log, as `memtrace run` prints at exit. */
@@ -101,8 +145,9 @@ export function renderReport(path: string, report: LogReport, top: number): stri
   if (report.message) lines.push(`  message: ${report.message}`)
   lines.push(
     `  ${count(report.events)} events, ${count(report.rows)} rows logged, ${report.duration.toFixed(3)} s` +
-      (report.complete ? '' : ' (INCOMPLETE: no EOF; the process ended before the log was finished)'),
+      (report.complete || report.damage ? '' : ' (INCOMPLETE: no EOF; the process ended before the log was finished)'),
   )
+  if (report.damage) lines.push(`  ${damaged(report.damage)}`)
   if (report.peakRss != null && report.peakAt) {
     const at = report.peakAt
     lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${placeOf(at)}`)
@@ -134,35 +179,44 @@ export const report: Command = {
       console.log(HELP)
       return 0
     }
-    if (rest.length !== 1) throw usage('report', rest.length ? `one log at a time, got ${rest.length}` : 'which log? Give its path')
+    if (rest.length !== 1) throw usage('report', rest.length ? `one log at a time, got ${rest.length}` : 'which log? Give its path, or - for standard input')
     const top = integerOption('report', 'top', options.get('top')?.[0], 1) ?? 10
-    const [path] = rest
     const html = options.get('html')?.[0]
     const svg = options.get('svg')?.[0]
-    const kind = await orCommandError(() => logKind(path))
-    if (html || svg) {
-      const model = await orCommandError(() => (kind === 'monitor' ? monitorModel(path) : profileModel(path, top)))
-      const write = (file: string, text: string) => {
-        try {
-          writeFileSync(file, text)
-        } catch (error) {
-          throw new CommandError(`cannot write ${file}: ${(error as Error).message}`)
+    const input = await readable(rest[0])
+    try {
+      const { file, path } = input
+      const kind = await orCommandError(() => logKind(file, path))
+      if (html || svg) {
+        const model = await orCommandError(() => (kind === 'monitor' ? monitorModel(file, path) : profileModel(file, path, top)))
+        const write = (target: string, text: string) => {
+          try {
+            writeFileSync(target, text)
+          } catch (error) {
+            throw new CommandError(`cannot write ${target}: ${(error as Error).message}`)
+          }
+          process.stderr.write(`memtrace: wrote ${target}\n`)
         }
-        process.stderr.write(`memtrace: wrote ${file}\n`)
+        if (html) write(html, renderHtml(model))
+        if (svg) write(svg, renderSvg(model.charts[0]))
       }
-      if (html) write(html, renderHtml(model))
-      if (svg) write(svg, renderSvg(model.charts[0]))
-    }
-    if (kind === 'monitor') {
-      console.log(await orCommandError(() => monitorText(path, options.has('json'))))
-      return 0
-    }
-    const log = readLog(path)
-    if (options.has('json')) {
-      const json = { path, ...log, ...growthTables(log.functions, top) }
-      console.log(JSON.stringify(json, null, 2))
-    } else {
-      console.log(renderReport(path, log, top))
+      let damage: Damage | null
+      if (kind === 'monitor') {
+        const result = await orCommandError(() => monitorText(file, path, options.has('json')))
+        console.log(result.text)
+        damage = result.damage
+      } else {
+        const log = readLog(file, path)
+        if (options.has('json')) {
+          console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, ...growthTables(log.functions, top) }, null, 2))
+        } else {
+          console.log(renderReport(path, log, top))
+        }
+        damage = log.damage ?? null
+      }
+      if (damage) process.stderr.write(`memtrace: ${path} is damaged at line ${damage.line}: ${damage.reason}; reported up to it\n`)
+    } finally {
+      input.done()
     }
     return 0
   },

@@ -5,7 +5,6 @@
  */
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
 import { basename } from 'node:path'
-import { createInterface } from 'node:readline'
 
 import { native } from '../native.js'
 import { formatBytes } from './appearance.js'
@@ -22,12 +21,12 @@ const MAX_POINTS = 20_000
 /** The largest jumps of a profile, annotated on its chart by function. */
 const JUMPS_SHOWN = 5
 
-/** What kind of log `path` is, from its first line. */
-export function logKind(path: string): LogKind {
+/** What kind of log `file` is (`path` to the user), from its first line. */
+export function logKind(file: string, path = file): LogKind {
   let first: string
   let second: string | undefined
   try {
-    const fd = openSync(path, 'r')
+    const fd = openSync(file, 'r')
     const buffer = Buffer.alloc(4096)
     const read = readSync(fd, buffer, 0, buffer.length, 0)
     closeSync(fd)
@@ -76,51 +75,98 @@ type Header = Record<string, unknown> & { watched?: string; pid?: number; comman
 
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 
-/** Reads a monitor log, checking each row. */
-export async function readMonitorLog(path: string) {
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+/** The longest line a log may have; longer is garbage, as in `crates/core/src/report.rs`. */
+const MAX_LINE = 1 << 20
+
+/** Where a log stops being a log before its end, and why. */
+export interface Damage {
+  line: number
+  reason: string
+}
+
+/**
+ * The lines of `path`, streaming, each at most MAX_LINE bytes. Yields `{ damage }` instead of
+ * a line that is garbage (too long, or holding NUL bytes, as a file does where a crash cut it
+ * short), and stops there.
+ */
+async function* lines(path: string): AsyncGenerator<{ text: string; ended: boolean } | { damage: string }> {
+  let pending: Buffer[] = []
+  let length = 0
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 16 }) as AsyncIterable<Buffer>) {
+    let start = 0
+    for (let at = chunk.indexOf(10); ; at = chunk.indexOf(10, start)) {
+      const end = at < 0 ? chunk.length : at
+      const piece = chunk.subarray(start, end)
+      if (piece.includes(0)) return yield { damage: 'holds NUL bytes, as a file does where a crash cut it short' }
+      if (length + piece.length > MAX_LINE) return yield { damage: `is longer than ${MAX_LINE >> 20} MiB: not a row of a log` }
+      if (at < 0) {
+        pending.push(piece)
+        length += piece.length
+        break
+      }
+      yield { text: Buffer.concat([...pending, piece]).toString('utf8'), ended: true }
+      pending = []
+      length = 0
+      start = at + 1
+    }
+  }
+  if (length > 0) yield { text: Buffer.concat(pending).toString('utf8'), ended: false }
+}
+
+/**
+ * Reads a monitor log, checking each row. A log damaged after its header is read up to the
+ * damage, which is returned; one whose header is damaged is an error.
+ */
+export async function readMonitorLog(file: string, path = file) {
   let header: Header | null = null
   const samples: SampleRow[] = []
   const marks: MarkRow[] = []
   let end: EndRow | null = null
+  let damage: Damage | null = null
   let number = 0
-  for await (const line of lines) {
+  for await (const line of lines(file)) {
     number++
-    const fail = (what: string) => new LogError(`${path} is not a readable memtrace log: line ${number}: ${what}`)
-    if (line.trim() === '') continue
-    let row: Record<string, unknown>
-    try {
-      row = JSON.parse(line)
-    } catch {
-      throw fail(line.length > 0 && !line.endsWith('}') ? 'the line is cut short (was the file truncated?)' : 'not JSON')
-    }
-    if (row === null || typeof row !== 'object' || Array.isArray(row)) throw fail('not a JSON object')
-    if (end) throw fail('a row after the end row')
-    if (number === 1) {
-      if (row.type !== 'header' || row.format !== 'memtrace-monitor') throw fail('the first row must be the header of a memtrace monitor log')
-      header = row as Header
-      continue
-    }
-    if (!isNumber(row.t)) throw fail('"t" must be a number of seconds')
-    switch (row.type) {
-      case 'sample':
-        if (!isNumber(row.rss)) throw fail('a sample needs "rss", a number of bytes')
-        if (row.processes !== undefined && !Array.isArray(row.processes)) throw fail('"processes" must be a list')
-        samples.push(row as unknown as SampleRow)
-        break
-      case 'mark':
-        if (typeof row.label !== 'string') throw fail('a mark needs a "label"')
-        marks.push(row as unknown as MarkRow)
-        break
-      case 'end':
-        end = row as unknown as EndRow
-        break
-      default:
-        throw fail(`unknown row type ${JSON.stringify(row.type)}`)
-    }
+    const problem = (() => {
+      if ('damage' in line) return line.damage
+      if (line.text.trim() === '') return null
+      let row: Record<string, unknown>
+      try {
+        row = JSON.parse(line.text)
+      } catch {
+        return line.ended ? 'not JSON' : 'the line is cut short (was the file truncated?)'
+      }
+      if (row === null || typeof row !== 'object' || Array.isArray(row)) return 'not a JSON object'
+      if (end) return 'a row after the end row'
+      if (number === 1) {
+        if (row.type !== 'header' || row.format !== 'memtrace-monitor') return 'the first row must be the header of a memtrace monitor log'
+        header = row as Header
+        return null
+      }
+      if (!isNumber(row.t)) return '"t" must be a number of seconds'
+      switch (row.type) {
+        case 'sample':
+          if (!isNumber(row.rss)) return 'a sample needs "rss", a number of bytes'
+          if (row.processes !== undefined && !Array.isArray(row.processes)) return '"processes" must be a list'
+          samples.push(row as unknown as SampleRow)
+          return null
+        case 'mark':
+          if (typeof row.label !== 'string') return 'a mark needs a "label"'
+          marks.push(row as unknown as MarkRow)
+          return null
+        case 'end':
+          end = row as unknown as EndRow
+          return null
+        default:
+          return `unknown row type ${JSON.stringify(row.type)}`
+      }
+    })()
+    if (problem === null) continue
+    if (!header) throw new LogError(`${path} is not a readable memtrace log: line ${number}: ${problem}`)
+    damage = { line: number, reason: problem }
+    break
   }
   if (!header) throw new LogError(`${path} is not a readable memtrace log: it is empty`)
-  return { header, samples: thin(samples), marks, end }
+  return { header: header as Header, samples: thin(samples), marks, end: end as EndRow | null, damage }
 }
 
 /** At most MAX_POINTS samples: of each stretch, the one with the highest total. */
@@ -142,9 +188,9 @@ function peakOf(times: number[], values: (number | null)[], label: (i: number) =
   return best < 0 ? null : { time: times[best], value: values[best] as number, label: label(best) }
 }
 
-/** The report of a monitor log. */
-export async function monitorModel(path: string): Promise<ReportModel> {
-  const { header, samples, marks, end } = await readMonitorLog(path)
+/** The report of the monitor log `file` (`path` to the user). */
+export async function monitorModel(file: string, path = file): Promise<ReportModel> {
+  const { header, samples, marks, end, damage } = await readMonitorLog(file, path)
   const times = samples.map((s) => s.t)
   const total: Series = { name: header.watched === 'tree' ? 'total RSS' : 'RSS', values: samples.map((s) => s.rss) }
   const series = [total]
@@ -195,6 +241,7 @@ export async function monitorModel(path: string): Promise<ReportModel> {
   if (typeof header.message === 'string') facts.push(['Message', header.message])
   facts.push(['Started', String(header.start)], ['Interval', `${header.intervalMs} ms`], ['Samples', String(samples.length)])
   facts.push(['Ended', end ? (end.signal ? `by ${end.signal}` : end.exitCode != null ? `exit code ${end.exitCode}` : 'stopped') : 'no end row: the monitor did not finish the log'])
+  if (damage) facts.push(['Damaged', `at line ${damage.line}: ${damage.reason}; the report covers the rows above it`])
   const versions = header.versions as Record<string, string> | undefined
   if (versions) facts.push(['Versions', Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')])
   const tables =
@@ -210,11 +257,14 @@ export async function monitorModel(path: string): Promise<ReportModel> {
   return { title: `memtrace monitor: ${header.watched === 'tree' ? `process tree of ${header.pid}` : `process ${header.pid}`}`, facts, charts, tables }
 }
 
-/** The report of a profiler log: RSS against the clock, the largest jumps by function, and the table of growth. */
-export function profileModel(path: string, top = 20): ReportModel {
+/**
+ * The report of the profiler log `file` (`path` to the user): RSS against the clock, the largest
+ * jumps by function, and the tables of growth.
+ */
+export function profileModel(file: string, path = file, top = 20): ReportModel {
   let log: ReturnType<typeof native.readLog>
   try {
-    log = native.readLog(path)
+    log = native.readLog(file, path)
   } catch (error) {
     throw new LogError((error as Error).message)
   }
@@ -240,6 +290,7 @@ export function profileModel(path: string, top = 20): ReportModel {
     ['Rows logged', log.rows.toLocaleString('en-US')],
     ['Duration', `${log.duration.toFixed(3)} s`],
     ['Complete', log.complete ? 'yes' : 'no: the log has no EOF; the process ended before it was finished'],
+    ...(log.damage ? [['Damaged', `at line ${log.damage.line}: ${log.damage.reason}; the report covers the rows above it`] as [string, string]] : []),
   )
   return {
     title: 'memtrace profile',

@@ -93,13 +93,25 @@ impl Monitor {
   /// Writes `header` (one JSON object) as the first row of `file`, takes the first sample at
   /// once (with `heap`, V8's figures as they are now, when the caller has them), and samples
   /// every `interval` after it until stopped or, for a tree, until its root process is gone.
-  pub fn start(target: Target, mut file: File, header: &str, interval: Duration, heap: Option<Heap>) -> io::Result<Monitor> {
+  pub fn start(
+    target: Target,
+    mut file: File,
+    header: &str,
+    interval: Duration,
+    heap: Option<Heap>,
+  ) -> io::Result<Monitor> {
     if header.contains('\n') {
       return Err(io::Error::new(io::ErrorKind::InvalidInput, "the monitor's header must be one line"));
     }
     file.write_all(format!("{header}\n").as_bytes())?;
     let shared = Arc::new(Shared {
-      state: Mutex::new(State { file, summary: Summary::default(), heap: heap.map(|h| (h, 0.0)), gone: false, ended: false }),
+      state: Mutex::new(State {
+        file,
+        summary: Summary::default(),
+        heap: heap.map(|h| (h, 0.0)),
+        gone: false,
+        ended: false,
+      }),
       wake: Condvar::new(),
       stopping: AtomicBool::new(false),
       target,
@@ -137,8 +149,8 @@ impl Monitor {
     lock(&self.shared.state).heap = Some((heap, t));
   }
 
-  /// Writes a `mark` row now, with the total RSS now.
-  pub fn mark(&self, label: &str) -> io::Result<()> {
+  /// Writes a `mark` row now, with the total RSS now. The label is UTF-16, as JavaScript gave it.
+  pub fn mark(&self, label: &[u16]) -> io::Result<()> {
     let rss = match self.shared.target {
       Target::This => rss::current().unwrap_or(0),
       Target::Tree(_) => lock(&self.shared.state).summary.last_rss,
@@ -148,7 +160,8 @@ impl Monitor {
     if state.ended {
       return Err(io::Error::other("the monitor has stopped"));
     }
-    let row = Object::new().string("type", "mark").seconds("t", t).number("rss", rss).string("label", label).finish();
+    let row =
+      Object::new().string("type", "mark").seconds("t", t).number("rss", rss).string_utf16("label", label).finish();
     state.file.write_all(row.as_bytes())
   }
 
@@ -338,17 +351,21 @@ mod tests {
       Monitor::start(Target::This, file, r#"{"type":"header"}"#, Duration::from_millis(20), Some(first)).unwrap();
     monitor.set_heap(Heap { used: 1.0, total: 2.0, external: 3.0, array_buffers: 4.0 });
     crate::wait_until("5 samples", || monitor.summary().samples >= 5);
-    monitor.mark("half \"way\"\n").unwrap();
+    monitor.mark(&[&"half \"way\"\n".encode_utf16().collect::<Vec<_>>()[..], &[0xD800]].concat()).unwrap();
     crate::wait_until("10 samples", || monitor.summary().samples >= 10);
     let summary = monitor.stop(&Ending { exit_code: Some(3), signal: None }).unwrap();
     assert_eq!(monitor.stop(&Ending::default()).unwrap(), summary);
-    assert!(monitor.mark("late").is_err());
+    assert!(monitor.mark(&[0x6c]).is_err());
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], r#"{"type":"header"}"#);
-    assert!(lines[1].contains(r#""heap":{"used":5,"total":6,"external":7,"arrayBuffers":8,"t":0.000000}"#), "{}", lines[1]);
     assert!(
-      lines.iter().any(|l| l.contains(r#""type":"mark""#) && l.contains(r#""label":"half \"way\"\n""#)),
+      lines[1].contains(r#""heap":{"used":5,"total":6,"external":7,"arrayBuffers":8,"t":0.000000}"#),
+      "{}",
+      lines[1]
+    );
+    assert!(
+      lines.iter().any(|l| l.contains(r#""type":"mark""#) && l.contains(r#""label":"half \"way\"\n\ud800""#)),
       "{text}"
     );
     let samples: Vec<f64> = lines

@@ -55,10 +55,11 @@ impl Profiler {
   /// before anything is traced), then starts the sampler and the writer.
   pub fn start(options: &Options) -> Result<Profiler, ProfileError> {
     let started = Instant::now();
-    let (sink, path): (Box<dyn Sink>, Option<PathBuf>) = match logfile::create(&options.log, &std::process::id().to_string(), "log")? {
-      Some((file, path)) => (Box::new(file), Some(path)),
-      None => (Box::new(Discard), None),
-    };
+    let (sink, path): (Box<dyn Sink>, Option<PathBuf>) =
+      match logfile::create(&options.log, &std::process::id().to_string(), "log")? {
+        Some((file, path)) => (Box::new(file), Some(path)),
+        None => (Box::new(Discard), None),
+      };
     let ring = Arc::new(Ring::new(options.capacity));
     let writer = Writer::start(ring.clone(), sink, options.message.as_deref()).map_err(|source| {
       ProfileError::Write { path: path.clone().unwrap_or_else(|| PathBuf::from("<discard>")), source }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use crate::format::{parse_row, LogRow, RowKind, START_OF_FILE};
+use crate::format::{parse_row, text, LogRow, RowKind, START_OF_FILE};
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,27 @@ pub struct LogReport {
   pub timeline: Vec<(f64, u64)>,
   /// The largest |dRSS| among NEXT rows, largest first.
   pub jumps: Vec<Jump>,
+  /// The MSG rows, the first [`MESSAGES`] of them; their text as written (see `format::text`).
+  pub messages: Vec<Message>,
+  /// Where the log stops being a log, and why, when it does before its end: everything above
+  /// that line is in the report.
+  pub damage: Option<ReportError>,
 }
+
+/// A MSG row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+  pub event: u64,
+  pub clock: f64,
+  pub text: String,
+}
+
+/// How many MSG rows a report keeps.
+pub const MESSAGES: usize = 1000;
+/// The longest line read. Rows are a few hundred bytes, and file names and messages rarely
+/// more; a longer line is garbage (a crash can leave a file full of NULs), and reading it
+/// whole would take memory without bound.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// RSS against the clock, thinned as it grows: every point stands for `stride` rows, and is
 /// the highest of them.
@@ -117,7 +137,52 @@ pub struct ReportError {
   pub reason: String,
 }
 
-/// Reads a whole log.
+/// Reads lines of at most [`MAX_LINE`] bytes (without their line break).
+struct Lines<R> {
+  input: R,
+  line: Vec<u8>,
+}
+
+enum Line<'a> {
+  /// A whole line; `ended` says whether a line break followed it.
+  Text {
+    bytes: &'a [u8],
+    ended: bool,
+  },
+  TooLong,
+  /// NUL bytes: what a file holds where a crash cut it short, never text.
+  Nul,
+}
+
+impl<R: BufRead> Lines<R> {
+  fn next(&mut self) -> std::io::Result<Option<Line<'_>>> {
+    self.line.clear();
+    loop {
+      let chunk = self.input.fill_buf()?;
+      if chunk.is_empty() {
+        return Ok((!self.line.is_empty()).then_some(Line::Text { bytes: &self.line, ended: false }));
+      }
+      let (take, ended) = match chunk.iter().position(|&b| b == b'\n') {
+        Some(at) => (at, true),
+        None => (chunk.len(), false),
+      };
+      if chunk[..take].contains(&0) {
+        return Ok(Some(Line::Nul));
+      }
+      if self.line.len() + take > MAX_LINE {
+        return Ok(Some(Line::TooLong));
+      }
+      self.line.extend_from_slice(&chunk[..take]);
+      self.input.consume(take + usize::from(ended));
+      if ended {
+        return Ok(Some(Line::Text { bytes: &self.line, ended: true }));
+      }
+    }
+  }
+}
+
+/// Reads a whole log. A log that is damaged after its first row is still read up to the damage,
+/// which the report names ([`LogReport::damage`]); one that is damaged before is an error.
 pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   let mut report = LogReport {
     message: None,
@@ -129,49 +194,19 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     functions: Vec::new(),
     timeline: Vec::new(),
     jumps: Vec::new(),
+    messages: Vec::new(),
+    damage: None,
   };
   let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
   let mut by_function: HashMap<(String, u32, String, bool), usize> = HashMap::new();
   let mut state = State::Start;
   let mut first_clock = None;
-  for (index, line) in input.split(b'\n').enumerate() {
-    let number = index as u64 + 1;
-    let fail = |reason: String| ReportError { line: number, reason };
-    let bytes = line.map_err(|err| fail(format!("cannot be read: {err}")))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| fail("is not UTF-8 text".into()))?;
-    // Rows may end in spaces (see `sink`), and a log edited on Windows in '\r'.
-    let text = text.trim_end_matches([' ', '\r']);
-    if state == State::Ended {
-      if text.is_empty() {
-        continue;
-      }
-      return Err(fail("comes after EOF".into()));
-    }
-    if state == State::Start && text != "SOF" {
-      if number == 1 {
-        report.message = Some(text.to_string());
-        continue;
-      }
-      return Err(fail("the log does not start with SOF (or a message line and then SOF)".into()));
-    }
-    let row = parse_row(text).map_err(|err| fail(err.0))?;
-    state = match (state, &row) {
-      (State::Start, LogRow::Start) => State::Header,
-      // The message line was "SOF" itself.
-      (State::Header, LogRow::Start) if number == 2 && report.message.is_none() => {
-        report.message = Some(START_OF_FILE.to_string());
-        State::Header
-      }
-      (State::Header, LogRow::Header) => State::First,
-      (State::First, LogRow::Event(e)) if e.kind == RowKind::First => State::Rows,
-      (State::First | State::Rows, LogRow::Message { .. }) => state,
-      (State::Rows, LogRow::Event(e)) if matches!(e.kind, RowKind::Next | RowKind::Prev) => State::Rows,
-      (State::Rows, LogRow::Event(e)) if e.kind == RowKind::Last => State::Last,
-      (State::Last, LogRow::End) => State::Ended,
-      (state, _) => return Err(fail(format!("{} was expected here", state.expected()))),
-    };
-    match row {
-      LogRow::Event(e) => {
+  let mut lines = Lines { input, line: Vec::new() };
+  let mut number = 0u64;
+  loop {
+    number += 1;
+    match read_row(&mut lines, number, &mut state, &mut report) {
+      Ok(Step::Row(LogRow::Event(e))) => {
         report.rows += 1;
         first_clock.get_or_insert(e.clock);
         report.duration = e.clock - first_clock.unwrap_or(e.clock);
@@ -220,12 +255,22 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           }
         }
       }
-      LogRow::Message { event, .. } => {
+      Ok(Step::Row(LogRow::Message { event, clock, text, .. })) => {
         report.rows += 1;
         report.events = report.events.max(event);
+        if report.messages.len() < MESSAGES {
+          report.messages.push(Message { event, clock, text: text.to_string() });
+        }
       }
-      LogRow::End => report.complete = true,
-      LogRow::Start | LogRow::Header => {}
+      Ok(Step::Row(LogRow::End)) => report.complete = true,
+      Ok(Step::Row(LogRow::Start | LogRow::Header) | Step::Skip) => {}
+      Ok(Step::End) => break,
+      // Damage before the first row leaves nothing to report: the file is not a log.
+      Err(err) if matches!(state, State::Start | State::Header | State::First) => return Err(err),
+      Err(err) => {
+        report.damage = Some(err);
+        break;
+      }
     }
   }
   if state == State::Start {
@@ -234,9 +279,72 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   report.timeline = timeline.finish();
   // The order of the report's table: most growth first, then most release, then by name.
   report.functions.sort_by(|a, b| {
-    (b.growth, b.release).cmp(&(a.growth, a.release)).then_with(|| (&a.function, &a.file, a.line).cmp(&(&b.function, &b.file, b.line)))
+    (b.growth, b.release)
+      .cmp(&(a.growth, a.release))
+      .then_with(|| (&a.function, &a.file, a.line).cmp(&(&b.function, &b.file, b.line)))
   });
   Ok(report)
+}
+
+/// What one line of a log is.
+enum Step<'a> {
+  Row(LogRow<'a>),
+  /// A line that is no row: the message line, a blank line after EOF.
+  Skip,
+  /// There are no more lines.
+  End,
+}
+
+/// Reads line `number` and checks that it may come where it stands, moving `state` on.
+fn read_row<'a, R: BufRead>(
+  lines: &'a mut Lines<R>,
+  number: u64,
+  state: &mut State,
+  report: &mut LogReport,
+) -> Result<Step<'a>, ReportError> {
+  let fail = |reason: String| ReportError { line: number, reason };
+  let (bytes, ended) = match lines.next().map_err(|err| fail(format!("cannot be read: {err}")))? {
+    None => return Ok(Step::End),
+    Some(Line::TooLong) => return Err(fail(format!("is longer than {} MiB: not a row of a log", MAX_LINE >> 20))),
+    Some(Line::Nul) => return Err(fail("holds NUL bytes, as a file does where a crash cut it short".into())),
+    Some(Line::Text { bytes, ended }) => (bytes, ended),
+  };
+  let text = std::str::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into()))?;
+  // Rows may end in spaces (see `sink`), and a log edited on Windows in '\r'.
+  let text = text.trim_end_matches([' ', '\r']);
+  if *state == State::Ended {
+    return if text.is_empty() { Ok(Step::Skip) } else { Err(fail("comes after EOF".into())) };
+  }
+  if *state == State::Start && text != START_OF_FILE {
+    if number == 1 {
+      text::unescape(text).map_err(|err| fail(format!("the message line: {}", err.0)))?;
+      report.message = Some(text.to_string());
+      return Ok(Step::Skip);
+    }
+    return Err(fail("the log does not start with SOF (or a message line and then SOF)".into()));
+  }
+  let row = parse_row(text).map_err(|err| {
+    fail(if ended { err.0 } else { format!("the row is cut short (was the file truncated?): {}", err.0) })
+  })?;
+  if let LogRow::Message { text, .. } = &row {
+    text::unescape(text).map_err(|err| fail(format!("the MSG: row's text: {}", err.0)))?;
+  }
+  *state = match (*state, &row) {
+    (State::Start, LogRow::Start) => State::Header,
+    // The message line was "SOF" itself.
+    (State::Header, LogRow::Start) if number == 2 && report.message.is_none() => {
+      report.message = Some(START_OF_FILE.to_string());
+      State::Header
+    }
+    (State::Header, LogRow::Header) => State::First,
+    (State::First, LogRow::Event(e)) if e.kind == RowKind::First => State::Rows,
+    (State::First | State::Rows, LogRow::Message { .. }) => *state,
+    (State::Rows, LogRow::Event(e)) if matches!(e.kind, RowKind::Next | RowKind::Prev) => State::Rows,
+    (State::Rows, LogRow::Event(e)) if e.kind == RowKind::Last => State::Last,
+    (State::Last, LogRow::End) => State::Ended,
+    (state, _) => return Err(fail(format!("{} was expected here", state.expected()))),
+  };
+  Ok(Step::Row(row))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -370,14 +478,11 @@ mod tests {
   }
 
   #[test]
-  fn damage_is_reported_with_its_line() {
+  fn a_log_damaged_before_its_first_row_is_an_error_naming_the_line() {
     let good = log(ROWS, true);
     let cases = [
-      (good.replacen("NEXT: 5 ", "NEXT: x ", 1), 5, "Event \"x\" is not a whole number"),
       (good.replacen("SOF", "SOX", 1), 2, "does not start with SOF"),
-      (good.replacen("EOF", "EOF\nNEXT: 1", 1), 12, "comes after EOF"),
       (good.replace("FRST:", "NEXT:"), 4, "the FRST: row was expected here"),
-      (format!("{}garbage\n", &good[..good.len() - 4]), 11, "does not start with SOF, HEDR:"),
       (String::new(), 1, "not a memtrace log"),
     ];
     for (text, line, reason) in cases {
@@ -388,5 +493,34 @@ mod tests {
     let mut bytes = good.into_bytes();
     bytes[100] = 0xff;
     assert_eq!(read_log(&bytes[..]).unwrap_err().reason, "is not UTF-8 text");
+  }
+
+  #[test]
+  fn a_log_damaged_after_its_first_row_is_read_up_to_the_damage() {
+    let good = log(ROWS, true);
+    let cut = &good[..good.find("NEXT: 10 ").unwrap() + 20];
+    let nuls = format!("{}{}", &good[..good.find("MSG:").unwrap()], "\0".repeat(4 << 20));
+    let long = format!("{}{}\n", &good[..good.find("MSG:").unwrap()], "x".repeat(MAX_LINE + 1));
+    let cases = [
+      (good.replacen("NEXT: 5 ", "NEXT: x ", 1), 5, "Event \"x\" is not a whole number", 1),
+      (good.replacen("EOF", "EOF\nNEXT: 1", 1), 12, "comes after EOF", 7),
+      (format!("{}garbage\n", &good[..good.len() - 4]), 11, "does not start with SOF, HEDR:", 7),
+      (cut.to_string(), 7, "the row is cut short (was the file truncated?)", 3),
+      (nuls, 8, "holds NUL bytes", 4),
+      (long, 8, "is longer than 1 MiB", 4),
+    ];
+    for (text, line, reason, rows) in cases {
+      let report = read_log(text.as_bytes()).unwrap();
+      let damage = report.damage.expect("damage is reported");
+      assert_eq!(damage.line, line, "{damage}");
+      assert!(damage.reason.contains(reason), "{damage}");
+      assert_eq!(report.rows, rows, "the rows before line {line} are read");
+    }
+  }
+
+  #[test]
+  fn messages_are_kept_as_written() {
+    let report = read_log(log(ROWS, true).as_bytes()).unwrap();
+    assert_eq!(report.messages, [Message { event: 11, clock: 0.011, text: "checkpoint".into() }]);
   }
 }

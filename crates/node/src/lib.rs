@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use memtrace_core::format::text;
 use memtrace_core::instrument::{self, Cache, SourceKind};
 use memtrace_core::logfile::{self, LogTarget};
 use memtrace_core::monitor::{self, Ending, Heap, Monitor, Target};
@@ -160,7 +161,8 @@ pub struct ProfileOptions {
   pub log_dir: Option<String>,
   /// Write nothing (benchmarks).
   pub discard: Option<bool>,
-  pub message: Option<String>,
+  /// The line above SOF; any string (it is escaped, see `format::text`).
+  pub message: Option<Utf16String>,
   pub capacity: u32,
   pub rss_period_us: f64,
 }
@@ -195,7 +197,7 @@ impl NativeProfiler {
     };
     let options = Options {
       log,
-      message: options.message,
+      message: options.message.map(|m| text::escape(&m)),
       capacity: options.capacity,
       rss_period: Duration::from_nanos((options.rss_period_us.max(0.0) * 1000.0) as u64),
     };
@@ -226,10 +228,10 @@ impl NativeProfiler {
     self.inner.ring().capacity()
   }
 
-  /// Queues the text of the MSG record JS writes next.
+  /// Queues the text of the MSG record JS writes next; any string (it is escaped).
   #[napi]
-  pub fn message(&self, text: String) {
-    self.inner.message(text);
+  pub fn message(&self, message: Utf16String) {
+    self.inner.message(text::escape(&message));
   }
 
   /// Blocks until the ring has room.
@@ -282,7 +284,8 @@ pub struct Jump {
 
 #[napi(object)]
 pub struct LogReport {
-  pub message: Option<String>,
+  /// The line above SOF, as it was given.
+  pub message: Option<Utf16String>,
   pub complete: bool,
   pub events: f64,
   pub rows: f64,
@@ -295,16 +298,35 @@ pub struct LogReport {
   pub timeline_rss: Vec<f64>,
   /// The NEXT rows with the largest |dRSS|, largest first.
   pub jumps: Vec<Jump>,
+  /// The MSG rows (the first thousand), their text as it was given.
+  pub messages: Vec<LogMessage>,
+  /// Where the log stops being a log before its end, and why; the report covers what is above.
+  pub damage: Option<Damage>,
+}
+
+#[napi(object)]
+pub struct LogMessage {
+  pub event: f64,
+  pub clock: f64,
+  pub text: Utf16String,
+}
+
+#[napi(object)]
+pub struct Damage {
+  pub line: f64,
+  pub reason: String,
 }
 
 fn place(place: memtrace_core::report::Place) -> Place {
   Place { event: place.event as f64, clock: place.clock, file: place.file, line: place.line, function: place.function }
 }
 
-/// Reads a profiler log into totals, streaming; errors name the line.
+/// Reads the profiler log `file` into totals, streaming; errors name it `path` (default: `file`)
+/// and the line.
 #[napi]
-pub fn read_log(path: String) -> Result<LogReport> {
-  let file = std::fs::File::open(&path).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
+pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
+  let path = path.unwrap_or_else(|| file.clone());
+  let file = std::fs::File::open(&file).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
   let report = memtrace_core::report::read_log(std::io::BufReader::with_capacity(1 << 20, file))
     .map_err(|err| js_error(format!("{path} is not a readable memtrace log: {err}")))?;
   let (peak_rss, peak_at) = match report.peak {
@@ -312,7 +334,11 @@ pub fn read_log(path: String) -> Result<LogReport> {
     None => (None, None),
   };
   Ok(LogReport {
-    message: report.message,
+    message: report
+      .message
+      .map(|m| text::unescape(&m).map(Utf16String::from))
+      .transpose()
+      .map_err(|err| js_error(format!("{path} is not a readable memtrace log: its message line: {err}")))?,
     complete: report.complete,
     events: report.events as f64,
     rows: report.rows as f64,
@@ -339,6 +365,18 @@ pub fn read_log(path: String) -> Result<LogReport> {
       .into_iter()
       .map(|jump| Jump { d_rss: jump.d_rss as f64, rss: jump.rss as f64, place: place(jump.place) })
       .collect(),
+    messages: report
+      .messages
+      .into_iter()
+      .map(|m| {
+        Ok(LogMessage {
+          event: m.event as f64,
+          clock: m.clock,
+          text: text::unescape(&m.text).map_err(js_error)?.into(),
+        })
+      })
+      .collect::<Result<_>>()?,
+    damage: report.damage.map(|d| Damage { line: d.line as f64, reason: d.reason }),
   })
 }
 
@@ -409,7 +447,8 @@ impl NativeMonitor {
       .ok_or_else(|| js_error("a monitor log cannot be discarded"))?;
     let watched = options.pid.map_or(Target::This, Target::Tree);
     let interval = Duration::from_nanos((options.interval_ms.max(1.0) * 1e6) as u64);
-    let heap = options.heap.map(|h| Heap { used: h.used, total: h.total, external: h.external, array_buffers: h.array_buffers });
+    let heap =
+      options.heap.map(|h| Heap { used: h.used, total: h.total, external: h.external, array_buffers: h.array_buffers });
     let inner = Monitor::start(watched, file, &options.header, interval, heap).map_err(js_error)?;
     Ok(NativeMonitor { inner, path: path.display().to_string() })
   }
@@ -426,7 +465,7 @@ impl NativeMonitor {
   }
 
   #[napi]
-  pub fn mark(&self, label: String) -> Result<()> {
+  pub fn mark(&self, label: Utf16String) -> Result<()> {
     self.inner.mark(&label).map_err(js_error)
   }
 

@@ -64,6 +64,13 @@ impl Object {
     self
   }
 
+  /// A string given as UTF-16 code units (a JavaScript string), lone surrogates included.
+  pub fn string_utf16(mut self, key: &str, units: &[u16]) -> Object {
+    self.key(key);
+    push_chars(&mut self.0, char::decode_utf16(units.iter().copied()).map(|c| c.map_err(|e| e.unpaired_surrogate())));
+    self
+  }
+
   pub fn number(mut self, key: &str, value: impl Number) -> Object {
     self.key(key);
     value.write(&mut self.0);
@@ -104,8 +111,15 @@ impl Object {
 }
 
 fn push_string(out: &mut String, text: &str) {
+  push_chars(out, text.chars().map(Ok));
+}
+
+/// A JSON string of `chars`, where `Err` is a lone surrogate (written as `\uXXXX`, which JSON
+/// allows and JavaScript reads back as the same string).
+fn push_chars(out: &mut String, chars: impl Iterator<Item = Result<char, u16>>) {
   out.push('"');
-  for ch in text.chars() {
+  for ch in chars {
+    let Ok(ch) = ch.map_err(|unit| write!(out, "\\u{unit:04x}")) else { continue };
     match ch {
       '"' => out.push_str("\\\""),
       '\\' => out.push_str("\\\\"),

@@ -29,11 +29,14 @@
 //!   process's CPU time; wall time lines up with the monitor's timeline and with what a user
 //!   waited for.)
 //! * RSS: bytes.
-//! * MSG: a user message, with the Event, dEvent and Clock at which it was written.
+//! * MSG: a user message, with the Event, dEvent and Clock at which it was written. Its text,
+//!   like the message line, is written as given but for a few escapes that keep it one line
+//!   and give back any string exactly (see [`text`]).
 
 pub mod jsonl;
 mod parse;
 mod row;
+pub mod text;
 
 pub use parse::{parse_row, EventRow, LogRow, ParseError};
 pub use row::{header, message_row, RowWriter};

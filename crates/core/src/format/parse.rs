@@ -71,9 +71,12 @@ pub fn parse_row(line: &str) -> Result<LogRow<'_>, ParseError> {
   let clock: f64 = clock.parse().map_err(|_| bad(format!("Clock {clock:?} is not a number")))?;
 
   if kind == RowKind::Message {
-    let text =
-      rest.trim_start_matches(' ').strip_prefix("# ").ok_or_else(|| bad("a MSG: row has no '# ' before its text"))?;
-    return Ok(LogRow::Message { event, d_event, clock, text: text.trim_end_matches(' ') });
+    // The text as written (see `text`); an empty one leaves the '#' last.
+    let text = match rest.trim_start_matches(' ') {
+      "#" => "",
+      marked => marked.strip_prefix("# ").ok_or_else(|| bad("a MSG: row has no '# ' before its text"))?,
+    };
+    return Ok(LogRow::Message { event, d_event, clock, text });
   }
 
   let what = token(&mut rest);

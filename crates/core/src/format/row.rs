@@ -5,7 +5,7 @@
 use super::{RowKind, What, FILE_WIDTH, FUNCTION_WIDTH, START_OF_FILE};
 
 /// `text` with every line terminator and run of whitespace made one space: a name taken from
-/// source (`holder\n  .grow`) or a user's message must not break a row in two.
+/// source (`holder\n  .grow`) must not break a row in two.
 fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
   if !text.contains(|c: char| c.is_whitespace() && c != ' ') {
     return text.into();
@@ -13,11 +13,13 @@ fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
   text.split(|c: char| c.is_whitespace()).filter(|word| !word.is_empty()).collect::<Vec<_>>().join(" ").into()
 }
 
-/// The header: optional message line, `SOF`, and the `HEDR:` row of column titles.
+/// The header: optional message line (written by [`super::text::escape`]), `SOF`, and the
+/// `HEDR:` row of column titles.
 pub fn header(message: Option<&str>) -> String {
   let mut out = String::new();
   if let Some(message) = message {
-    out.push_str(&one_line(message));
+    debug_assert!(!message.contains(['\n', '\r']), "an unescaped message line");
+    out.push_str(message);
     out.push('\n');
   }
   out.push_str(START_OF_FILE);
@@ -39,13 +41,14 @@ pub fn header(message: Option<&str>) -> String {
   out
 }
 
-/// A `MSG:` row: where in the event stream a user message was written, then the text.
-/// Line breaks in the text become spaces, so that the message stays one row.
+/// A `MSG:` row: where in the event stream a user message was written, then its text, as
+/// [`super::text::escape`] writes it (one line, whatever the message).
 pub fn message_row(out: &mut Vec<u8>, event: u64, d_event: u64, clock_us: u64, text: &str) {
+  debug_assert!(!text.contains(['\n', '\r']), "an unescaped message");
   out.extend_from_slice(RowKind::Message.prefix().as_bytes());
   push_event_clock(out, event, d_event, clock_us);
   out.extend_from_slice(b" # ");
-  out.extend_from_slice(one_line(text).as_bytes());
+  out.extend_from_slice(text.as_bytes());
   out.push(b'\n');
 }
 
@@ -179,10 +182,10 @@ mod tests {
   #[test]
   fn message_rows_keep_to_one_line() {
     let mut out = Vec::new();
-    message_row(&mut out, 15, 5, 64_603, "Detaching\nnew file: x.log");
+    message_row(&mut out, 15, 5, 64_603, &crate::format::text::escape_str("Detaching\nnew file: x.log"));
     assert_eq!(
       String::from_utf8(out).unwrap(),
-      "MSG:  15           +5      0.064603     # Detaching new file: x.log\n"
+      "MSG:  15           +5      0.064603     # Detaching\\nnew file: x.log\n"
     );
   }
 }
