@@ -290,3 +290,19 @@ w.on('message', (m) => console.log('worker said', m))`,
   t.is(result.stdout, 'worker said 42\n')
   t.regex(result.stderr, /instrumented .*work\.mjs: 1 functions/)
 })
+
+test('frozen built-ins: a frozen globalThis runs the program untraced with one line; a frozen Function.prototype is still traced', (t) => {
+  const app = join(fixtures, 'frozen', 'app.cjs')
+  const env = { MEMTRACE_INDEX: join(root, 'dist', 'index.js') }
+  const log = join(tempDir('frozen'), 'app.log')
+  const frozenGlobals = node(['--require', join(fixtures, 'frozen', 'globals.cjs'), '--require', registerPath, app, log], { env })
+  t.is(frozenGlobals.status, 0, frozenGlobals.stderr)
+  const why = 'globalThis was frozen or sealed before memtrace/register ran, so the functions that instrumented code calls cannot be defined; load memtrace/register first'
+  t.regex(frozenGlobals.stderr, new RegExp(`^memtrace: not tracing process \\d+: ${why.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\n$`))
+  t.is(frozenGlobals.stdout, `memtrace cannot trace: ${why}.\n42\n`)
+
+  const frozenFunctions = node(['--require', join(fixtures, 'frozen', 'function-prototype.cjs'), '--require', registerPath, app, log], { env })
+  t.is(frozenFunctions.status, 0, frozenFunctions.stderr)
+  t.is(frozenFunctions.stdout, '42\n')
+  t.true(eventRows(parseLog(readFileSync(log, 'utf8'))).some((r) => r.func === 'double' && r.what === 'CALL'), 'double() was traced')
+})

@@ -140,7 +140,7 @@ test('memtrace monitor: bad input exits 2 with what is allowed', (t) => {
     [['--interval', 'soon', '--', 'true'], /^memtrace: --interval must be a number of seconds from 0\.001 to 3600, got "soon"/],
     [['--pid', '1', '--', 'true'], /^memtrace: give --pid or a command, not both/],
     [[], /^memtrace: what should be watched\? Give -- and a command, or --pid/],
-    [['--pid', 'x'], /^memtrace: --pid must be a whole number of at least 1, got "x"/],
+    [['--pid', 'x'], /^memtrace: --pid must be a whole number from 1 to 4294967295, got "x"/],
   ]
   for (const [args, expected] of cases) {
     const result = cli(['monitor', ...args])

@@ -343,7 +343,8 @@ test('memtrace run: bad options exit 2 with the allowed values; an unwritable lo
   const script = profileFixture('child.cjs')
   const cases: [string[], RegExp][] = [
     [['--rss', 'fast', script], /^memtrace: --rss must be sampled or exact, got "fast"\nRun `memtrace run --help` for the options\.\n$/],
-    [['--d-rss-trigger', '-5', script], /^memtrace: --d-rss-trigger must be a whole number of at least 0, got "-5"/],
+    [['--d-rss-trigger', '-5', script], /^memtrace: --d-rss-trigger must be a whole number from 0 to 9007199254740991, got "-5"/],
+    [['--d-rss-trigger', '99999999999999999999999', script], /^memtrace: --d-rss-trigger must be a whole number from 0 to 9007199254740991, got "99999999999999999999999"/],
     [['--colour', script], /^memtrace: unknown option --colour\n/],
     [['--log-dir'], /^memtrace: --log-dir needs a value/],
     [[], /^memtrace: what should run\? Give a script, or -- and a command/],
@@ -361,10 +362,12 @@ test('memtrace run: bad options exit 2 with the allowed values; an unwritable lo
   t.is(missing.status, 127)
   t.regex(missing.stderr, /memtrace: cannot run memtrace-no-such-command: no such command/)
   // A bad glob from the environment is refused before the command starts, naming the variable.
-  const badEnv = cli(['run', '--', 'sh', '-c', `touch ${marker}`], { env: { MEMTRACE_INCLUDE: 'lib/[abc' } })
-  t.is(badEnv.status, 2)
-  t.is(badEnv.stderr, 'memtrace: MEMTRACE_INCLUDE glob "lib/[abc" is not valid: \'[\' at position 5 is never closed\nRun `memtrace run --help` for the options.\n')
-  t.false(existsSync(marker), 'the command did not run')
+  for (const [value, position] of [['lib/[abc', 5], ['[', 1]] as const) {
+    const badEnv = cli(['run', '--', 'sh', '-c', `touch ${marker}`], { env: { MEMTRACE_INCLUDE: value } })
+    t.is(badEnv.status, 2)
+    t.is(badEnv.stderr, `memtrace: MEMTRACE_INCLUDE glob "${value}" is not valid: '[' at position ${position} is never closed\nRun \`memtrace run --help\` for the options.\n`)
+    t.false(existsSync(marker), 'the command did not run')
+  }
 })
 
 test('memtrace run says so when --include matched no file whose functions ran', (t) => {

@@ -8,7 +8,7 @@
  * and registers the ES module loader hooks (`instrument/esm.ts`). Under `memtrace run` it also starts the profiler of
  * this process (its settings come in `MEMTRACE_RUN`).
  */
-import { appendFileSync, existsSync } from 'node:fs'
+import { appendFileSync, existsSync, writeSync } from 'node:fs'
 import { isMainThread, parentPort } from 'node:worker_threads'
 
 import { patchCommonJs } from './instrument/commonjs.js'
@@ -18,7 +18,7 @@ import { restoreFunctionSources } from './instrument/source.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
 import { installGlobals } from './profile/hotpath.js'
-import { start, type ProfileOptions, type Profiler } from './profile/profiler.js'
+import { start, UNTRACEABLE, type ProfileOptions, type Profiler } from './profile/profiler.js'
 
 /** What `memtrace run` passes each process it traces, as JSON in `MEMTRACE_RUN`. */
 export interface RunSettings {
@@ -62,6 +62,12 @@ function main(): void {
   if (!isMainThread && parentPort === null) return
   const scope = globalThis as { [REGISTERED]?: boolean }
   if (scope[REGISTERED]) return
+  if (!Object.isExtensible(globalThis)) {
+    // Frozen or sealed before memtrace ran: instrumented code would call functions that cannot
+    // be defined, so nothing is instrumented.
+    process.stderr.write(`memtrace: not tracing process ${process.pid}: ${UNTRACEABLE}\n`)
+    return
+  }
   scope[REGISTERED] = true
 
   let config: InstrumentConfig
@@ -73,7 +79,9 @@ function main(): void {
     process.exit(1)
   }
   installGlobals()
-  restoreFunctionSources()
+  if (!restoreFunctionSources() && config.debug) {
+    writeSync(2, 'memtrace: Function.prototype.toString was frozen before memtrace ran: instrumented functions show their instrumented source\n')
+  }
   patchCommonJs(transformer(config))
   registerEsmHooks(config)
   const run = process.env.MEMTRACE_RUN

@@ -91,12 +91,12 @@ function splitOnce(text: string, separator: string): [string, string | undefined
   return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)]
 }
 
-/** A whole number of at least `min` from option `--name`. */
-export function integerOption(command: string, name: string, value: string | undefined, min = 0): number | undefined {
+/** A whole number from `min` to `max` from option `--name`. */
+export function integerOption(command: string, name: string, value: string | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined
   const number = Number(value)
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < min) {
-    throw usage(command, `--${name} must be a whole number of at least ${min}, got ${JSON.stringify(value)}`)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < min || number > max) {
+    throw usage(command, `--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`)
   }
   return number
 }

@@ -72,7 +72,7 @@ export const monitorCommand: Command = {
     }
     const one = (name: keyof typeof SPECS) => options.get(name)?.[0]
     const interval = intervalMs(one('interval'))
-    const attach = integerOption('monitor', 'pid', one('pid'), 1)
+    const attach = integerOption('monitor', 'pid', one('pid'), 1, 0xffff_ffff)
     if (attach !== undefined && rest.length > 0) throw usage('monitor', 'give --pid or a command, not both')
     if (attach === undefined && rest.length === 0) {
       throw usage('monitor', dashed ? 'no command after --' : 'what should be watched? Give -- and a command, or --pid')

@@ -40,11 +40,18 @@ export function defaultCacheDir(): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'memtrace')
 }
 
-function globs(name: string, value: string | undefined): string[] {
+/**
+ * The globs in an environment variable: a JSON array of strings when it is one (a glob may
+ * itself start with `[`, a character class), else separated by the path delimiter.
+ */
+function globs(value: string | undefined): string[] {
   if (value?.startsWith('[')) {
-    const list: unknown = JSON.parse(value)
-    if (Array.isArray(list) && list.every((glob) => typeof glob === 'string')) return list
-    throw new TypeError(`${name} must be globs separated by "${delimiter}" or a JSON array of strings, got ${value}`)
+    try {
+      const list: unknown = JSON.parse(value)
+      if (Array.isArray(list) && list.every((glob) => typeof glob === 'string')) return list
+    } catch {
+      // Globs, then; a bad one is named by compileGlob.
+    }
   }
   return (value ?? '').split(delimiter).filter((glob) => glob !== '')
 }
@@ -53,8 +60,8 @@ function globs(name: string, value: string | undefined): string[] {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): InstrumentConfig {
   const cache = env.MEMTRACE_CACHE_DIR
   const config: InstrumentConfig = {
-    include: globs('MEMTRACE_INCLUDE', env.MEMTRACE_INCLUDE),
-    exclude: globs('MEMTRACE_EXCLUDE', env.MEMTRACE_EXCLUDE),
+    include: globs(env.MEMTRACE_INCLUDE),
+    exclude: globs(env.MEMTRACE_EXCLUDE),
     root: process.cwd(),
     cacheDir: cache === 'off' ? null : cache ? resolve(cache) : defaultCacheDir(),
     debug: env.MEMTRACE_DEBUG === '1',

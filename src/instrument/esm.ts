@@ -13,6 +13,7 @@
  */
 import Module, { syncBuiltinESMExports } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { TextDecoder } from 'node:util'
 
 import type { HooksData, InstrumentConfig } from './config.js'
 import { transformer, type SourceKind, type Transformer } from './transform.js'

@@ -19,6 +19,9 @@ let generation = 0
 let transform: Transformer | null = null
 
 export async function initialize(data: HooksData): Promise<void> {
+  // Frozen by a preload before memtrace ran (as on the main thread, which then instruments
+  // nothing): pass everything through.
+  if (!Object.isExtensible(globalThis)) return
   // Other loaders' hooks modules are loaded through ours, instrumented, and run on this thread.
   // No profiler runs here, so their events go nowhere, but the functions must exist.
   installGlobals()

@@ -21,9 +21,15 @@ const INSERTED = new RegExp(
   'g',
 )
 
-/** Makes `Function.prototype.toString` give instrumented functions their original source. */
-export function restoreFunctionSources(): void {
+/**
+ * Makes `Function.prototype.toString` give instrumented functions their original source. Where
+ * code froze `Function.prototype` first, it cannot, and instrumented functions show what runs;
+ * returns whether it could.
+ */
+export function restoreFunctionSources(): boolean {
   const original = Function.prototype.toString
+  const descriptor = Object.getOwnPropertyDescriptor(Function.prototype, 'toString')
+  if (!descriptor?.configurable && !descriptor?.writable) return false
   // A Proxy of the original, so that it still reads as native code to those who check.
   const toString = new Proxy(original, {
     apply(target, self, args: []) {
@@ -31,5 +37,6 @@ export function restoreFunctionSources(): void {
       return source.includes('$mt$') || source.includes('__mt$') ? source.replace(INSERTED, '') : source
     },
   })
-  Object.defineProperty(Function.prototype, 'toString', { value: toString, writable: true, configurable: true, enumerable: false })
+  Object.defineProperty(Function.prototype, 'toString', { ...descriptor, value: toString })
+  return true
 }

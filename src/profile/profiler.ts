@@ -75,6 +75,10 @@ const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: 
 export const DEFAULT_RSS_PERIOD_US = 100
 export const DEFAULT_RING_SIZE = 65536
 
+/** Why a thread cannot be traced when code froze `globalThis` before memtrace/register ran. */
+export const UNTRACEABLE =
+  'globalThis was frozen or sealed before memtrace/register ran, so the functions that instrumented code calls cannot be defined; load memtrace/register first'
+
 /** Profilers of this thread, innermost last. */
 const stack: Profiler[] = []
 
@@ -230,9 +234,11 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
 
   if (!globalsInstalled()) {
     throw new Error(
-      'memtrace cannot trace: its loader hooks are not installed in this thread. ' +
-        'Run the program with `node --import memtrace/register app.js` (or `memtrace run app.js`), ' +
-        'so that the code it loads is instrumented.',
+      Object.isExtensible(globalThis)
+        ? 'memtrace cannot trace: its loader hooks are not installed in this thread. ' +
+            'Run the program with `node --import memtrace/register app.js` (or `memtrace run app.js`), ' +
+            'so that the code it loads is instrumented.'
+        : `memtrace cannot trace: ${UNTRACEABLE}.`,
     )
   }
   const profiler = new native.NativeProfiler({
