@@ -180,6 +180,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
+test.serial('SIGINT after the program stopped listening for it still ends the log, then the process as untraced', async (t) => {
+  const log = join(tempDir('unlistened'), 'unlistened.log')
+  const run = await started(['--require', registerPath, profileFixture('unlistened.cjs'), log], 'ready', env)
+  run.child.kill('SIGINT')
+  const { code, signal } = await run.exited
+  t.deepEqual([code, signal], [null, 'SIGINT'])
+  const last = eventRows(readLog(log)).at(-1)!
+  t.deepEqual([last.kind, last.file, last.func], ['LAST', '<signal>', '<SIGINT>'])
+})
+
 test.serial('after SIGKILL every line in the log is whole', async (t) => {
   const dir = tempDir('sigkill')
   const run = await started(['--require', registerPath, profileFixture('exits.cjs'), dir, 'steady'], 'ready', env)

@@ -7,7 +7,8 @@
  * - SIGINT, SIGTERM with no JavaScript listener: Node dies without `exit`, and a JS handler would
  *   wait for a busy event loop (changing what Ctrl-C does), so a native handler ends the logs
  *   and passes the signal on (`crates/core/src/signals.rs`). A signal the program listens for
- *   is the program's business; if it exits, `exit` ends the logs.
+ *   is the program's business; if it exits, `exit` ends the logs. Once it stops listening, the
+ *   native handler is back.
  * - SIGKILL or a crash: nothing runs, but rows reach the file at least every 50 ms, in whole
  *   lines, so the log is complete up to then.
  */
@@ -16,13 +17,23 @@ import { constants } from 'node:os'
 import { native } from '../native.js'
 
 let installed = false
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+/** Catches those of SIGINT and SIGTERM that no JavaScript listener takes. */
+function catchUnheard(): void {
+  const signals = SIGNALS.filter((name) => process.listenerCount(name) === 0)
+  if (signals.length > 0) native.catchSignals(signals.map((name) => constants.signals[name]))
+}
 
 export function installExitHandlers(stopAll: () => void): void {
   if (installed) return
   installed = true
   process.once('exit', stopAll)
-  const signals = (['SIGINT', 'SIGTERM'] as const).filter((name) => process.listenerCount(name) === 0)
-  if (process.platform !== 'win32' && signals.length > 0) {
-    native.catchSignals(signals.map((name) => constants.signals[name]))
-  }
+  if (process.platform === 'win32') return
+  catchUnheard()
+  // When the program's last listener for a signal goes, Node puts back the default action,
+  // which would kill the process with its logs unfinished: catch it again.
+  process.on('removeListener', (event) => {
+    if ((SIGNALS as readonly unknown[]).includes(event)) catchUnheard()
+  })
 }

@@ -8,7 +8,8 @@
 //! restores the terminal) and raises the signal again, so the process ends as it would have.
 //!
 //! If JavaScript later listens for the signal, libuv installs its own handler over ours and the
-//! program's handler decides; the `exit` event then ends the logs.
+//! program's handler decides; the `exit` event then ends the logs. When the last listener goes,
+//! libuv puts back the default action, and JavaScript calls [`install`] again.
 
 #[cfg(unix)]
 pub use unix::install;
@@ -46,7 +47,8 @@ mod unix {
     }
   }
 
-  /// Catches `signals` (once per process; later calls add signals not caught yet).
+  /// Catches `signals`. The handler that was there the first time is kept, to be put back
+  /// before the signal is raised again; later calls set ours again (after libuv replaced it).
   pub fn install(signals: &[i32]) -> io::Result<()> {
     // Under the lock, so that two threads installing at once start one watcher.
     let mut previous = PREVIOUS.lock().unwrap_or_else(|p| p.into_inner());
@@ -54,9 +56,7 @@ mod unix {
       start_watcher()?;
     }
     for &signal in signals {
-      if previous.iter().any(|(caught, _)| *caught == signal) {
-        continue;
-      }
+      let first = !previous.iter().any(|(caught, _)| *caught == signal);
       let mut old = MaybeUninit::<libc::sigaction>::zeroed();
       // SAFETY: a zeroed sigaction is valid; we set the handler and an empty mask.
       let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -68,8 +68,10 @@ mod unix {
       if unsafe { libc::sigaction(signal, &ours, old.as_mut_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
       }
-      // SAFETY: sigaction succeeded, so it filled `old`.
-      previous.push((signal, unsafe { old.assume_init() }));
+      if first {
+        // SAFETY: sigaction succeeded, so it filled `old`.
+        previous.push((signal, unsafe { old.assume_init() }));
+      }
     }
     Ok(())
   }
