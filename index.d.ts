@@ -186,6 +186,8 @@ export interface ProfileSummary {
   topFunction?: number
   topAtEntry?: boolean
   topGrowth?: number
+  /** Why the log could not be finished (the rest is then zero). */
+  failure?: string
 }
 
 /**

@@ -1,6 +1,6 @@
 // The per-call profiler: the log's grammar and arithmetic, attribution, every way a process
 // can end, nothing dropped, nesting, and the API's errors. Real child processes throughout.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -378,6 +378,63 @@ test('memtrace run: bad options exit 2 with the allowed values; an unwritable lo
     t.is(badEnv.stderr, `memtrace: MEMTRACE_INCLUDE glob "${value}" is not valid: '[' at position ${position} is never closed\nRun \`memtrace run --help\` for the options.\n`)
     t.false(existsSync(marker), 'the command did not run')
   }
+})
+
+/**
+ * A directory where writing fails after about `bytes`: a small tmpfs where this user may mount
+ * one (root), else a file-size limit on the commands run through `wrap` (ulimit -f). Either way
+ * a write fails as it would on a full disk (ENOSPC, or EFBIG).
+ */
+function smallDisk(bytes: number) {
+  const dir = tempDir('small-disk')
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]).status === 0
+  return {
+    dir,
+    mounted,
+    wrap: (args: string[]): [string, string[]] =>
+      mounted ? [process.execPath, args] : ['sh', ['-c', `ulimit -f ${Math.ceil(bytes / 512)}; exec "$0" "$@"`, process.execPath, ...args]],
+    cleanup: () => mounted && spawnSync('umount', [dir]),
+  }
+}
+
+test.serial('a disk that fills while logging: said at once, the program goes on, the summary gives the cause', (t) => {
+  const disk = smallDisk(256 * 1024)
+  t.teardown(disk.cleanup)
+  const [command, args] = disk.wrap([cliPath, 'run', '--d-rss-trigger', '0', '--log-dir', disk.dir, profileFixture('busy.cjs')])
+  const result = spawnSync(command, args, { encoding: 'utf8' })
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout, 'done 250000\n')
+  const [log] = logsIn(disk.dir)
+  const cause = disk.mounted ? 'No space left on device \\(os error 28\\)' : 'File too large \\(os error 27\\)'
+  const warning = new RegExp(`memtrace: cannot write ${log}: ${cause}; the log stops here and the program goes on untraced\\n`, 'g')
+  t.is(result.stderr.match(warning)?.length, 1, result.stderr)
+  t.regex(result.stderr, new RegExp(`memtrace: ${log}: .*INCOMPLETE: cannot write the log: ${cause}\\n`))
+  t.false(result.stderr.includes('memtrace: memtrace'), result.stderr)
+  // What was written is still a log, read up to where the disk filled.
+  t.is(cli(['report', log]).status, 0)
+})
+
+test.serial('a --log-dir on a disk that is already full stops memtrace run before the command starts', (t) => {
+  const disk = smallDisk(64 * 1024)
+  t.teardown(disk.cleanup)
+  if (disk.mounted) {
+    // Fill it.
+    const filler = join(disk.dir, 'filler')
+    try {
+      writeFileSync(filler, Buffer.alloc(1 << 20))
+    } catch {
+      // Full.
+    }
+  }
+  const marker = join(tempDir('marker'), 'ran')
+  const [command, args] = disk.mounted
+    ? disk.wrap([cliPath, 'run', '--log-dir', disk.dir, '--', 'sh', '-c', `touch ${marker}`])
+    : ['sh', ['-c', `ulimit -f 0; exec "$0" "$@"`, process.execPath, cliPath, 'run', '--log-dir', disk.dir, '--', 'sh', '-c', `touch ${marker}`]]
+  const result = spawnSync(command, args, { encoding: 'utf8' })
+  t.is(result.status, 1, result.stderr)
+  t.regex(result.stderr, new RegExp(`^memtrace: cannot write logs to ${disk.dir}: .*Choose another --log-dir\\.\\n$`))
+  t.false(existsSync(marker), 'the command did not run')
+  t.deepEqual(logsIn(disk.dir), [], 'no empty log is left behind')
 })
 
 test('memtrace run says so when --include matched no file whose functions ran', (t) => {

@@ -49,11 +49,16 @@ function startRunProfiler(json: string): void {
     process.stderr.write(`memtrace: not tracing process ${process.pid}: ${(error as Error).message}\n`)
     return
   }
-  try {
-    appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, argv: process.argv, log: profiler.logPath })}\n`)
-  } catch {
-    // The run ended as this process started: its log is written all the same, unlisted.
+  const note = (entry: object) => {
+    try {
+      appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, log: profiler.logPath, ...entry })}\n`)
+    } catch {
+      // The run has ended (this process outlives it): the log is written all the same, unlisted.
+    }
   }
+  note({ argv: process.argv })
+  // After the profilers have stopped (their listener came first): why this log is unfinished.
+  process.once('exit', () => profiler.failure && note({ failure: profiler.failure }))
 }
 
 function main(): void {

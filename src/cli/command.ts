@@ -142,9 +142,13 @@ export function checkWritable(dir: string): void {
     const missing: string[] = []
     for (let at = dir; !existsSync(at); at = dirname(at)) missing.unshift(at)
     for (const path of missing) mkdirSync(path)
+    // A page of data, not an empty file, which a full disk still takes.
     const probe = join(dir, `.memtrace-probe-${process.pid}`)
-    writeFileSync(probe, '')
-    rmSync(probe)
+    try {
+      writeFileSync(probe, Buffer.alloc(4096, 32))
+    } finally {
+      rmSync(probe, { force: true })
+    }
   } catch (error) {
     throw new CommandError(`cannot write logs to ${dir}: ${(error as Error).message}. Choose another --log-dir.`)
   }

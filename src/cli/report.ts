@@ -121,13 +121,15 @@ async function monitorText(file: string, path: string, json: boolean): Promise<{
   return { text: lines.join('\n'), damage }
 }
 
-/** One line about a log, as `memtrace run` prints at exit. */
-export function summaryLine(path: string, report: LogReport): string {
+/** One line about a log, as `memtrace run` prints at exit; `failure`: why its process could not finish it. */
+export function summaryLine(path: string, report: LogReport, failure?: string): string {
   const parts = [`${count(report.events)} events`, `${count(report.rows)} rows logged`]
   if (report.peakRss != null && report.peakAt) parts.push(`peak RSS ${bytes(report.peakRss)} at ${placeOf(report.peakAt)}`)
   const top = report.functions[0]
   if (top && top.growth > 0) parts.push(`largest growth ${bytes(top.growth, true)} in ${named(top)} (${where(top)})`)
-  if (!report.complete) parts.push('INCOMPLETE: the log has no EOF, the process ended before it was finished')
+  if (failure) parts.push(`INCOMPLETE: ${failure}`)
+  else if (report.damage) parts.push(damaged(report.damage))
+  else if (!report.complete) parts.push('INCOMPLETE: the log has no EOF, the process ended before it was finished')
   return `${path}: ${parts.join(', ')}`
 }
 

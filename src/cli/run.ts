@@ -138,19 +138,23 @@ export const run: Command = {
       })
     })
 
-    const logs = readFileSync(manifest, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => (JSON.parse(line) as { log: string | null }).log)
+    // Each traced process notes its log as it starts, and why it is unfinished if it could not finish it.
+    const failures = new Map<string, string>()
+    const logs: string[] = []
+    for (const line of readFileSync(manifest, 'utf8').split('\n').filter(Boolean)) {
+      const entry = JSON.parse(line) as { log: string | null; failure?: string }
+      if (!entry.log) continue
+      if (entry.failure) failures.set(entry.log, entry.failure)
+      else logs.push(entry.log)
+    }
     rmSync(work, { recursive: true, force: true })
     if (logs.length === 0) process.stderr.write('memtrace: no Node process was traced (did the command start one?)\n')
     let events = 0
     for (const log of logs) {
-      if (!log) continue
       try {
         const report = readLog(log)
         events += report.events
-        process.stderr.write(`memtrace: ${summaryLine(log, report)}\n`)
+        process.stderr.write(`memtrace: ${summaryLine(log, report, failures.get(log))}\n`)
       } catch (error) {
         process.stderr.write(`memtrace: ${log}: ${(error as Error).message}\n`)
       }

@@ -99,6 +99,7 @@ export class Profiler {
   readonly #native: InstanceType<Binding['NativeProfiler']>
   readonly #recording: Recording
   #summary: ProfileSummary | null = null
+  #failure: string | null = null
 
   /** @internal Use `profile()`. */
   constructor(native: InstanceType<Binding['NativeProfiler']>, recording: Recording) {
@@ -118,13 +119,13 @@ export class Profiler {
 
   /** Whether the log has been ended. */
   get stopped(): boolean {
-    return this.#summary !== null
+    return this.#summary !== null || this.#failure !== null
   }
 
   /** Writes a `MSG:` row with `text` at the current event. */
   message(text: string): void {
     if (typeof text !== 'string') throw invalid('message text', 'a string', text)
-    if (this.#summary) throw new Error(`this profiler has stopped; its log ${this.logPath} is complete`)
+    if (this.stopped) throw new Error(`this profiler has stopped; its log ${this.logPath} is ${this.#failure ? 'unfinished' : 'complete'}`)
     this.#native.message(text)
     this.#within(writeMessage)
   }
@@ -142,14 +143,23 @@ export class Profiler {
   /** @internal */
   #stop(site: number): ProfileSummary {
     if (this.#summary) return this.#summary
+    if (this.#failure) throw new Error(this.#failureMessage())
     const at = stack.indexOf(this)
-    for (const inner of stack.slice(at + 1).reverse()) inner.#stop(site)
+    for (const inner of stack.slice(at + 1).reverse()) {
+      try {
+        inner.#stop(site)
+      } catch {
+        // Its failure is its own (see `failure`); this log is still to be finished.
+      }
+    }
     this.#within(() => writeLast(site))
     const result = this.#native.stop()
+    this.#failure = result.failure ?? null
     stack.splice(at, 1)
     const outer = stack[stack.length - 1]
     switchTo(outer ? outer.#recording : null)
     if (outer && at === stack.length) outer.#reattached()
+    if (this.#failure) throw new Error(this.#failureMessage())
     const top = result.topFunction == null ? null : native.functionInfo(result.topFunction)
     this.#summary = {
       logPath: this.logPath,
@@ -163,17 +173,29 @@ export class Profiler {
     return this.#summary
   }
 
+  #failureMessage(): string {
+    return `memtrace could not finish the log ${this.logPath}: ${this.#failure}`
+  }
+
+  /**
+   * Why the log could not be finished (the writer said so on stderr when it happened), or null;
+   * `stop()` then throws an Error that says so.
+   */
+  get failure(): string | null {
+    return this.#failure
+  }
+
   /**
    * @internal Ends every log because the process is exiting. One that cannot be finished (a
-   * full disk) gets a line on stderr; the others are still finished.
+   * full disk) keeps its `failure`; the others are still finished.
    */
   static stopAll(reason: string): void {
     const site = native.registerSite('<exit>', 0, 0, reason)
     for (const profiler of [...stack].reverse()) {
       try {
         profiler.#stop(site)
-      } catch (error) {
-        process.stderr.write(`memtrace: ${(error as Error).message}\n`)
+      } catch {
+        // Said on stderr when writing stopped; kept in `failure`.
       }
     }
   }

@@ -19,7 +19,7 @@ fn run(label: &str, sink: Box<dyn Sink>) {
   let sites: Vec<Site> = (0..200).map(|i| Site { line: 10 + i, column: 1, name: format!("function{i}") }).collect();
   let first = functions::register("/home/user/project/node_modules/some-package/lib/index.js", &sites);
   let ring = Arc::new(Ring::new(65536));
-  let writer = Writer::start(ring.clone(), sink, None).unwrap();
+  let writer = Writer::start(ring.clone(), sink, None, "bench.log").unwrap();
   let start = Instant::now();
   for event in 1..=ROWS {
     let record = Record {

@@ -39,12 +39,22 @@ pub enum ProfileError {
   Thread(io::Error),
 }
 
+/// Why a log could not be finished.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not finish the log {path}: {reason}")]
+pub struct StopError {
+  pub path: String,
+  /// What went wrong, as the writer said it (its error is not `Clone`, and `stop` answers
+  /// every call the same).
+  pub reason: String,
+}
+
 pub struct Profiler {
   ring: Arc<Ring>,
   path: Option<PathBuf>,
   writer: Option<Writer>,
   sampler: Option<Sampler>,
-  summary: Option<Result<Summary, String>>,
+  summary: Option<Result<Summary, StopError>>,
 }
 
 /// Writers of profilers that are running, for ending their logs when a signal ends the process.
@@ -61,7 +71,12 @@ impl Profiler {
         None => (Box::new(Discard), None),
       };
     let ring = Arc::new(Ring::new(options.capacity));
-    let writer = Writer::start(ring.clone(), sink, options.message.as_deref()).map_err(|source| {
+    let name = path.as_ref().map_or("<discard>".into(), |p| p.display().to_string());
+    let writer = Writer::start(ring.clone(), sink, options.message.as_deref(), &name).map_err(|source| {
+      // Nothing of the log could be written (a full disk): leave no empty file behind.
+      if let Some(path) = &path {
+        let _ = std::fs::remove_file(path);
+      }
       ProfileError::Write { path: path.clone().unwrap_or_else(|| PathBuf::from("<discard>")), source }
     })?;
     let sampler = Sampler::start(ring.clone(), options.rss_period, started).map_err(ProfileError::Thread)?;
@@ -96,18 +111,19 @@ impl Profiler {
 
   /// Ends the log: the writer drains what JS published (JS writes LAST first) and writes EOF.
   /// Calling it again returns the same result.
-  pub fn stop(&mut self) -> Result<Summary, String> {
+  pub fn stop(&mut self) -> Result<Summary, StopError> {
     if let Some(writer) = self.writer.take() {
-      let result = writer.join().map_err(|err| {
-        let path = self.path.as_ref().map_or("<discard>".into(), |p| p.display().to_string());
-        format!("memtrace could not finish the log {path}: {err}")
-      });
+      let result = writer.join().map_err(|err| StopError { path: self.name(), reason: err.to_string() });
       if let Some(sampler) = self.sampler.take() {
         sampler.stop();
       }
       self.summary = Some(result);
     }
-    self.summary.clone().unwrap_or_else(|| Err("the profiler never started".into()))
+    self.summary.clone().unwrap_or_else(|| Err(StopError { path: self.name(), reason: "it never started".into() }))
+  }
+
+  fn name(&self) -> String {
+    self.path.as_ref().map_or("<discard>".into(), |p| p.display().to_string())
   }
 }
 

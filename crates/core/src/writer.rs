@@ -96,7 +96,7 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-  #[error("could not write the log: {0}")]
+  #[error("cannot write the log: {0}")]
   Io(#[from] io::Error),
   #[error(transparent)]
   BadRecord(#[from] BadRecord),
@@ -110,8 +110,9 @@ pub struct Writer {
 
 impl Writer {
   /// Writes the header now (so an unwritable sink fails here, before tracing starts), then
-  /// starts the thread.
-  pub fn start(ring: Arc<Ring>, sink: Box<dyn Sink>, message: Option<&str>) -> Result<Writer, WriteError> {
+  /// starts the thread. `name` is the log's, for the line on stderr that says when writing it
+  /// failed.
+  pub fn start(ring: Arc<Ring>, sink: Box<dyn Sink>, message: Option<&str>, name: &str) -> Result<Writer, WriteError> {
     let file = PagedLines::new(sink, rss::page_size(), BUFFER_BYTES + 4096, header(message).as_bytes())?;
     let control = Arc::new(WriterControl {
       state: AtomicI32::new(RUNNING),
@@ -130,6 +131,7 @@ impl Writer {
       summary: Summary { events: 0, rows: 0, peak_rss: 0, top_growth: None },
       growth: HashMap::new(),
       last_write: Instant::now(),
+      name: name.to_string(),
     };
     let thread = std::thread::Builder::new().name("memtrace-writer".into()).spawn(move || state.run())?;
     *control.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread.thread().clone());
@@ -161,6 +163,7 @@ struct Drain {
   summary: Summary,
   growth: HashMap<(u64, bool), i64>,
   last_write: Instant,
+  name: String,
 }
 
 impl Drain {
@@ -176,6 +179,15 @@ impl Drain {
     let closing = Closing(self.ring.clone(), self.control.clone());
     let result = self.drain_until_done();
     drop(closing);
+    if let Err(err) = &result {
+      // Said at once, not at exit: the program goes on untraced (the closed ring turns the hot
+      // path off), and whoever watches it should know why the log stops here.
+      let what = match err {
+        WriteError::Io(io) => format!("cannot write {}: {io}", self.name),
+        other => format!("{}: {other}", self.name),
+      };
+      eprintln!("memtrace: {what}; the log stops here and the program goes on untraced");
+    }
     result?;
     self.summary.events = self.summary.events.max(self.ring.events());
     self.summary.peak_rss = self.summary.peak_rss.max(rss::peak().unwrap_or(0));
@@ -325,7 +337,7 @@ mod tests {
   fn started() -> (Arc<Ring>, Memory, Writer) {
     let ring = Arc::new(Ring::new(16));
     let sink = Memory::default();
-    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None).unwrap();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None, "test.log").unwrap();
     (ring, sink, writer)
   }
 
@@ -344,7 +356,7 @@ mod tests {
     let site = functions::register("/t/a.js", &[functions::Site { line: 4, column: 1, name: "work".into() }]);
     let ring = Arc::new(Ring::new(2));
     let sink = Memory::default();
-    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), Some("hello")).unwrap();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), Some("hello"), "test.log").unwrap();
     let control = writer.control.clone();
     push_blocking(&ring, &control, record(0, RowKind::First, What::Line, site, 100));
     const N: u64 = 5_000;
@@ -422,7 +434,7 @@ mod tests {
         Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
       }
     }
-    let err = Writer::start(Arc::new(Ring::new(2)), Box::new(Full), None).err().unwrap();
-    assert_eq!(err.to_string(), "could not write the log: disk full");
+    let err = Writer::start(Arc::new(Ring::new(2)), Box::new(Full), None, "full.log").err().unwrap();
+    assert_eq!(err.to_string(), "cannot write the log: disk full");
   }
 }

@@ -176,6 +176,8 @@ pub struct ProfileSummary {
   pub top_function: Option<f64>,
   pub top_at_entry: Option<bool>,
   pub top_growth: Option<f64>,
+  /// Why the log could not be finished (the rest is then zero).
+  pub failure: Option<String>,
 }
 
 /// One profiler: its log, ring, sampler and writer.
@@ -242,16 +244,27 @@ impl NativeProfiler {
 
   /// Ends the log (after JS wrote LAST) and returns its summary; idempotent.
   #[napi]
-  pub fn stop(&mut self) -> Result<ProfileSummary> {
-    let summary = self.inner.stop().map_err(js_error)?;
-    Ok(ProfileSummary {
-      events: summary.events as f64,
-      rows: summary.rows as f64,
-      peak_rss: summary.peak_rss as f64,
-      top_function: summary.top_growth.map(|(id, _, _)| id as f64),
-      top_at_entry: summary.top_growth.map(|(_, entry, _)| entry),
-      top_growth: summary.top_growth.map(|(_, _, bytes)| bytes as f64),
-    })
+  pub fn stop(&mut self) -> ProfileSummary {
+    match self.inner.stop() {
+      Ok(summary) => ProfileSummary {
+        events: summary.events as f64,
+        rows: summary.rows as f64,
+        peak_rss: summary.peak_rss as f64,
+        top_function: summary.top_growth.map(|(id, _, _)| id as f64),
+        top_at_entry: summary.top_growth.map(|(_, entry, _)| entry),
+        top_growth: summary.top_growth.map(|(_, _, bytes)| bytes as f64),
+        failure: None,
+      },
+      Err(err) => ProfileSummary {
+        events: 0.0,
+        rows: 0.0,
+        peak_rss: 0.0,
+        top_function: None,
+        top_at_entry: None,
+        top_growth: None,
+        failure: Some(err.reason),
+      },
+    }
   }
 }
 
