@@ -28,16 +28,25 @@ export declare class NativeProfiler {
   constructor(options: ProfileOptions)
   /**
    * The ring as an ArrayBuffer over Rust-owned memory (once per profiler: two buffers over
-   * one block are not allowed). The buffer keeps the memory alive.
+   * one block are not allowed). This profiler keeps the memory alive until `release`, which
+   * detaches the buffer first.
    */
   memory(): ArrayBuffer
+  /**
+   * Frees the profiler at once, after `stop`: detaches `memory` (the buffer `memory()` gave),
+   * so that JavaScript cannot reach the ring any more, then drops the ring and the rest.
+   */
+  release(memory: ArrayBuffer): void
+  /** Another profiler records this thread for now: this one costs nothing until `resume`. */
+  suspend(): void
+  resume(): void
   get path(): string | null
   get capacity(): number
   /** Queues the text of the MSG record JS writes next; any string (it is escaped). */
   message(message: string): void
   /** Blocks until the ring has room. */
   waitForSpace(): void
-  /** Ends the log (after JS wrote LAST) and returns its summary; idempotent. */
+  /** Ends the log (idempotent). */
   stop(): ProfileSummary
 }
 

@@ -245,6 +245,10 @@ test('a truncated or damaged monitor log is read up to the damage, which is name
   const header = report(`{"type":"sample","t":0,"rss":1}\n`)
   t.is(header.status, 1)
   t.is(header.stderr, `memtrace: ${header.path} is not a readable memtrace log: line 1: a JSON header that is not a memtrace monitor's\n`)
+  // An error row (RSS could not be read for a while) is part of a log, and the report shows it.
+  const error = report(`${lines.slice(0, 3).join('\n')}\n{"type":"error","t":0.1,"message":"cannot read RSS: gone"}\n${lines.slice(3).join('\n')}`)
+  t.is(error.status, 0, error.stderr)
+  t.regex(error.stdout, /\n {2}error: cannot read RSS: gone\n/)
   // A log that simply stops (the process was killed) is still read, and says so.
   const unfinished = report(`${lines.slice(0, 6).join('\n')}\n`)
   t.is(unfinished.status, 0, unfinished.stderr)

@@ -266,6 +266,25 @@ test('any string round-trips through message(): empty, blank, lone surrogates, c
   t.true(readFileSync(log, 'utf8').includes('# plain text # with a hash\n'))
 })
 
+test('stopped profilers free their memory and threads at once; suspended ones cost nothing', (t) => {
+  const result = withHooks('idle.cjs', tempDir('idle'))
+  t.is(result.status, 0, result.stderr)
+  const out = JSON.parse(result.stdout) as {
+    loopGrowth: number
+    idleCpuPerSecond: number
+    idleThreads: Record<string, number>
+    threadsAfter: Record<string, number>
+  }
+  // 300 profilers of 2 MiB rings, started and stopped: without freeing at stop, 600 MiB.
+  t.true(out.loopGrowth < 200 * MiB, `RSS grew by ${out.loopGrowth / MiB} MiB over 300 profile().stop()`)
+  // One sampler for the process, whatever the number of profilers.
+  t.is(out.idleThreads['memtrace-sample'], 1, JSON.stringify(out.idleThreads))
+  t.deepEqual(out.threadsAfter['memtrace-writer'] ?? 0, 0, 'writers end with their logs')
+  t.deepEqual(out.threadsAfter['memtrace-io'] ?? 0, 0)
+  // 49 suspended and one recording cost about what one does; 50 samplers took 1.5 s a second.
+  t.true(out.idleCpuPerSecond < 0.8, `${out.idleCpuPerSecond} s of CPU per second of idling`)
+})
+
 test('profilers nest: the outer log names the inner one and resumes after it', (t) => {
   const dir = tempDir('nested')
   const result = withHooks('nested.cjs', dir)

@@ -92,7 +92,7 @@ const damaged = (damage: Damage) =>
   `DAMAGED at line ${damage.line}: ${damage.reason}; this report covers the rows above it`
 
 async function monitorText(file: string, path: string, json: boolean): Promise<{ text: string; damage: Damage | null }> {
-  const { header, samples, marks, end, damage } = await readMonitorLog(file)
+  const { header, samples, marks, end, damage, errors } = await readMonitorLog(file)
   const peak = samples.reduce((best, s) => (best && best.rss >= s.rss ? best : s), samples[0])
   const pids = new Set(samples.flatMap((s) => (s.processes ?? []).map((p) => p.pid)))
   const summary = {
@@ -107,6 +107,7 @@ async function monitorText(file: string, path: string, json: boolean): Promise<{
     marks: marks.map((m) => ({ t: m.t, label: m.label, rss: m.rss })),
     complete: end !== null,
     exitCode: end?.exitCode ?? null,
+    errors,
     damage,
   }
   if (json) return { text: JSON.stringify(summary, null, 2), damage }
@@ -117,6 +118,7 @@ async function monitorText(file: string, path: string, json: boolean): Promise<{
   if (peak) lines.push(`  peak RSS ${bytes(peak.rss)} at ${peak.t.toFixed(2)} s`)
   if (pids.size > 0) lines.push(`  ${counted(pids.size, 'process', 'processes')}`)
   for (const mark of marks) lines.push(`  mark at ${mark.t.toFixed(2)} s: ${mark.label} (RSS ${bytes(mark.rss)})`)
+  for (const error of errors) lines.push(`  error: ${error}`)
   if (damage) lines.push(`  ${damaged(damage)}`)
   return { text: lines.join('\n'), damage }
 }

@@ -100,11 +100,15 @@ export class Profiler {
   readonly #recording: Recording
   #summary: ProfileSummary | null = null
   #failure: string | null = null
+  /** Events once stopped, when the ring is gone. */
+  #finalEvents: number | null = null
+  readonly #memory: ArrayBuffer
 
   /** @internal Use `profile()`. */
-  constructor(native: InstanceType<Binding['NativeProfiler']>, recording: Recording) {
+  constructor(native: InstanceType<Binding['NativeProfiler']>, recording: Recording, memory: ArrayBuffer) {
     this.#native = native
     this.#recording = recording
+    this.#memory = memory
   }
 
   /** The log file, or null when the log is discarded. */
@@ -114,7 +118,7 @@ export class Profiler {
 
   /** Events seen so far, logged or not. */
   get eventCount(): number {
-    return eventCount(this.#recording)
+    return this.#finalEvents ?? eventCount(this.#recording)
   }
 
   /** Whether the log has been ended. */
@@ -159,6 +163,9 @@ export class Profiler {
     const outer = stack[stack.length - 1]
     switchTo(outer ? outer.#recording : null)
     if (outer && at === stack.length) outer.#reattached()
+    // The ring is freed now, not at a garbage collection: nothing reads it any more.
+    this.#finalEvents = eventCount(this.#recording)
+    this.#native.release(this.#memory)
     if (this.#failure) throw new Error(this.#failureMessage())
     const top = result.topFunction == null ? null : native.functionInfo(result.topFunction)
     this.#summary = {
@@ -209,7 +216,19 @@ export class Profiler {
     switchTo(active ? active.#recording : null)
   }
 
+  /**
+   * @internal Another profiler is starting on this thread: the innermost one says so in its log
+   * and is suspended (it costs nothing) until that one stops.
+   */
+  static suspendInnermost(next: string): void {
+    const outer = stack.at(-1)
+    if (!outer) return
+    outer.message(`Detaching this profile. New file: ${next}`)
+    outer.#native.suspend()
+  }
+
   #reattached(): void {
+    this.#native.resume()
     this.#native.message('Re-attaching this profile.')
     this.#within(writeMessage)
   }
@@ -282,11 +301,8 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
     exact: rss === 'exact',
     waitForSpace: () => profiler.waitForSpace(),
   }
-  const created = new Profiler(profiler, recording)
-  const outer = stack[stack.length - 1]
-  if (outer) {
-    outer.message(`Detaching this profile. New file: ${created.logPath ?? '<discarded>'}`)
-  }
+  const created = new Profiler(profiler, recording, memory)
+  Profiler.suspendInnermost(created.logPath ?? '<discarded>')
   installExitHandlers(() => Profiler.stopAll('<exit>'))
   stack.push(created)
   switchTo(recording)

@@ -123,6 +123,7 @@ export async function readMonitorLog(file: string, path = file) {
   const marks: MarkRow[] = []
   let end: EndRow | null = null
   let damage: Damage | null = null
+  const errors: string[] = []
   let number = 0
   for await (const line of lines(file)) {
     number++
@@ -156,6 +157,11 @@ export async function readMonitorLog(file: string, path = file) {
         case 'end':
           end = row as unknown as EndRow
           return null
+        case 'error':
+          // The monitor could not read RSS for a while: samples are missing, and this says why.
+          if (typeof row.message !== 'string') return 'an error row needs a "message"'
+          errors.push(row.message)
+          return null
         default:
           return `unknown row type ${JSON.stringify(row.type)}`
       }
@@ -166,7 +172,7 @@ export async function readMonitorLog(file: string, path = file) {
     break
   }
   if (!header) throw new LogError(`${path} is not a readable memtrace log: it is empty`)
-  return { header: header as Header, samples: thin(samples), marks, end: end as EndRow | null, damage }
+  return { header: header as Header, samples: thin(samples), marks, end: end as EndRow | null, damage, errors }
 }
 
 /** At most MAX_POINTS samples: of each stretch, the one with the highest total. */
@@ -190,7 +196,7 @@ function peakOf(times: number[], values: (number | null)[], label: (i: number) =
 
 /** The report of the monitor log `file` (`path` to the user). */
 export async function monitorModel(file: string, path = file): Promise<ReportModel> {
-  const { header, samples, marks, end, damage } = await readMonitorLog(file, path)
+  const { header, samples, marks, end, damage, errors } = await readMonitorLog(file, path)
   const times = samples.map((s) => s.t)
   const total: Series = { name: header.watched === 'tree' ? 'total RSS' : 'RSS', values: samples.map((s) => s.rss) }
   const series = [total]
@@ -242,6 +248,7 @@ export async function monitorModel(file: string, path = file): Promise<ReportMod
   facts.push(['Started', String(header.start)], ['Interval', `${header.intervalMs} ms`], ['Samples', String(samples.length)])
   facts.push(['Ended', end ? (end.signal ? `by ${end.signal}` : end.exitCode != null ? `exit code ${end.exitCode}` : 'stopped') : 'no end row: the monitor did not finish the log'])
   if (damage) facts.push(['Damaged', `at line ${damage.line}: ${damage.reason}; the report covers the rows above it`])
+  for (const error of errors) facts.push(['Error', error])
   const versions = header.versions as Record<string, string> | undefined
   if (versions) facts.push(['Versions', Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')])
   const tables =

@@ -54,6 +54,9 @@ pub struct Summary {
   /// The last total, and when it was taken.
   pub last_rss: u64,
   pub last_t: f64,
+  /// Samples left out because no RSS could be read (a process of the tree may be left out of a
+  /// sample for the same reason: it vanished between the scan and the read).
+  pub skipped: u64,
 }
 
 /// How the watched process ended, for the `end` row.
@@ -83,6 +86,21 @@ struct Shared {
 pub struct Monitor {
   shared: Arc<Shared>,
   thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl State {
+  /// Leaves a sample out because RSS could not be read: the first time, an `error` row says so
+  /// in the log, and stderr too.
+  fn skip(&mut self, t: f64, reason: &str) -> io::Result<()> {
+    self.summary.skipped += 1;
+    if self.summary.skipped > 1 {
+      return Ok(());
+    }
+    let message = format!("cannot read RSS: {reason}; samples are left out while it fails");
+    eprintln!("memtrace: {message}");
+    let row = Object::new().string("type", "error").seconds("t", t).string("message", &message).finish();
+    self.file.write_all(row.as_bytes())
+  }
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -190,7 +208,8 @@ impl Monitor {
         .seconds("t", self.shared.started.elapsed().as_secs_f64())
         .number("samples", s.samples)
         .number("peakRss", s.peak_rss)
-        .seconds("peakT", s.peak_t);
+        .seconds("peakT", s.peak_t)
+        .number("skipped", s.skipped);
       row = match ending.exit_code {
         Some(code) => row.number("exitCode", code),
         None => row.null("exitCode"),
@@ -230,21 +249,31 @@ impl Sampler {
 
   fn sample(&mut self, shared: &Shared) -> io::Result<()> {
     let t = shared.started.elapsed().as_secs_f64();
-    let (total, processes) = match shared.target {
-      Target::This => (rss::current().unwrap_or(0), None),
+    let read = match shared.target {
+      Target::This => rss::current().map(|rss| (rss, None)).map_err(|err| err.to_string()),
       Target::Tree(root) => {
         let tree = self.tree(root);
         if tree.is_empty() {
           lock(&shared.state).gone = true;
           return Ok(());
         }
-        (tree.iter().map(|p| p.2).sum(), Some(tree))
+        // A process whose memory could not be read shows 0: it is left out, not counted as 0.
+        let readable: Vec<_> = tree.into_iter().filter(|p| p.2 > 0).collect();
+        if readable.is_empty() {
+          Err(format!("the memory of process {root} and its descendants could not be read"))
+        } else {
+          Ok((readable.iter().map(|p| p.2).sum(), Some(readable)))
+        }
       }
     };
     let mut state = lock(&shared.state);
     if state.ended {
       return Ok(());
     }
+    let (total, processes) = match read {
+      Ok(read) => read,
+      Err(reason) => return state.skip(t, &reason),
+    };
     let mut row = Object::new().string("type", "sample").seconds("t", t).number("rss", total);
     if let Some((heap, at)) = state.heap {
       let heap = Object::new()
@@ -385,6 +414,22 @@ mod tests {
     assert!(
       lines.last().unwrap().starts_with(r#"{"type":"end","#)
         && lines.last().unwrap().contains(r#""exitCode":3,"signal":null}"#)
+    );
+    std::fs::remove_file(path).unwrap();
+  }
+
+  #[test]
+  fn a_sample_that_cannot_be_read_is_left_out_and_said_once() {
+    let (file, path) = temp_file("skip");
+    let mut state = State { file, summary: Summary::default(), heap: None, gone: false, ended: false };
+    state.skip(0.5, "statm went away").unwrap();
+    state.skip(0.75, "statm went away").unwrap();
+    assert_eq!(state.summary.skipped, 2);
+    assert_eq!(state.summary.samples, 0, "nothing was written as a sample of 0");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+      text,
+      "{\"type\":\"error\",\"t\":0.500000,\"message\":\"cannot read RSS: statm went away; samples are left out while it fails\"}\n"
     );
     std::fs::remove_file(path).unwrap();
   }

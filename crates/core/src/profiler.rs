@@ -1,5 +1,5 @@
-//! One profiler: a log file, the ring JS writes events into, the sampler that keeps RSS fresh
-//! in it, and the writer that drains it into the file.
+//! One profiler: a log file, the ring JS writes events into, its subscription to the sampler
+//! that keeps RSS fresh in it, and the writer that drains it into the file.
 //!
 //! The JS side (`src/profile/`) decides which events to log (the filter runs on the hot path);
 //! this side only names the file, moves records to disk and finishes the log however the
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub use crate::logfile::LogTarget;
 use crate::logfile::{self, LogFileError};
 use crate::ring::Ring;
-use crate::sampler::Sampler;
+use crate::sampler::{self, Subscription};
 use crate::sink::{Discard, Sink};
 use crate::writer::{Summary, WriteError, Writer, WriterControl};
 
@@ -53,7 +53,10 @@ pub struct Profiler {
   ring: Arc<Ring>,
   path: Option<PathBuf>,
   writer: Option<Writer>,
-  sampler: Option<Sampler>,
+  /// The sampler keeps this ring fresh while the profiler records (not while suspended).
+  sampling: Option<Subscription>,
+  rss_period: Duration,
+  started: Instant,
   summary: Option<Result<Summary, StopError>>,
 }
 
@@ -79,11 +82,19 @@ impl Profiler {
       }
       ProfileError::Write { path: path.clone().unwrap_or_else(|| PathBuf::from("<discard>")), source }
     })?;
-    let sampler = Sampler::start(ring.clone(), options.rss_period, started).map_err(ProfileError::Thread)?;
+    let sampling = sampler::subscribe(ring.clone(), options.rss_period, started).map_err(ProfileError::Thread)?;
     let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
     live.retain(|(control, _)| control.strong_count() > 0);
     live.push((Arc::downgrade(&writer.control), Arc::downgrade(&ring)));
-    Ok(Profiler { ring, path, writer: Some(writer), sampler: Some(sampler), summary: None })
+    Ok(Profiler {
+      ring,
+      path,
+      writer: Some(writer),
+      sampling: Some(sampling),
+      rss_period: options.rss_period,
+      started,
+      summary: None,
+    })
   }
 
   pub fn ring(&self) -> &Arc<Ring> {
@@ -102,6 +113,27 @@ impl Profiler {
     }
   }
 
+  /// Another profiler is recording this thread for now: this one's writer sleeps and its ring is
+  /// no longer sampled, so that it costs nothing until [`Self::resume`].
+  pub fn suspend(&mut self) {
+    self.sampling = None;
+    if let Some(writer) = &self.writer {
+      writer.control.suspend();
+    }
+  }
+
+  /// Records again after [`Self::suspend`]: RSS is sampled into the ring at once.
+  pub fn resume(&mut self) -> io::Result<()> {
+    if self.writer.is_none() || self.sampling.is_some() {
+      return Ok(());
+    }
+    self.sampling = Some(sampler::subscribe(self.ring.clone(), self.rss_period, self.started)?);
+    if let Some(writer) = &self.writer {
+      writer.control.resume();
+    }
+    Ok(())
+  }
+
   /// Blocks until the ring has room (JS calls this when it finds the ring full).
   pub fn wait_for_space(&self) {
     if let Some(writer) = &self.writer {
@@ -114,9 +146,7 @@ impl Profiler {
   pub fn stop(&mut self) -> Result<Summary, StopError> {
     if let Some(writer) = self.writer.take() {
       let result = writer.join().map_err(|err| StopError { path: self.name(), reason: err.to_string() });
-      if let Some(sampler) = self.sampler.take() {
-        sampler.stop();
-      }
+      self.sampling = None;
       self.summary = Some(result);
     }
     self.summary.clone().unwrap_or_else(|| Err(StopError { path: self.name(), reason: "it never started".into() }))

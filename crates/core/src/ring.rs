@@ -84,11 +84,17 @@ struct Line(UnsafeCell<[u64; 8]>);
 // ordered against ours by the head/tail protocol in the module documentation.
 unsafe impl Sync for Line {}
 
-/// The shared block. Its memory never moves and lives as long as the last `Arc` to it, which the
-/// JS `ArrayBuffer` over it holds too: no thread can outlive it.
+/// The shared block. Its memory never moves and lives as long as the last `Arc` to it. The JS
+/// `ArrayBuffer` over it does not hold one: the binding detaches that buffer before it lets the
+/// ring go (see `NativeProfiler::release`), so that a stopped profiler's memory is freed at once
+/// instead of at a garbage collection.
 pub struct Ring {
   lines: Box<[Line]>,
   capacity: u32,
+  /// Reads of RSS that failed for this ring, and the first error, for the writer to mark in the
+  /// log (Rust-side only, not in the shared block).
+  rss_failures: AtomicU64,
+  rss_error: std::sync::Mutex<Option<String>>,
 }
 
 /// A record as the writer reads it.
@@ -151,7 +157,23 @@ impl Ring {
   pub fn new(capacity: u32) -> Ring {
     let capacity = capacity.max(2).next_power_of_two();
     let bytes = RECORDS_AT + capacity as usize * RECORD_BYTES;
-    Ring { lines: zeroed_lines(bytes.div_ceil(64)), capacity }
+    Ring {
+      lines: zeroed_lines(bytes.div_ceil(64)),
+      capacity,
+      rss_failures: AtomicU64::new(0),
+      rss_error: std::sync::Mutex::new(None),
+    }
+  }
+
+  /// Counts a failed read of RSS (the sampler calls this; the ring keeps its last good RSS).
+  pub fn note_rss_failure(&self, error: &str) {
+    self.rss_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| error.to_string());
+    self.rss_failures.fetch_add(1, Ordering::Relaxed);
+  }
+
+  /// Failed reads of RSS so far, and the first error.
+  pub fn rss_failures(&self) -> (u64, Option<String>) {
+    (self.rss_failures.load(Ordering::Relaxed), self.rss_error.lock().unwrap_or_else(|p| p.into_inner()).clone())
   }
 
   pub fn capacity(&self) -> u32 {

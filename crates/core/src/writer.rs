@@ -8,12 +8,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::format::{header, message_row, RowKind, RowWriter, What, END_OF_FILE};
+use crate::format::{header, message_row, text, RowKind, RowWriter, What, END_OF_FILE};
 use crate::functions;
 use crate::ring::{BadRecord, Record, Ring};
 use crate::rss;
@@ -31,6 +31,9 @@ pub struct WriterControl {
   /// 0: keep going; -1: finish once the ring is empty (JS has written LAST);
   /// a signal number: finish now and write LAST ourselves, the process is about to die.
   state: AtomicI32,
+  /// The profiler is suspended (another records the thread): with nothing to read, the writer
+  /// looks as seldom as rows must reach the file, not every few milliseconds.
+  suspended: AtomicBool,
   thread: Mutex<Option<Thread>>,
   space: (Mutex<()>, Condvar),
   messages: Mutex<VecDeque<String>>,
@@ -44,6 +47,15 @@ impl WriterControl {
     if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
       thread.unpark();
     }
+  }
+
+  pub fn suspend(&self) {
+    self.suspended.store(true, Ordering::Release);
+  }
+
+  pub fn resume(&self) {
+    self.suspended.store(false, Ordering::Release);
+    self.wake();
   }
 
   /// Queues the text of the next MSG record JS writes.
@@ -116,6 +128,7 @@ impl Writer {
     let file = PagedLines::new(sink, rss::page_size(), BUFFER_BYTES + 4096, header(message).as_bytes())?;
     let control = Arc::new(WriterControl {
       state: AtomicI32::new(RUNNING),
+      suspended: AtomicBool::new(false),
       thread: Mutex::new(None),
       space: (Mutex::new(()), Condvar::new()),
       messages: Mutex::new(VecDeque::new()),
@@ -132,6 +145,8 @@ impl Writer {
       growth: HashMap::new(),
       last_write: Instant::now(),
       name: name.to_string(),
+      last_row: (0, 0),
+      rss_failures_seen: 0,
     };
     let thread = std::thread::Builder::new().name("memtrace-writer".into()).spawn(move || state.run())?;
     *control.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread.thread().clone());
@@ -164,6 +179,9 @@ struct Drain {
   growth: HashMap<(u64, bool), i64>,
   last_write: Instant,
   name: String,
+  /// Event and clock (µs) of the last row written, where a MSG row of the writer's own goes.
+  last_row: (u64, u64),
+  rss_failures_seen: u64,
 }
 
 impl Drain {
@@ -229,11 +247,14 @@ impl Drain {
         self.synthetic_last("<signal>", format!("<{}>", signal_name(state)));
         break;
       }
-      if self.file.buffered() > 0 && self.last_write.elapsed() >= FLUSH_EVERY {
+      self.mark_rss_failures();
+      let suspended = self.control.suspended.load(Ordering::Acquire);
+      if self.file.buffered() > 0 && (suspended || self.last_write.elapsed() >= FLUSH_EVERY) {
         self.write_out()?;
       }
       if self.ring.head() == tail {
-        std::thread::park_timeout(POLL);
+        // Suspended, the ring only takes a rare MSG or LAST, and JS wakes the writer to finish.
+        std::thread::park_timeout(if suspended { FLUSH_EVERY } else { POLL });
       }
     }
     self.file.line(|out| {
@@ -245,6 +266,24 @@ impl Drain {
     Ok(())
   }
 
+  /// When reading RSS has failed since the last look, a MSG row says so, where it happened:
+  /// the rows after it show the last RSS read.
+  fn mark_rss_failures(&mut self) {
+    let (failures, error) = self.ring.rss_failures();
+    if failures == self.rss_failures_seen {
+      return;
+    }
+    self.rss_failures_seen = failures;
+    let text = format!(
+      "memtrace: RSS could not be read ({failures} times so far: {}); the rows that follow show the last RSS read until it can",
+      error.unwrap_or_default()
+    );
+    let (event, clock_us) = self.last_row;
+    let d_event = event.saturating_sub(self.reference.0);
+    self.summary.rows += 1;
+    self.file.line(|out| message_row(out, event, d_event, clock_us, &text::escape_str(&text)));
+  }
+
   fn write_out(&mut self) -> io::Result<()> {
     self.file.flush()?;
     self.last_write = Instant::now();
@@ -254,6 +293,7 @@ impl Drain {
   fn row(&mut self, record: &Record) {
     self.summary.rows += 1;
     let clock_us = (record.clock.max(0.0) * 1e6).round() as u64;
+    self.last_row = (record.event, clock_us);
     let (ref_event, ref_pages) = self.reference;
     let d_event = record.event.saturating_sub(ref_event);
     if record.row == RowKind::Message {
@@ -413,6 +453,31 @@ mod tests {
     let last = text.lines().rev().nth(1).unwrap();
     let LogRow::Event(row) = parse_row(last).unwrap() else { panic!("{last}") };
     assert_eq!((row.kind, row.event, row.file, row.function), (RowKind::Last, 42, "<signal>", "<SIGTERM>"));
+  }
+
+  #[test]
+  fn failed_reads_of_rss_are_marked_where_they_happened() {
+    let (ring, sink, writer) = started();
+    ring.push(&record(0, RowKind::First, What::Line, 0, 1));
+    ring.push(&record(5, RowKind::Next, What::Call, 0, 3));
+    crate::wait_until("the rows at the sink", || text(&sink).contains("NEXT: 5 "));
+    ring.note_rss_failure("statm went away");
+    ring.note_rss_failure("statm went away");
+    crate::wait_until("the mark", || text(&sink).contains("2 times so far"));
+    ring.push(&record(9, RowKind::Last, What::Line, 0, 3));
+    writer.join().unwrap();
+    let text = text(&sink);
+    let marks: Vec<(u64, String)> = text
+      .lines()
+      .filter_map(|line| match parse_row(line) {
+        Ok(LogRow::Message { event, text, .. }) => Some((event, text.to_string())),
+        _ => None,
+      })
+      .collect();
+    // One mark, or two when the writer looked between the failures; each at the last row written.
+    assert!(!marks.is_empty() && marks.len() <= 2, "{text}");
+    assert!(marks.iter().all(|(event, _)| *event == 5), "{marks:?}");
+    assert!(marks.last().unwrap().1.contains("RSS could not be read (2 times so far: statm went away)"), "{marks:?}");
   }
 
   #[test]

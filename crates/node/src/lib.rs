@@ -183,9 +183,14 @@ pub struct ProfileSummary {
 /// One profiler: its log, ring, sampler and writer.
 #[napi]
 pub struct NativeProfiler {
-  inner: Profiler,
+  /// None once released: the ring and everything else are freed then.
+  inner: Option<Profiler>,
+  path: Option<String>,
+  capacity: u32,
   memory_given: bool,
 }
+
+const RELEASED: &str = "this profiler has been released";
 
 #[napi]
 impl NativeProfiler {
@@ -203,49 +208,88 @@ impl NativeProfiler {
       capacity: options.capacity,
       rss_period: Duration::from_nanos((options.rss_period_us.max(0.0) * 1000.0) as u64),
     };
-    Ok(NativeProfiler { inner: Profiler::start(&options).map_err(js_error)?, memory_given: false })
+    let inner = Profiler::start(&options).map_err(js_error)?;
+    let path = inner.path().map(|path| path.display().to_string());
+    let capacity = inner.ring().capacity();
+    Ok(NativeProfiler { inner: Some(inner), path, capacity, memory_given: false })
+  }
+
+  fn profiler(&mut self) -> Result<&mut Profiler> {
+    self.inner.as_mut().ok_or_else(|| js_error(RELEASED))
   }
 
   /// The ring as an ArrayBuffer over Rust-owned memory (once per profiler: two buffers over
-  /// one block are not allowed). The buffer keeps the memory alive.
+  /// one block are not allowed). This profiler keeps the memory alive until `release`, which
+  /// detaches the buffer first.
   #[napi]
   pub fn memory<'env>(&mut self, env: &'env Env) -> Result<ArrayBuffer<'env>> {
     if std::mem::replace(&mut self.memory_given, true) {
       return Err(js_error("the profiler's memory was already handed out"));
     }
-    let ring: Arc<ring::Ring> = self.inner.ring().clone();
+    let ring: Arc<ring::Ring> = self.profiler()?.ring().clone();
     let (ptr, len) = (ring.as_ptr(), ring.byte_len());
-    // SAFETY: `ptr` points at `len` bytes owned by `ring`; the finaliser holds an Arc to it, so
-    // the memory outlives the ArrayBuffer, and no other buffer is made over it.
-    unsafe { ArrayBuffer::from_external(env, ptr, len, ring, |_, ring| drop(ring)) }
+    // SAFETY: `ptr` points at `len` bytes owned by `ring`, which this profiler holds until
+    // `release` has detached the buffer (after which JavaScript cannot reach the memory) or
+    // until it is itself collected, which the JS profiler holding both makes happen no sooner
+    // than the buffer can be used. The finaliser holds a weak reference only, so that the
+    // buffer does not keep the memory until a garbage collection. No other buffer is made over
+    // this memory.
+    unsafe { ArrayBuffer::from_external(env, ptr, len, Arc::downgrade(&ring), |_, ring| drop(ring)) }
+  }
+
+  /// Frees the profiler at once, after `stop`: detaches `memory` (the buffer `memory()` gave),
+  /// so that JavaScript cannot reach the ring any more, then drops the ring and the rest.
+  #[napi]
+  pub fn release(&mut self, memory: ArrayBuffer) -> Result<()> {
+    let Some(inner) = &self.inner else { return Ok(()) };
+    if memory.len() != inner.ring().byte_len() || memory.as_ptr() != inner.ring().as_ptr().cast_const() {
+      return Err(js_error("release() takes the buffer that memory() gave"));
+    }
+    memory.detach()?;
+    self.inner = None;
+    Ok(())
+  }
+
+  /// Another profiler records this thread for now: this one costs nothing until `resume`.
+  #[napi]
+  pub fn suspend(&mut self) -> Result<()> {
+    self.profiler()?.suspend();
+    Ok(())
+  }
+
+  #[napi]
+  pub fn resume(&mut self) -> Result<()> {
+    self.profiler()?.resume().map_err(js_error)
   }
 
   #[napi(getter)]
   pub fn path(&self) -> Option<String> {
-    self.inner.path().map(|path| path.display().to_string())
+    self.path.clone()
   }
 
   #[napi(getter)]
   pub fn capacity(&self) -> u32 {
-    self.inner.ring().capacity()
+    self.capacity
   }
 
   /// Queues the text of the MSG record JS writes next; any string (it is escaped).
   #[napi]
-  pub fn message(&self, message: Utf16String) {
-    self.inner.message(text::escape(&message));
+  pub fn message(&mut self, message: Utf16String) -> Result<()> {
+    self.profiler()?.message(text::escape(&message));
+    Ok(())
   }
 
   /// Blocks until the ring has room.
   #[napi]
-  pub fn wait_for_space(&self) {
-    self.inner.wait_for_space();
+  pub fn wait_for_space(&mut self) -> Result<()> {
+    self.profiler()?.wait_for_space();
+    Ok(())
   }
 
-  /// Ends the log (after JS wrote LAST) and returns its summary; idempotent.
+  /// Ends the log (idempotent).
   #[napi]
-  pub fn stop(&mut self) -> ProfileSummary {
-    match self.inner.stop() {
+  pub fn stop(&mut self) -> Result<ProfileSummary> {
+    Ok(match self.profiler()?.stop() {
       Ok(summary) => ProfileSummary {
         events: summary.events as f64,
         rows: summary.rows as f64,
@@ -264,7 +308,7 @@ impl NativeProfiler {
         top_growth: None,
         failure: Some(err.reason),
       },
-    }
+    })
   }
 }
 
