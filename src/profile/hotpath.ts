@@ -123,7 +123,7 @@ function event(what: number, id: number): void {
 
 /** The other settings: RSS read at every event, PREV rows, and the benchmark stages. */
 function otherEvent(what: number, id: number, n: number): void {
-  const pages = exact ? native.rssPages() : ints[RSS]
+  const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
   if (stage === Stage.Rss) {
     rssSink = pages
     return
@@ -309,7 +309,7 @@ export function eventCount(recording: Recording): number {
 
 /** Writes the FRST row of the current recording (event 0) and makes it the filter's reference. */
 export function writeFirst(siteId: number): void {
-  const pages = exact ? native.rssPages() : ints[RSS]
+  const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
   record(0, floats[CLOCK], pages, siteId * 128 + Row.First + What.Line)
   refPages = pages
   doubles[REF_EVENT] = 0
@@ -317,7 +317,7 @@ export function writeFirst(siteId: number): void {
 
 /** Writes the LAST row of the current recording: one past the last event. */
 export function writeLast(siteId: number): void {
-  const pages = exact ? native.rssPages() : ints[RSS]
+  const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
   record(floats[EVENTS] + 1, floats[CLOCK], pages, siteId * 128 + Row.Last + What.Line)
 }
 

@@ -44,7 +44,9 @@ pub fn page_size() -> f64 {
   rss::page_size() as f64
 }
 
-/// The RSS of this process now, in pages: the hot path's exact mode calls this per event.
+/// The RSS of this process now, in pages: the hot path's exact mode calls this per event. 0 when
+/// it cannot be read: the hot path then takes the sampler's last value, and the sampler, which
+/// fails to read it too, says so.
 #[napi]
 pub fn rss_pages() -> u32 {
   rss::current().map_or(0, |bytes| (bytes / rss::page_size()) as u32)
