@@ -9,6 +9,20 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A command run by `memtrace run` or `monitor`, in a process group of its own (see
+ * `memtrace_core::child`).
+ */
+export declare class NativeCommand {
+  /** Starts `command` with `args` and exactly the environment `env`; stdio is memtrace's. */
+  constructor(command: string, args: Array<string>, env: Record<string, string>)
+  get pid(): number
+  /** Resolves when the command has ended (once). */
+  wait(): Promise<CommandExit>
+  /** Sends `signal` to the command's process group. */
+  signal(signal: number): void
+}
+
 /** A monitor: RSS of this process or of a process tree at an interval, as JSON Lines. */
 export declare class NativeMonitor {
   constructor(options: MonitorOptions)
@@ -52,6 +66,12 @@ export declare class NativeProfiler {
 
 /** Ends running logs when SIGINT or SIGTERM ends the process (see `crates/core/src/signals.rs`). */
 export declare function catchSignals(signals: Array<number>): void
+
+/** How a command ended: its exit code, or the name of the signal that killed it. */
+export interface CommandExit {
+  code?: number
+  signal?: number
+}
 
 export interface Damage {
   line: number
@@ -229,7 +249,11 @@ export declare function rss(): number
 /** The resident set size of process `pid` now, in bytes. */
 export declare function rssOf(pid: number): number
 
-/** The RSS of this process now, in pages: the hot path's exact mode calls this per event. */
+/**
+ * The RSS of this process now, in pages: the hot path's exact mode calls this per event. 0 when
+ * it cannot be read: the hot path then takes the sampler's last value, and the sampler, which
+ * fails to read it too, says so.
+ */
 export declare function rssPages(): number
 
 /** The largest resident set size this process has had, in bytes. */

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeCommand = nativeBinding.NativeCommand
 module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeProfiler = nativeBinding.NativeProfiler
 module.exports.catchSignals = nativeBinding.catchSignals

@@ -205,16 +205,50 @@ test.serial('after SIGKILL every line in the log is whole', async (t) => {
   t.deepEqual(arithmetic(log, 0), [])
 })
 
-test.serial('one Ctrl-C reaches a program run by memtrace once, as it would untraced', async (t) => {
-  const dir = tempDir('ctrl-c')
-  // Detached: a process group of its own, which gets the SIGINT as a terminal would send it.
-  const run = spawn(process.execPath, [cliPath, 'run', '--log-dir', dir, profileFixture('graceful.cjs')], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  await new Promise<void>((ready) => run.stdout!.on('data', (chunk) => (stdout += chunk).includes('ready') && ready()))
-  process.kill(-run.pid!, 'SIGINT')
-  const code = await new Promise((done) => run.on('exit', done))
-  t.is(stdout, 'ready\nfirst SIGINT: finishing up\nclean exit\n')
-  t.is(code, 0)
+for (const [command, sentTo] of [
+  ['run', 'memtrace\'s process group'],
+  ['run', 'memtrace alone'],
+  ['run', 'the program alone'],
+  ['monitor', 'memtrace\'s process group'],
+  ['monitor', 'memtrace alone'],
+] as const) {
+  // Serial: the other tests block this process in spawnSync, and the program must be
+  // signalled while it runs. Its graceful shutdown takes longer than a second.
+  test.serial(`memtrace ${command}: one SIGINT sent to ${sentTo} reaches the program once`, async (t) => {
+    const dir = tempDir('ctrl-c')
+    const args = command === 'run' ? ['run', '--log-dir', dir, profileFixture('graceful.cjs')] : ['monitor', '--log-dir', dir, '--', process.execPath, profileFixture('graceful.cjs')]
+    // Detached: memtrace in a process group of its own, as a shell would start it.
+    const run = spawn(process.execPath, [cliPath, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    run.stdout!.on('data', (chunk) => (stdout += chunk))
+    const exited = new Promise<number | null>((done) => run.on('exit', done))
+    await until('the program to be ready', () => stdout.includes('ready'))
+    const program = Number(/ready (\d+)/.exec(stdout)![1])
+    const target = sentTo === 'the program alone' ? program : sentTo === 'memtrace alone' ? run.pid! : -run.pid!
+    process.kill(target, 'SIGINT')
+    t.is(await exited, 0)
+    t.is(stdout, `ready ${program}\nfirst SIGINT: finishing up\nclean exit\n`)
+    if (command === 'run') t.true(readLog(logsIn(dir)[0]).complete)
+  })
+}
+
+test.serial('memtrace run on a terminal: Ctrl-C reaches the program once, which can read the terminal', async (t) => {
+  const dir = tempDir('tty')
+  const command = [process.execPath, cliPath, 'run', '--log-dir', dir, profileFixture('graceful.cjs')]
+  // `script` runs memtrace on a pseudo-terminal; a \x03 typed into it is the terminal's Ctrl-C,
+  // which the kernel sends to the terminal's foreground process group.
+  const pty = spawn('script', ['-qec', command.map((word) => `'${word}'`).join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let output = ''
+  pty.stdout!.on('data', (chunk) => (output += chunk))
+  const exited = new Promise<number | null>((done) => pty.on('exit', done))
+  await until('the program to be ready', () => output.includes('ready'))
+  pty.stdin!.write('hello\r')
+  await until('the program to read the terminal', () => output.includes('read hello'))
+  pty.stdin!.write('\x03')
+  t.is(await exited, 0)
+  t.regex(output, /first SIGINT: finishing up\r?\n/)
+  t.regex(output, /clean exit\r?\n/)
+  t.false(output.includes('second SIGINT'), output)
   t.true(readLog(logsIn(dir)[0]).complete)
 })
 

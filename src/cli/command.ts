@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { dirname, join } from 'node:path'
 
+import { native } from '../native.js'
+
 /** One command. Its `help` is what `memtrace <name> --help` prints. */
 export interface Command {
   name: string
@@ -101,26 +103,55 @@ export function integerOption(command: string, name: string, value: string | und
   return number
 }
 
+/** How a command ended, as `memtrace run` and `monitor` report it. */
+export interface Ended {
+  /** The exit code a shell would report: the command's own, or 128 + the signal's number. */
+  code: number
+  exitCode: number | null
+  signal: NodeJS.Signals | null
+}
+
 /**
- * Passes signals sent to memtrace on to the command it runs, so that memtrace stays until the
- * command has ended and can report its logs. SIGTERM goes on at once. SIGINT and SIGHUP usually
- * come from the terminal, which sends them to the whole process group, the command included;
- * sending them again would make a program that stops gracefully on the first Ctrl-C stop hard
- * on the second. So they go on only if the command is still running a second later (they were
- * sent to memtrace alone). Returns what stops the forwarding.
+ * Starts `command` in a process group of its own (see `crates/core/src/child.rs`) and passes on
+ * to it, once, each SIGINT, SIGTERM and SIGHUP that memtrace gets: what is sent to the command
+ * or to its group reaches it directly, and what is sent to memtrace or to memtrace's group
+ * through memtrace, so every signal arrives exactly once. `ended` resolves when it has ended.
  */
-export function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean; exitCode: number | null; signalCode: string | null }): () => void {
-  const timers = new Set<NodeJS.Timeout>()
-  const alive = () => child.exitCode === null && child.signalCode === null
-  const forward = (signal: NodeJS.Signals) => {
-    if (signal === 'SIGTERM') child.kill(signal)
-    else timers.add(setTimeout(() => alive() && child.kill(signal), 1000))
+export function startCommand(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { pid: number; ended: Promise<Ended>; signal(name: NodeJS.Signals): void } {
+  let child: InstanceType<typeof native.NativeCommand>
+  try {
+    child = new native.NativeCommand(command, args, Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>)
+  } catch (error) {
+    throw new CommandError(`cannot run ${command}: ${(error as Error).message}`, 127)
   }
-  const stop = onSignals(forward)
-  return () => {
-    stop()
-    timers.forEach(clearTimeout)
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      child.signal(constants.signals[name])
+    } catch {
+      // It has ended already.
+    }
   }
+  const stop = onSignals(signal)
+  const ended = child.wait().then(
+    (exit) => {
+      stop()
+      const signal = exit.signal == null ? null : signalName(exit.signal)
+      return { code: exitCodeOf(exit.code ?? null, signal), exitCode: exit.code ?? null, signal }
+    },
+    (error: Error) => {
+      stop()
+      throw new CommandError(`lost track of ${command}: ${error.message}`)
+    },
+  )
+  return { pid: child.pid, ended, signal }
+}
+
+function signalName(number: number): NodeJS.Signals | null {
+  return (Object.entries(constants.signals).find(([, n]) => n === number)?.[0] as NodeJS.Signals | undefined) ?? null
 }
 
 /** Calls `handler` on the signals that end a command; returns what removes it again. */

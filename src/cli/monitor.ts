@@ -2,12 +2,11 @@
  * `memtrace monitor`: the RSS of a command and of every process it starts (or of a running
  * process and its descendants), at a fixed interval, as JSON Lines: each process and the sum.
  */
-import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 
 import { DEFAULT_INTERVAL_MS, monitorHeader } from '../monitor.js'
 import { native } from '../native.js'
-import { checkWritable, CommandError, exitCodeOf, forwardSignals, integerOption, onSignals, parseOptions, usage, type Command } from './command.js'
+import { checkWritable, CommandError, integerOption, onSignals, parseOptions, startCommand, usage, type Command } from './command.js'
 import { bytes, counted } from './human.js'
 
 const HELP = `Usage: memtrace monitor [options] -- <command> [args...]
@@ -80,18 +79,12 @@ export const monitorCommand: Command = {
     const logDir = resolve(one('log-dir') ?? '.')
     checkWritable(logDir)
 
-    let child: ReturnType<typeof spawn> | null = null
+    let command: ReturnType<typeof startCommand> | null = null
     let pid = attach
     if (pid === undefined) {
-      const [command, ...commandArgs] = rest
-      child = spawn(command, commandArgs, { stdio: 'inherit' })
-      const spawned = await new Promise<number>((done, fail) => {
-        child!.once('spawn', () => done(child!.pid!))
-        child!.once('error', (error: NodeJS.ErrnoException) =>
-          fail(new CommandError(`cannot run ${command}: ${error.code === 'ENOENT' ? 'no such command' : error.message}`, 127)),
-        )
-      })
-      pid = spawned
+      const [program, ...args] = rest
+      command = startCommand(program, args, process.env)
+      pid = command.pid
     } else {
       try {
         native.rssOf(pid)
@@ -109,7 +102,7 @@ export const monitorCommand: Command = {
         header: monitorHeader({ watched: 'tree', pid, command: attach === undefined ? rest : null, intervalMs: interval, message: one('message') }),
       })
     } catch (error) {
-      child?.kill()
+      command?.signal('SIGTERM')
       throw new CommandError(`${(error as Error).message}. Choose another --log-dir.`)
     }
     const clear = statusLine(() => {
@@ -117,24 +110,19 @@ export const monitorCommand: Command = {
       return { rss: s.lastRss, t: s.lastT }
     })
 
-    // A command is sent the signals memtrace gets (see forwardSignals); with --pid, Ctrl-C
+    // A command gets the signals memtrace gets, once (see startCommand); with --pid, Ctrl-C
     // just ends the watch.
-    const ending = await new Promise<{ code: number; exitCode?: number; signal?: string }>((done) => {
-      const stop = child ? forwardSignals(child) : onSignals((signal) => finish({ code: 0, signal }))
-      let poll: NodeJS.Timeout | undefined
-      const finish = (result: { code: number; exitCode?: number; signal?: string }) => {
-        stop()
-        clearInterval(poll)
-        done(result)
-      }
-      if (child) {
-        child.once('exit', (exitCode, signal) =>
-          finish({ code: exitCodeOf(exitCode, signal), exitCode: exitCode ?? undefined, signal: signal ?? undefined }),
-        )
-      } else {
-        poll = setInterval(() => watcher.gone && finish({ code: 0 }), Math.min(interval, 250))
-      }
-    })
+    const ending: { code: number; exitCode?: number; signal?: string } = command
+      ? await command.ended.then((e) => ({ code: e.code, exitCode: e.exitCode ?? undefined, signal: e.signal ?? undefined }))
+      : await new Promise((done) => {
+          const finish = (result: { code: number; signal?: string }) => {
+            stop()
+            clearInterval(poll)
+            done(result)
+          }
+          const stop = onSignals((signal) => finish({ code: 0, signal }))
+          const poll = setInterval(() => watcher.gone && finish({ code: 0 }), Math.min(interval, 250))
+        })
     clear()
     const summary = watcher.stop(ending.exitCode, ending.signal)
     process.stderr.write(

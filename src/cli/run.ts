@@ -9,7 +9,6 @@
  * errors thrown while loading it; `--require` leaves it as it is untraced, and still registers
  * the ES module hooks.
  */
-import { spawn } from 'node:child_process'
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
@@ -18,7 +17,7 @@ import { configFromEnv } from '../instrument/config.js'
 import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
 import type { RunSettings } from '../register.js'
-import { checkWritable, CommandError, exitCodeOf, forwardSignals, integerOption, parseOptions, usage, type Command } from './command.js'
+import { checkWritable, integerOption, parseOptions, startCommand, usage, type Command } from './command.js'
 import { readLog, summaryLine } from './report.js'
 
 const HELP = `Usage: memtrace run [options] <script.js> [args...]
@@ -125,18 +124,13 @@ export const run: Command = {
     }
     const [command, ...commandArgs] = dashed ? rest : [process.execPath, ...rest]
 
-    const code = await new Promise<number>((done, fail) => {
-      const child = spawn(command, commandArgs, { stdio: 'inherit', env })
-      const stopForwarding = forwardSignals(child)
-      child.on('error', (error: NodeJS.ErrnoException) => {
-        const reason = error.code === 'ENOENT' ? 'no such command' : error.message
-        fail(new CommandError(`cannot run ${command}: ${reason}`, 127))
-      })
-      child.on('exit', (exitCode, signal) => {
-        stopForwarding()
-        done(exitCodeOf(exitCode, signal))
-      })
-    })
+    let code: number
+    try {
+      code = (await startCommand(command, commandArgs, env).ended).code
+    } catch (error) {
+      rmSync(work, { recursive: true, force: true })
+      throw error
+    }
 
     // Each traced process notes its log as it starts, and why it is unfinished if it could not finish it.
     const failures = new Map<string, string>()

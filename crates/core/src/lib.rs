@@ -20,7 +20,9 @@
 //! * [`report`]: reads a log back into totals.
 //! * [`monitor`]: RSS over time of this process or of a process tree, as JSON Lines.
 //! * [`logfile`]: where logs go and how new ones are named.
+//! * [`child`]: the command `memtrace run` and `monitor` start, in a process group of its own.
 
+pub mod child;
 pub mod format;
 pub mod functions;
 pub mod instrument;

@@ -3,10 +3,12 @@
 //! checking that users see (TypeErrors naming the option) lives in the TypeScript layer, `src/`.
 #![deny(clippy::all)]
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use memtrace_core::child;
 use memtrace_core::format::text;
 use memtrace_core::instrument::{self, Cache, SourceKind};
 use memtrace_core::logfile::{self, LogTarget};
@@ -153,6 +155,73 @@ pub fn ring_layout() -> RingLayout {
 #[napi]
 pub fn catch_signals(signals: Vec<i32>) -> Result<()> {
   signals::install(&signals).map_err(js_error)
+}
+
+/// How a command ended: its exit code, or the name of the signal that killed it.
+#[napi(object)]
+pub struct CommandExit {
+  pub code: Option<i32>,
+  pub signal: Option<i32>,
+}
+
+pub struct WaitForCommand(Option<child::Child>);
+
+impl Task for WaitForCommand {
+  type Output = child::Exit;
+  type JsValue = CommandExit;
+
+  fn compute(&mut self) -> Result<child::Exit> {
+    let command = self.0.take().ok_or_else(|| js_error("this command is already waited for"))?;
+    command.wait().map_err(js_error)
+  }
+
+  fn resolve(&mut self, _env: Env, exit: child::Exit) -> Result<CommandExit> {
+    Ok(match exit {
+      child::Exit::Code(code) => CommandExit { code: Some(code), signal: None },
+      child::Exit::Signal(signal) => CommandExit { code: None, signal: Some(signal) },
+    })
+  }
+}
+
+/// A command run by `memtrace run` or `monitor`, in a process group of its own (see
+/// `memtrace_core::child`).
+#[napi]
+pub struct NativeCommand {
+  pid: u32,
+  child: std::sync::Mutex<Option<child::Child>>,
+}
+
+#[napi]
+impl NativeCommand {
+  /// Starts `command` with `args` and exactly the environment `env`; stdio is memtrace's.
+  #[napi(constructor)]
+  pub fn new(command: String, args: Vec<String>, env: HashMap<String, String>) -> Result<Self> {
+    let env: Vec<_> = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    let args: Vec<_> = args.into_iter().map(Into::into).collect();
+    let child = child::Child::spawn(&command.into(), &args, &env).map_err(|err| {
+      let reason =
+        if err.kind() == std::io::ErrorKind::NotFound { "no such command".to_string() } else { err.to_string() };
+      Error::new(Status::GenericFailure, reason)
+    })?;
+    Ok(NativeCommand { pid: child.pid(), child: std::sync::Mutex::new(Some(child)) })
+  }
+
+  #[napi(getter)]
+  pub fn pid(&self) -> u32 {
+    self.pid
+  }
+
+  /// Resolves when the command has ended (once).
+  #[napi(ts_return_type = "Promise<CommandExit>")]
+  pub fn wait(&self) -> AsyncTask<WaitForCommand> {
+    AsyncTask::new(WaitForCommand(self.child.lock().unwrap_or_else(|p| p.into_inner()).take()))
+  }
+
+  /// Sends `signal` to the command's process group.
+  #[napi]
+  pub fn signal(&self, signal: i32) -> Result<()> {
+    child::signal_group(self.pid, signal).map_err(js_error)
+  }
 }
 
 #[napi(object)]
