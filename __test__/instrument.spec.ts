@@ -306,3 +306,23 @@ test('frozen built-ins: a frozen globalThis runs the program untraced with one l
   t.is(frozenFunctions.stdout, '42\n')
   t.true(eventRows(parseLog(readFileSync(log, 'utf8'))).some((r) => r.func === 'double' && r.what === 'CALL'), 'double() was traced')
 })
+
+test('deep recursion: a traced frame is bigger, by a measured ratio, and --stack-size buys the depth back', (t) => {
+  const script = join(fixtures, 'syntax', 'depth.cjs')
+  const depth = (args: string[]) => {
+    const result = node(args)
+    t.is(result.status, 0, result.stderr)
+    const [reached, error] = result.stdout.trim().split(' ')
+    t.is(error, 'RangeError')
+    return Number(reached)
+  }
+  const untraced = depth([script])
+  const traced = depth(['--require', registerPath, script])
+  const ratio = traced / untraced
+  t.log(`depth ${untraced} untraced, ${traced} traced: x${ratio.toFixed(2)} on Node ${process.version}`)
+  // The README says what remains: the try/finally every function gets costs about a third.
+  t.true(ratio > 0.6 && ratio < 1, `x${ratio}`)
+  // V8's stack is 984 KiB by default; as much more as the frames grew gives the depth back.
+  const bigger = depth([`--stack-size=${Math.ceil(984 / ratio) + 64}`, '--require', registerPath, script])
+  t.true(bigger >= untraced, `${bigger} with a bigger stack, ${untraced} untraced`)
+})
