@@ -89,7 +89,7 @@ unsafe impl Sync for Line {}
 /// ring go (see `NativeProfiler::release`), so that a stopped profiler's memory is freed at once
 /// instead of at a garbage collection.
 pub struct Ring {
-  lines: Box<[Line]>,
+  lines: Block,
   capacity: u32,
   /// Reads of RSS that failed for this ring, and the first error, for the writer to mark in the
   /// log (Rust-side only, not in the shared block).
@@ -138,18 +138,82 @@ pub struct BadRecord {
   pub code: f64,
 }
 
-/// `count` zeroed lines from the allocator's zeroed memory: fresh pages from the kernel stay
-/// unmapped until written, so an unused ring does not add to the RSS being measured.
-fn zeroed_lines(count: usize) -> Box<[Line]> {
-  let layout = std::alloc::Layout::array::<Line>(count).expect("a ring fits in memory");
-  // SAFETY: the layout is not zero-sized (count >= 4: the control block alone is 4 lines).
-  let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Line>();
-  if ptr.is_null() {
-    std::alloc::handle_alloc_error(layout);
+/// `count` zeroed lines, mapped from the OS: fresh pages stay unmapped until written, so an
+/// unused ring does not add to the RSS being measured, and unmapping gives them back when the
+/// ring goes. (The allocator's zeroed memory would do the first only while it maps each block
+/// afresh; once it reuses freed ones, it zeroes them by hand, touching every page.)
+struct Block {
+  lines: std::ptr::NonNull<Line>,
+  count: usize,
+}
+
+// SAFETY: the block is plain memory owned by this value; `Line` is `Sync`.
+unsafe impl Send for Block {}
+// SAFETY: as above.
+unsafe impl Sync for Block {}
+
+impl Block {
+  fn bytes(count: usize) -> usize {
+    count * std::mem::size_of::<Line>()
   }
-  // SAFETY: `ptr` holds `count` Lines, allocated with the layout Box<[Line]> frees with, and all
-  // zeroes is a valid Line (an UnsafeCell of integers).
-  unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, count)) }
+
+  fn new(count: usize) -> Block {
+    let bytes = Block::bytes(count);
+    #[cfg(unix)]
+    // SAFETY: an anonymous private mapping of `bytes` (not zero: count >= 4); the kernel zeroes
+    // it, and page alignment exceeds Line's 64.
+    let ptr = unsafe {
+      let ptr = libc::mmap(
+        std::ptr::null_mut(),
+        bytes,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANON,
+        -1,
+        0,
+      );
+      if ptr == libc::MAP_FAILED {
+        std::ptr::null_mut()
+      } else {
+        ptr.cast::<Line>()
+      }
+    };
+    #[cfg(windows)]
+    // SAFETY: VirtualAlloc reserves and commits `bytes` of zeroed, page-aligned memory.
+    let ptr = unsafe {
+      use windows_sys::Win32::System::Memory::{VirtualAlloc, MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE};
+      VirtualAlloc(std::ptr::null(), bytes, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE).cast::<Line>()
+    };
+    match std::ptr::NonNull::new(ptr) {
+      Some(lines) => Block { lines, count },
+      None => std::alloc::handle_alloc_error(std::alloc::Layout::array::<Line>(count).expect("a ring fits in memory")),
+    }
+  }
+}
+
+impl std::ops::Deref for Block {
+  type Target = [Line];
+
+  fn deref(&self) -> &[Line] {
+    // SAFETY: `lines` holds `count` Lines for as long as the block lives; all zeroes is a valid
+    // Line (an UnsafeCell of integers).
+    unsafe { std::slice::from_raw_parts(self.lines.as_ptr(), self.count) }
+  }
+}
+
+impl Drop for Block {
+  fn drop(&mut self) {
+    #[cfg(unix)]
+    // SAFETY: unmaps exactly the mapping `new` made; no reference into it outlives the block.
+    unsafe {
+      libc::munmap(self.lines.as_ptr().cast(), Block::bytes(self.count));
+    }
+    #[cfg(windows)]
+    // SAFETY: releases exactly the allocation `new` made.
+    unsafe {
+      use windows_sys::Win32::System::Memory::{VirtualFree, MEM_RELEASE};
+      VirtualFree(self.lines.as_ptr().cast(), 0, MEM_RELEASE);
+    }
+  }
 }
 
 impl Ring {
@@ -158,7 +222,7 @@ impl Ring {
     let capacity = capacity.max(2).next_power_of_two();
     let bytes = RECORDS_AT + capacity as usize * RECORD_BYTES;
     Ring {
-      lines: zeroed_lines(bytes.div_ceil(64)),
+      lines: Block::new(bytes.div_ceil(64)),
       capacity,
       rss_failures: AtomicU64::new(0),
       rss_error: std::sync::Mutex::new(None),
