@@ -235,6 +235,11 @@ impl Ring {
     self.rss_failures.fetch_add(1, Ordering::Relaxed);
   }
 
+  /// Failed reads of RSS so far (one atomic load: the writer asks often).
+  pub fn rss_failure_count(&self) -> u64 {
+    self.rss_failures.load(Ordering::Relaxed)
+  }
+
   /// Failed reads of RSS so far, and the first error.
   pub fn rss_failures(&self) -> (u64, Option<String>) {
     (self.rss_failures.load(Ordering::Relaxed), self.rss_error.lock().unwrap_or_else(|p| p.into_inner()).clone())

@@ -269,10 +269,10 @@ impl Drain {
   /// When reading RSS has failed since the last look, a MSG row says so, where it happened:
   /// the rows after it show the last RSS read.
   fn mark_rss_failures(&mut self) {
-    let (failures, error) = self.ring.rss_failures();
-    if failures == self.rss_failures_seen {
+    if self.ring.rss_failure_count() == self.rss_failures_seen {
       return;
     }
+    let (failures, error) = self.ring.rss_failures();
     self.rss_failures_seen = failures;
     let text = format!(
       "memtrace: RSS could not be read ({failures} times so far: {}); the rows that follow show the last RSS read until it can",
