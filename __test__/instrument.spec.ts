@@ -265,7 +265,7 @@ test('include globs choose what is instrumented; a bad glob is a clear error', (
   t.regex(envBad.stderr, /MEMTRACE_EXCLUDE glob "lib\/\[abc" is not valid: '\[' at position 5 is never closed/)
 })
 
-test('TypeScript run through tsx is instrumented after tsx has compiled it', (t) => {
+test('TypeScript run through tsx is instrumented after tsx has compiled it, with its names and file names', (t) => {
   const dir = tempDir('tsx')
   const script = join(fixtures, 'tsx', 'app.ts')
   const plain = node(['--import', 'tsx', script], { cwd: root })
@@ -273,7 +273,19 @@ test('TypeScript run through tsx is instrumented after tsx has compiled it', (t)
   const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, '--', process.execPath, '--import', 'tsx', script], { cwd: root })
   t.is(run.stdout, plain.stdout)
   const rows = eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8')))
-  t.true(rows.some((r) => r.file === script && r.func === 'distance' && r.what === 'CALL'), 'distance() was traced')
+  const called = (file: string) => new Set(rows.filter((r) => r.file === file && r.what === 'CALL').map((r) => r.func))
+  // esbuild keeps the names of arrow functions with __name(fn, "scale"), which names them too.
+  const names = called(script)
+  t.true(names.has('distance') && names.has('scale') && !names.has('<anonymous>'), [...names].join(', '))
+  // tsx loads CommonJS TypeScript for an ES module under a name with a query (on Node 20); the
+  // log names the file.
+  const main = join(fixtures, 'tsx-commonjs', 'main.mts')
+  const commonjs = tempDir('tsx-commonjs')
+  const mixed = cli(['run', '--d-rss-trigger', '0', '--log-dir', commonjs, '--', process.execPath, '--import', 'tsx', main], { cwd: root })
+  t.is(mixed.stdout, '2\n', mixed.stderr)
+  const mixedRows = eventRows(parseLog(readFileSync(logsIn(commonjs)[0], 'utf8')))
+  t.true(mixedRows.some((r) => r.file === join(fixtures, 'tsx-commonjs', 'lib.ts') && r.func === 'helper'), 'helper() in lib.ts')
+  t.false(mixedRows.some((r) => r.file.includes('?')), 'no file name keeps a loader\'s query')
 })
 
 test('workers run instrumented code with hooks of their own', (t) => {

@@ -1,7 +1,8 @@
 /**
  * One file through the instrumenter: included or not, parsed or not, cached or not.
  */
-import { writeSync } from 'node:fs'
+import { existsSync, writeSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
 
 import { native } from '../native.js'
 import { compiledGlobs, type InstrumentConfig } from './config.js'
@@ -24,7 +25,8 @@ export function transformer(config: InstrumentConfig): Transformer {
   // Written at once: from a hooks thread or a worker that is about to end, process.stderr's
   // asynchronous writes can be lost.
   const debug = config.debug ? (text: string) => writeSync(2, `memtrace: ${text}\n`) : null
-  return (source, file, kind) => {
+  return (source, name, kind) => {
+    const file = withoutQuery(name)
     if (!included(file)) {
       debug?.(`skipped ${file}: not matched by the include globs, or matched by an exclude glob`)
       return { code: source, unparsable: false }
@@ -44,4 +46,14 @@ export function transformer(config: InstrumentConfig): Transformer {
     for (const why of result.skipped) debug?.(`  left one function of ${file} as it is: ${why}`)
     return { code: result.code, unparsable: false }
   }
+}
+
+/**
+ * A loader may add a query to a file's name (tsx: `lib.ts?tsx-commonjs-export-preparse=1`); the
+ * log names the file. A name whose `?` is part of the file's own name is kept.
+ */
+function withoutQuery(name: string): string {
+  const query = name.indexOf('?')
+  if (query < 0 || !isAbsolute(name) || existsSync(name)) return name
+  return existsSync(name.slice(0, query)) ? name.slice(0, query) : name
 }

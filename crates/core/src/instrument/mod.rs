@@ -56,9 +56,9 @@ use lines::LineIndex;
 
 use crate::functions::{self, Site};
 
-/// Bumped whenever the inserted code changes, so that cached plans of older versions are not
-/// reused.
-pub const VERSION: u32 = 2;
+/// Bumped whenever a plan changes (the inserted code, or the names of functions), so that cached
+/// plans of older versions are not reused.
+pub const VERSION: u32 = 3;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -86,6 +86,24 @@ pub fn infer(parents: &[AstKind], span: Span, source: &str) -> Option<String> {
       t.binding.get_identifier_name().map(|name| name.to_string())
     }
     AstKind::ExportDefaultDeclaration(_) => Some("default".to_string()),
+    AstKind::CallExpression(call) => helper_name(call, span, || class()),
+    _ => None,
+  }
+}
+
+/// The name bundlers' helpers give a function they wrap: esbuild's (and so tsx's) keep-names
+/// `__name(fn, "f")`, and class fields lowered to `__publicField(this, "key", fn)`.
+fn helper_name(call: &oxc_ast::ast::CallExpression, span: Span, class: impl Fn() -> String) -> Option<String> {
+  let oxc_ast::ast::Expression::Identifier(callee) = &call.callee else { return None };
+  let argument = |i: usize| call.arguments.get(i).and_then(|a| a.as_expression());
+  let literal = |i: usize| match argument(i)? {
+    oxc_ast::ast::Expression::StringLiteral(s) => Some(s.value.to_string()),
+    _ => None,
+  };
+  let is = |i: usize| argument(i).is_some_and(|e| e.span() == span);
+  match callee.name.as_str() {
+    "__name" if is(0) => literal(1),
+    "__publicField" if is(2) => literal(1).map(|key| format!("{}.{key}", class())),
     _ => None,
   }
 }

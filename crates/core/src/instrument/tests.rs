@@ -235,3 +235,11 @@ fn ids_start_where_the_table_says() {
   assert!(out.code.contains(&format!("function b() {{var $mt$t=1,$mt$v;__mt$c({});", first + 1)));
   assert_eq!(out.functions, 2);
 }
+
+#[test]
+fn names_given_by_bundler_helpers_are_kept() {
+  assert_eq!(
+    names("const f = /* @__PURE__ */ __name((x) => x * 2, \"f\");\nclass A { constructor() { __publicField(this, \"onTick\", () => 1) } }\n__name(function () {}, 42)"),
+    ["f", "A.constructor", "A.onTick", "<anonymous>"]
+  );
+}
