@@ -86,7 +86,7 @@ pub fn infer(parents: &[AstKind], span: Span, source: &str) -> Option<String> {
       t.binding.get_identifier_name().map(|name| name.to_string())
     }
     AstKind::ExportDefaultDeclaration(_) => Some("default".to_string()),
-    AstKind::CallExpression(call) => helper_name(call, span, || class()),
+    AstKind::CallExpression(call) => helper_name(call, span, class),
     _ => None,
   }
 }
