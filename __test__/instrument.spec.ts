@@ -338,3 +338,21 @@ test('deep recursion: a traced frame is bigger, by a measured ratio, and --stack
   const bigger = depth([`--stack-size=${Math.ceil(984 / ratio) + 64}`, '--require', registerPath, script])
   t.true(bigger >= untraced, `${bigger} with a bigger stack, ${untraced} untraced`)
 })
+
+for (const jest of ['jest', 'jest-29']) {
+  test(`${jest}: code that Jest compiles through vm is traced, and the suite passes as untraced`, (t) => {
+    const args = [join(root, 'node_modules', jest, 'bin', 'jest.js'), '--rootDir', join(fixtures, 'jest'), '--runInBand']
+    const summary = (stderr: string) => /Tests: +.*\n/.exec(stderr)?.[0]
+    const plain = node(args)
+    t.is(plain.status, 0, plain.stderr)
+    t.regex(summary(plain.stderr) ?? '', /2 passed, 2 total/)
+    const dir = tempDir('jest')
+    const run = cli(['run', '--log-dir', dir, '--', process.execPath, ...args])
+    t.is(run.status, 0, run.stderr)
+    t.is(summary(run.stderr), summary(plain.stderr))
+    const cache = join(fixtures, 'jest', 'src', 'cache.js')
+    const rows = logsIn(dir).flatMap((log) => eventRows(parseLog(readFileSync(log, 'utf8'))))
+    const grown = rows.filter((r) => r.kind === 'NEXT' && r.file === cache && r.func === 'remember' && r.what === 'RETURN').reduce((sum, r) => sum + r.dRss, 0)
+    t.true(grown >= 14 * 1024 * 1024, `remember() in the code under test grew by ${grown} bytes`)
+  })
+}

@@ -14,6 +14,7 @@ import { isMainThread, parentPort } from 'node:worker_threads'
 import { patchCommonJs } from './instrument/commonjs.js'
 import { configFromEnv, type InstrumentConfig } from './instrument/config.js'
 import { registerEsmHooks } from './instrument/esm.js'
+import { patchVm } from './instrument/vm.js'
 import { restoreFunctionSources } from './instrument/source.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
@@ -87,7 +88,9 @@ function main(): void {
   if (!restoreFunctionSources() && config.debug) {
     writeSync(2, 'memtrace: Function.prototype.toString was frozen before memtrace ran: instrumented functions show their instrumented source\n')
   }
-  patchCommonJs(transformer(config))
+  const transform = transformer(config)
+  patchCommonJs(transform)
+  patchVm(transform)
   registerEsmHooks(config)
   const run = process.env.MEMTRACE_RUN
   if (run && isMainThread) startRunProfiler(run)

@@ -256,12 +256,20 @@ const GLOBALS: Record<string, unknown> = {
   __mt$i: forAwait,
 }
 
-/** Defines the hot-path globals on this thread (once). */
-export function installGlobals(): void {
-  if (Object.prototype.hasOwnProperty.call(globalThis, '__mt$c')) return
+/**
+ * Defines the hot-path functions on `global`, the global object of a realm whose code is
+ * instrumented (once; not at all where it cannot be extended).
+ */
+export function defineGlobals(global: object): void {
+  if (Object.prototype.hasOwnProperty.call(global, '__mt$c') || !Object.isExtensible(global)) return
   for (const [name, value] of Object.entries(GLOBALS)) {
-    Object.defineProperty(globalThis, name, { value, writable: false, enumerable: false, configurable: false })
+    Object.defineProperty(global, name, { value, writable: false, enumerable: false, configurable: false })
   }
+}
+
+/** Defines the hot-path globals on this thread. */
+export function installGlobals(): void {
+  defineGlobals(globalThis)
 }
 
 export function globalsInstalled(): boolean {
