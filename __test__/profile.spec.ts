@@ -319,6 +319,20 @@ test('stopped profilers free their memory and threads at once; suspended ones co
   t.true(out.idleCpuPerSecond < 0.8, `${out.idleCpuPerSecond} s of CPU per second of idling`)
 })
 
+test('what a module\'s top level allocates is its own: <module> at line 1, CommonJS and ES modules', (t) => {
+  const dir = tempDir('modules')
+  const result = cli(['run', '--log-dir', dir, join(fixtures, 'modules', 'main.mjs')])
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout, `${2 * (16 << 20)}\n`)
+  const rows = eventRows(readLog(logsIn(dir)[0]))
+  for (const file of ['keeps.cjs', 'keeps.mjs']) {
+    const own = rows.filter((r) => r.file === join(fixtures, 'modules', file) && r.func === '<module>')
+    t.true(own.every((r) => r.line === 1), file)
+    const grown = own.filter((r) => r.kind === 'NEXT' && r.what === 'RETURN').reduce((sum, r) => sum + r.dRss, 0)
+    t.true(grown >= 14 * MiB, `${file}: <module> grew by ${grown / MiB} MiB`)
+  }
+})
+
 test('profilers nest: the outer log names the inner one and resumes after it', (t) => {
   const dir = tempDir('nested')
   const result = withHooks('nested.cjs', dir)

@@ -52,6 +52,9 @@ enum Shape {
   Block { enter: u32, exit: u32, semicolon: bool },
   /// An arrow's expression body, from `start` to `end`.
   Expression { start: u32, end: u32 },
+  /// An ES module's top level: CALL at `enter`, RETURN at `exit` (the end of the file), with no
+  /// block around it, where imports and exports could not stand.
+  Module { enter: u32, exit: u32, semicolon: bool },
 }
 
 pub struct Collector<'a> {
@@ -138,8 +141,22 @@ impl<'a> Collector<'a> {
     } else {
       [Piece::Enter, Piece::Exit, Piece::ArrowOpen, Piece::ArrowClose]
     };
+    if let Shape::Module { enter, exit, semicolon } = frame.shape {
+      // Awaits at an ES module's top level would need the suspension bookkeeping, which a
+      // module's top level cannot have: such a module reports no <module> events.
+      if frame.suspends {
+        self.skipped.push((self.sites[id as usize].name.clone(), "its top level awaits"));
+        return;
+      }
+      if semicolon {
+        self.insert(enter, true, depth, Piece::Semicolon, id);
+      }
+      self.insert(enter, true, depth, Piece::ModuleEnter, id);
+      self.insert(exit, false, depth, Piece::ModuleExit, id);
+      return;
+    }
     match frame.shape {
-      Shape::Program => {}
+      Shape::Program | Shape::Module { .. } => {}
       Shape::Block { enter, exit, semicolon } => {
         if semicolon {
           self.insert(enter, true, depth, Piece::Semicolon, id);
@@ -229,6 +246,40 @@ impl<'a> Collector<'a> {
       }
     };
     self.open(arrow.span.start, name, shape, declared);
+  }
+
+  /// Opens the frame of a module's top level, `<module>` at line 1, before the walk:
+  /// CommonJS, whose top level is a function body, is wrapped like one; an ES module gets CALL
+  /// and RETURN only. The first statement goes after a hashbang line and the directives; a file
+  /// that ends in a line comment gets a line break before the last insertion.
+  pub fn open_module(&mut self, program: &oxc_ast::ast::Program<'a>, commonjs: bool) {
+    let start = match &program.hashbang {
+      Some(hashbang) => self.source[hashbang.span.end as usize..]
+        .find('\n')
+        .map_or(self.source.len(), |i| hashbang.span.end as usize + i + 1) as u32,
+      None => 0,
+    };
+    let end = self.source.len() as u32;
+    let in_line_comment = program.comments.last().is_some_and(|c| c.is_line() && c.span.end == end);
+    let enter = program.directives.last().map_or(start, |d| d.span.end);
+    // A last directive with no `;` of its own gets one before the first insertion.
+    let semicolon = program.directives.last().is_some_and(|d| self.source.as_bytes()[d.span.end as usize - 1] != b';');
+    let shape = if commonjs {
+      Shape::Block { enter, exit: end, semicolon }
+    } else {
+      Shape::Module { enter, exit: end, semicolon }
+    };
+    self.open(0, "<module>".into(), shape, if commonjs { declared_functions(&program.body) } else { Vec::new() });
+    if in_line_comment {
+      // A closer deeper than the module's own, so that it goes in before it.
+      let depth = self.depth() + 1;
+      self.insert(end, false, depth, Piece::LineBreak, self.sites.len() as u32 - 1);
+    }
+  }
+
+  /// Closes the frame [`Self::open_module`] opened, after the walk.
+  pub fn close_module(&mut self) {
+    self.close();
   }
 
   fn block_shape(&self, body: Span, directives_end: Option<u32>) -> Shape {

@@ -37,6 +37,13 @@
 //!
 //! A body whose function declarations would clash once inside a block (see `collect::unwrappable`)
 //! is left as it is: that function reports no events, the functions in it still do.
+//!
+//! A module's top level reports as a function of its own, `<module>` at line 1, so that what its
+//! evaluation allocates is its own: a CommonJS module's top level is a function body (Node wraps
+//! it in one) and is wrapped as above; an ES module's cannot be (imports and exports must stay at
+//! the top level), so it gets `__mt$c(7);` first and `;__mt$r(7);` last, and no EXCEPT. A file
+//! that ends inside a line comment gets a line break before that last insertion: the only one
+//! memtrace ever adds, after every line of the file.
 
 mod cache;
 mod collect;
@@ -120,10 +127,13 @@ pub enum Piece {
   IterableClose,
   BodyOpen,
   BodyClose,
+  ModuleEnter,
+  ModuleExit,
+  LineBreak,
 }
 
 impl Piece {
-  pub const ALL: [Piece; 25] = [
+  pub const ALL: [Piece; 28] = [
     Piece::Semicolon,
     Piece::Enter,
     Piece::EnterSuspending,
@@ -149,6 +159,9 @@ impl Piece {
     Piece::IterableClose,
     Piece::BodyOpen,
     Piece::BodyClose,
+    Piece::ModuleEnter,
+    Piece::ModuleExit,
+    Piece::LineBreak,
   ];
 
   /// The text, in parts: the id goes between consecutive parts. Pieces that follow a keyword
@@ -193,6 +206,9 @@ impl Piece {
       Piece::IterableClose => &[",()=>$mt$s=1)"],
       Piece::BodyOpen => &["{$mt$s&&($mt$s=__mt$k(", "));"],
       Piece::BodyClose => &["}"],
+      Piece::ModuleEnter => &["__mt$c(", ");"],
+      Piece::ModuleExit => &[";__mt$r(", ");"],
+      Piece::LineBreak => &["\n"],
     }
   }
 
@@ -242,7 +258,14 @@ pub fn plan(source: &str, path: &str, kind: SourceKind) -> Result<Plan, SyntaxEr
     return Err(SyntaxError { message: error.message.to_string(), line, column });
   }
   let mut collector = Collector::new(source, &lines);
+  let module = matches!(kind, SourceKind::CommonJs | SourceKind::Module);
+  if module {
+    collector.open_module(&parsed.program, kind == SourceKind::CommonJs);
+  }
   collector.visit_program(&parsed.program);
+  if module {
+    collector.close_module();
+  }
   let mut insertions = collector.insertions;
   insertions.sort_unstable_by_key(|(key, _)| *key);
   let skipped = collector.skipped.into_iter().map(|(name, why)| format!("{name}: {why}")).collect();

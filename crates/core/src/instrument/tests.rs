@@ -5,8 +5,10 @@ fn rewrite(source: &str, kind: SourceKind) -> String {
   plan(source, "/t/input.js", kind).unwrap().apply(source, 0)
 }
 
+/// The names of the functions (not of the module's top level, `<module>`).
 fn names(source: &str) -> Vec<String> {
-  plan(source, "/t/input.js", SourceKind::Module).unwrap().sites.into_iter().map(|site| site.name).collect()
+  let sites = plan(source, "/t/input.js", SourceKind::Module).unwrap().sites;
+  sites.into_iter().map(|site| site.name).filter(|name| name != "<module>").collect()
 }
 
 #[test]
@@ -32,12 +34,12 @@ fn empty_bodies_open_before_they_close() {
 #[test]
 fn keywords_are_never_glued_to_what_follows_them() {
   // Minified code, as tsx and bundlers write it.
-  let out = rewrite("async function a(p){return await(p)}function*b(){yield[1];yield*[2]}", SourceKind::Module);
+  let out = rewrite("async function a(p){return await(p)}function*b(){yield[1];yield*[2]}", SourceKind::Script);
   assert!(
     out.contains("await __mt$y(0,(p),") && out.contains("yield __mt$y(1,[1],") && out.contains("yield* __mt$y(1,[2],"),
     "{out}"
   );
-  let out = rewrite("async function c(){for await(const x of[p])f(x)}", SourceKind::Module);
+  let out = rewrite("async function c(){for await(const x of[p])f(x)}", SourceKind::Script);
   assert!(out.contains("of __mt$i(0,[p],"), "{out}");
   let out = rewrite("function d(){return(1)}function e(){return\n1}", SourceKind::Script);
   assert!(out.contains("return ($mt$v=((1)),") && out.contains("return void($mt$t=0);\n1"), "{out}");
@@ -82,14 +84,14 @@ fn directives_stay_first() {
 #[test]
 fn an_expression_arrow_becomes_a_block_that_returns_it() {
   assert_eq!(
-    rewrite("const f = x => ({ x })", SourceKind::Module),
+    rewrite("const f = x => ({ x })", SourceKind::Script),
     "const f = x => {var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(({ x }));$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
 }
 
 #[test]
 fn awaits_report_suspension_and_catch_blocks_report_resumption() {
-  let out = rewrite("async function f() { try { await g() } catch (e) { h(e) } }", SourceKind::Module);
+  let out = rewrite("async function f() { try { await g() } catch (e) { h(e) } }", SourceKind::Script);
   assert_eq!(
     out,
     "async function f() {var $mt$s=0;__mt$c(0);try{ try { __mt$u(0,await  __mt$y(0,g(),$mt$s=1),$mt$s=0) } \
@@ -100,7 +102,7 @@ fn awaits_report_suspension_and_catch_blocks_report_resumption() {
 
 #[test]
 fn nested_awaits_close_innermost_first() {
-  let out = rewrite("async () => await await x", SourceKind::Module);
+  let out = rewrite("async () => await await x", SourceKind::Script);
   assert!(
     out.contains("__mt$u(0,await  __mt$y(0,__mt$u(0,await  __mt$y(0,x,$mt$s=1),$mt$s=0),$mt$s=1),$mt$s=0)"),
     "{out}"
@@ -117,7 +119,7 @@ fn yields_with_and_without_arguments() {
 
 #[test]
 fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
-  let out = rewrite("async function f(xs) { outer: for await (const x of xs) use(x) }", SourceKind::Module);
+  let out = rewrite("async function f(xs) { outer: for await (const x of xs) use(x) }", SourceKind::Script);
   assert!(
     out.contains(
       "{outer: for await (const x of  __mt$i(0,xs,()=>$mt$s=1)) {$mt$s&&($mt$s=__mt$k(0));use(x)};$mt$s&&($mt$s=__mt$k(0))}"
@@ -128,7 +130,7 @@ fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
 
 #[test]
 fn class_fields_are_wrapped_but_anonymous_functions_in_them_keep_their_names() {
-  let out = rewrite("class A { x = make(); y = () => 1; static z = (function () {}) }", SourceKind::Module);
+  let out = rewrite("class A { x = make(); y = () => 1; static z = (function () {}) }", SourceKind::Script);
   assert!(
     out.starts_with("class A { x = (()=>{var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(make());$mt$t=0;return $mt$v}"),
     "{out}"
@@ -187,14 +189,17 @@ fn sites_are_where_the_function_starts_in_the_original() {
   let source = "// é😀\nconst f = () => 1;\nclass A {\n  static async *gen() {}\n}";
   let sites = plan(source, "/t.js", SourceKind::Module).unwrap().sites;
   let at: Vec<(u32, u32)> = sites.iter().map(|s| (s.line, s.column)).collect();
-  assert_eq!(at, [(2, 11), (4, 17)]);
+  assert_eq!(at, [(1, 1), (2, 11), (4, 17)]);
 }
 
 #[test]
 fn every_original_line_keeps_its_number() {
   let source = include_str!("../../tests/fixtures/constructs.js");
   let out = rewrite(source, SourceKind::Module);
-  assert_eq!(out.lines().count(), source.lines().count());
+  // The file ends in a line comment, after which the module's last insertion needs a line of
+  // its own: one more line, after all the others.
+  assert_eq!(out.lines().count(), source.lines().count() + 1);
+  assert_eq!(out.lines().last(), Some(";__mt$r(0);"));
   for (original, instrumented) in source.lines().zip(out.lines()) {
     // What was on the line is still there, in order, with only insertions between.
     let mut rest = instrumented;
@@ -208,7 +213,7 @@ fn every_original_line_keeps_its_number() {
 #[test]
 fn typescript_is_parsed_as_typescript_and_bodiless_declarations_are_skipped() {
   let source = "declare function d(): void;\nfunction o(a: string): void;\nfunction o(a: any) { return a as number }";
-  let plan = plan(source, "/t/input.ts", SourceKind::Module).unwrap();
+  let plan = plan(source, "/t/input.ts", SourceKind::Script).unwrap();
   assert_eq!(plan.sites.len(), 1);
   assert_eq!(plan.sites[0].name, "o");
 }
@@ -242,4 +247,32 @@ fn names_given_by_bundler_helpers_are_kept() {
     names("const f = /* @__PURE__ */ __name((x) => x * 2, \"f\");\nclass A { constructor() { __publicField(this, \"onTick\", () => 1) } }\n__name(function () {}, 42)"),
     ["f", "A.constructor", "A.onTick", "<anonymous>"]
   );
+}
+
+#[test]
+fn a_commonjs_module_top_level_is_a_function_of_its_own() {
+  assert_eq!(
+    rewrite("'use strict'\nconst a = f()\nif (a) return\nmodule.exports = a", SourceKind::CommonJs),
+    "'use strict';var $mt$t=1,$mt$v;__mt$c(0);try{\nconst a = f()\nif (a) return void($mt$t=0);\nmodule.exports = a;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}"
+  );
+  let plan = plan("#!/usr/bin/env node\nrun() // go", "/t/bin.js", SourceKind::CommonJs).unwrap();
+  assert_eq!((plan.sites[0].name.as_str(), plan.sites[0].line), ("<module>", 1));
+  assert_eq!(
+    plan.apply("#!/usr/bin/env node\nrun() // go", 0),
+    "#!/usr/bin/env node\nvar $mt$t=1,$mt$v;__mt$c(0);try{run() // go\n;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}"
+  );
+  // Declarations that would clash in a block leave the top level as it is, as for a function.
+  assert!(!rewrite("var g = 1\nfunction g() {}", SourceKind::CommonJs).contains("__mt$c(0)"));
+}
+
+#[test]
+fn an_es_module_top_level_reports_call_and_return_around_its_statements() {
+  assert_eq!(
+    rewrite("import x from 'y'\nexport default function f() {}", SourceKind::Module),
+    "__mt$c(0);import x from 'y'\nexport default function f() {var $mt$t=1,$mt$v;__mt$c(1);try{;$mt$t=0}finally{$mt$t?__mt$e(1):__mt$r(1)}};__mt$r(0);"
+  );
+  assert!(rewrite("'use strict'\nf()", SourceKind::Module).starts_with("'use strict';__mt$c(0);\nf()"));
+  // A top level that awaits reports nothing of its own; its functions still do.
+  let out = rewrite("await g()\nfunction h() {}", SourceKind::Module);
+  assert!(!out.contains("__mt$c(0);await") && !out.contains("__mt$y(0,"), "{out}");
 }
