@@ -65,7 +65,7 @@ use crate::functions::{self, Site};
 
 /// Bumped whenever a plan changes (the inserted code, or the names of functions), so that cached
 /// plans of older versions are not reused.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
