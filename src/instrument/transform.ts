@@ -8,7 +8,8 @@ import { native } from '../native.js'
 import { compiledGlobs, type InstrumentConfig } from './config.js'
 import { matcher } from './glob.js'
 
-export type SourceKind = 'module' | 'commonjs'
+/** How Node runs the source: an ES module, CommonJS (a function body), or a classic script (`vm.Script`). */
+export type SourceKind = 'module' | 'commonjs' | 'script'
 
 export interface Transformed {
   /** The source to run: instrumented, or as it was when excluded or unparsable. */
@@ -38,7 +39,7 @@ export function transformer(config: InstrumentConfig): Transformer {
     }
     const result = native.instrument(source, file, kind, config.cacheDir ?? undefined)
     if (result.error) {
-      const as = kind === 'module' ? 'an ES module' : 'CommonJS'
+      const as = { module: 'an ES module', commonjs: 'CommonJS', script: 'a script' }[kind]
       debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)
       return { code: source, unparsable: true }
     }

@@ -14,7 +14,7 @@ import { isAbsolute } from 'node:path'
 import vm from 'node:vm'
 
 import { defineGlobals } from '../profile/hotpath.js'
-import type { Transformer } from './transform.js'
+import type { SourceKind, Transformer } from './transform.js'
 
 type Options = string | { filename?: string } | undefined
 
@@ -25,9 +25,12 @@ function fileOf(options: Options): string | null {
 }
 
 export function patchVm(transform: Transformer): void {
-  const instrument = (code: unknown, options: Options): unknown => {
+  // A script's completion value is what running it gives (Jest 29 takes its module function so),
+  // so a script is instrumented as one, with no <module> frame around it; a function body as
+  // CommonJS, whose top level it is.
+  const instrument = (code: unknown, options: Options, kind: SourceKind = 'script'): unknown => {
     const file = fileOf(options)
-    return file && typeof code === 'string' ? transform(code, file, 'commonjs').code : code
+    return file && typeof code === 'string' ? transform(code, file, kind).code : code
   }
 
   const Script = vm.Script
@@ -42,7 +45,7 @@ export function patchVm(transform: Transformer): void {
   // CommonJS may.
   const compileFunction = vm.compileFunction
   vm.compileFunction = function compileFunction_(this: unknown, code: string, params?: readonly string[], options?: vm.CompileFunctionOptions) {
-    return compileFunction.call(this, instrument(code, options) as string, params, options)
+    return compileFunction.call(this, instrument(code, options, 'commonjs') as string, params, options)
   } as typeof vm.compileFunction
   Object.defineProperty(vm.compileFunction, 'name', { value: 'compileFunction' })
 
