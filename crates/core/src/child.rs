@@ -233,10 +233,13 @@ mod tests {
   #[test]
   fn a_signal_goes_to_the_whole_group_once() {
     let child = sh("trap 'echo caught; exit 3' TERM; sleep 60 & wait");
-    crate::wait_until("the shell to set its trap", || {
-      std::fs::read_to_string(format!("/proc/{}/status", child.pid()))
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("SigCgt:") && !l.ends_with("0000000000000000")))
-    });
+    // SigCgt: the signals the shell catches, as a hex mask; SIGTERM is bit 15.
+    let catches_term = || {
+      let status = std::fs::read_to_string(format!("/proc/{}/status", child.pid())).unwrap_or_default();
+      let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).map(str::trim).unwrap_or("0");
+      u64::from_str_radix(mask, 16).is_ok_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+    };
+    crate::wait_until("the shell to set its trap", catches_term);
     child.signal(libc::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap(), Exit::Code(3));
   }
