@@ -1,7 +1,7 @@
 // The instrumenter, end to end: programs behave the same traced as untraced, every function
 // reports its events (checked against V8's own call counter), and bad input is handled as
 // Node would handle it.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import test from 'ava'
@@ -289,6 +289,9 @@ test('TypeScript run through tsx is instrumented after tsx has compiled it, with
   // esbuild keeps the names of arrow functions with __name(fn, "scale"), which names them too.
   const names = called(script)
   t.true(names.has('distance') && names.has('scale') && !names.has('<anonymous>'), [...names].join(', '))
+  // At the lines of the TypeScript source, through tsx's source map.
+  const line = (func: string) => rows.find((r) => r.file === script && r.func === func && r.what === 'CALL')?.line
+  t.deepEqual([line('distance'), line('scale')], [lineOf(script, 'function distance'), lineOf(script, 'const scale')])
   // tsx loads CommonJS TypeScript for an ES module under a name with a query (on Node 20); the
   // log names the file.
   const main = join(fixtures, 'tsx-commonjs', 'main.mts')
@@ -368,3 +371,24 @@ for (const jest of ['jest', 'jest-29']) {
     t.true(grown >= 14 * 1024 * 1024, `remember() in the code under test grew by ${grown} bytes`)
   })
 }
+
+/** The 1-based line of `text` in `file`. */
+const lineOf = (file: string, text: string) => readFileSync(file, 'utf8').split('\n').findIndex((line) => line.includes(text)) + 1
+
+test('code built by tsc with --sourceMap is logged at the lines of its TypeScript source', (t) => {
+  const project = tempDir('tsc-maps')
+  cpSync(join(fixtures, 'sourcemaps'), project, { recursive: true })
+  const tsc = node([join(root, 'node_modules', 'typescript', 'lib', 'tsc.js'), '-p', project])
+  t.is(tsc.status, 0, tsc.stdout)
+  const dir = tempDir('tsc-maps-logs')
+  const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, join(project, 'dist', 'main.js')])
+  t.is(run.stdout, '7\n', run.stderr)
+  const rows = eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))).filter((r) => r.what === 'CALL')
+  const at = (func: string) => rows.filter((r) => r.func === func).map((r) => `${r.file}:${r.line}`)
+  const main = join(project, 'src', 'main.ts')
+  const shapes = join(project, 'src', 'shapes.ts')
+  t.deepEqual([...new Set(at('total'))], [`${main}:${lineOf(main, 'export function total')}`])
+  t.deepEqual([...new Set(at('area'))], [`${shapes}:${lineOf(shapes, 'export function area')}`])
+  t.deepEqual([...new Set(at('<module>'))].sort(), [`${main}:1`, `${shapes}:1`])
+  t.false(rows.some((r) => r.file.includes(`${join(project, 'dist')}`)), 'no row names the compiled code')
+})

@@ -31,10 +31,16 @@ static TABLE: RwLock<Vec<Function>> = RwLock::new(Vec::new());
 /// Adds the functions of one file and returns the id of the first; the others follow in order.
 pub fn register(file: &str, sites: &[Site]) -> u64 {
   let file: Arc<str> = Arc::from(file);
+  register_each(sites.iter().map(|site| (file.clone(), site)))
+}
+
+/// Adds functions, each with its own file (the sources a source map names), and returns the
+/// id of the first; the others follow in order.
+pub fn register_each<'a>(sites: impl IntoIterator<Item = (Arc<str>, &'a Site)>) -> u64 {
   let mut table = TABLE.write().unwrap_or_else(|poisoned| poisoned.into_inner());
   let first = table.len() as u64;
-  table.extend(sites.iter().map(|site| Function {
-    file: file.clone(),
+  table.extend(sites.into_iter().map(|(file, site)| Function {
+    file,
     line: site.line,
     column: site.column,
     name: site.name.as_str().into(),

@@ -57,6 +57,9 @@ enum Shape {
   Module { enter: u32, exit: u32, semicolon: bool },
 }
 
+/// The name of a module's top level in the function table.
+pub const MODULE: &str = "<module>";
+
 pub struct Collector<'a> {
   source: &'a str,
   lines: &'a LineIndex,
@@ -269,7 +272,7 @@ impl<'a> Collector<'a> {
     } else {
       Shape::Module { enter, exit: end, semicolon }
     };
-    self.open(0, "<module>".into(), shape, if commonjs { declared_functions(&program.body) } else { Vec::new() });
+    self.open(0, MODULE.into(), shape, if commonjs { declared_functions(&program.body) } else { Vec::new() });
     if in_line_comment {
       // A closer deeper than the module's own, so that it goes in before it.
       let depth = self.depth() + 1;

@@ -49,6 +49,7 @@ mod cache;
 mod collect;
 mod lines;
 mod names;
+mod sources;
 
 use std::path::Path;
 
@@ -324,7 +325,30 @@ pub fn instrument(
       plan
     }
   };
-  let first = functions::register(path, &plan.sites);
+  let first = match sources::Original::of(source, path) {
+    // Each function where the user wrote it, as far as the map knows; the rest where they run.
+    Some(original) => {
+      let locate = original.locator();
+      let generated: std::sync::Arc<str> = path.into();
+      let sole: Option<std::sync::Arc<str>> = original.sole_file().map(Into::into);
+      let located: Vec<(std::sync::Arc<str>, Site)> = plan
+        .sites
+        .iter()
+        .map(|site| match (locate(site.line, site.column), &sole) {
+          (Some(place), _) => {
+            (place.file.into(), Site { line: place.line, column: place.column, name: site.name.clone() })
+          }
+          // The top level, which compilers map from its first statement on, is the source's.
+          (None, Some(file)) if site.name == collect::MODULE => {
+            (file.clone(), Site { line: 1, column: 1, name: site.name.clone() })
+          }
+          (None, _) => (generated.clone(), site.clone()),
+        })
+        .collect();
+      functions::register_each(located.iter().map(|(file, site)| (file.clone(), site)))
+    }
+    None => functions::register(path, &plan.sites),
+  };
   Ok(Instrumented {
     code: plan.apply(source, first),
     functions: plan.sites.len(),
