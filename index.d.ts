@@ -115,7 +115,7 @@ export declare function insertedPieces(): Array<Array<string>>
  * Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
  * holds plans of files seen before.
  */
-export declare function instrument(source: string, path: string, kind: string, cacheDir?: string | undefined | null): Instrumented
+export declare function instrument(source: string, path: string, kind: string, lines: boolean, cacheDir?: string | undefined | null): Instrumented
 
 export interface Instrumented {
   /** The instrumented source, or the original when it did not parse. */
@@ -134,6 +134,16 @@ export interface Jump {
   place: Place
 }
 
+/** A statement whose LINE rows moved RSS. */
+export interface LineTotals {
+  file: string
+  line: number
+  function: string
+  growth: number
+  release: number
+  rows: number
+}
+
 export interface LogMessage {
   event: number
   clock: number
@@ -150,6 +160,8 @@ export interface LogReport {
   peakAt?: Place
   duration: number
   functions: Array<FunctionTotals>
+  /** Statements whose LINE rows moved RSS (logs made with lines on), most growth first. */
+  lines: Array<LineTotals>
   /** Clock (seconds) and RSS (bytes) of rows, thinned to a few thousand points. */
   timelineClock: Array<number>
   timelineRss: Array<number>

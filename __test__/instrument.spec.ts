@@ -37,10 +37,10 @@ function same(t: import('ava').ExecutionContext, args: string[], env: NodeJS.Pro
  * must be the same, but for memtrace's own summary lines. Returns the untraced run and the
  * rows of the traced run's log.
  */
-function sameWhenTraced(t: import('ava').ExecutionContext, args: string[]) {
+function sameWhenTraced(t: import('ava').ExecutionContext, args: string[], options: string[] = []) {
   const plain = node(args)
   const dir = tempDir('same')
-  const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, ...args])
+  const run = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, ...options, ...args])
   t.is(run.stdout, plain.stdout)
   t.is(run.stderr.replace(/^memtrace: .*\.log: .*\n/gm, ''), plain.stderr)
   t.is(run.status, plain.status)
@@ -57,6 +57,13 @@ for (const file of readdirSync(corpus).filter((name) => /\.(cjs|mjs|js)$/.test(n
     t.is(plain.status, 0)
     const functions = called(rows, join(corpus, file))
     t.true(functions.size >= 5, `functions that reported a CALL: ${[...functions].join(', ')}`)
+  })
+
+  test(`${file} prints the same output with LINE events, and its statements report them`, (t) => {
+    const { plain, rows } = sameWhenTraced(t, [join(corpus, file)], ['--lines'])
+    t.is(plain.status, 0)
+    const lines = new Set(rows.filter((r) => r.file === join(corpus, file) && r.what === 'LINE' && r.kind === 'NEXT').map((r) => r.line))
+    t.true(lines.size >= 5, `lines that reported: ${[...lines].join(', ')}`)
   })
 }
 
@@ -151,29 +158,32 @@ test('an ESM-only package is instrumented through the ES module hook', (t) => {
   t.true(changeCase.some((r) => r.what === 'CALL' && r.func === 'camelCase'), 'camelCase was called')
 })
 
-test('every .js, .mjs and .cjs file under node_modules still compiles as the same kind once instrumented', (t) => {
-  const result = node([
-    '--experimental-vm-modules',
-    '--no-warnings',
-    join(fixtures, 'broad', 'check.mjs'),
-    join(root, 'node_modules'),
-    root,
-  ])
-  t.is(result.status, 0, result.stderr)
-  const summary = JSON.parse(result.stdout) as {
-    checked: number
-    modules: number
-    commonjs: number
-    leftAsIs: number
-    leftAsIsFiles: string[]
-    broken: string[]
-  }
-  t.log(`checked ${summary.checked} files (${summary.modules} ES modules, ${summary.commonjs} CommonJS); ${summary.leftAsIs} left as they were`)
-  t.deepEqual(summary.broken, [])
-  t.true(summary.checked > 3000)
-  t.true(summary.modules > 100 && summary.commonjs > 100)
-  t.deepEqual(summary.leftAsIsFiles, [])
-})
+for (const lines of [false, true]) {
+  test(`every .js, .mjs and .cjs file under node_modules still compiles as the same kind once instrumented${lines ? ', with LINE events' : ''}`, (t) => {
+    const result = node([
+      '--experimental-vm-modules',
+      '--no-warnings',
+      join(fixtures, 'broad', 'check.mjs'),
+      join(root, 'node_modules'),
+      root,
+      ...(lines ? ['lines'] : []),
+    ])
+    t.is(result.status, 0, result.stderr)
+    const summary = JSON.parse(result.stdout) as {
+      checked: number
+      modules: number
+      commonjs: number
+      leftAsIs: number
+      leftAsIsFiles: string[]
+      broken: string[]
+    }
+    t.log(`checked ${summary.checked} files (${summary.modules} ES modules, ${summary.commonjs} CommonJS); ${summary.leftAsIs} left as they were`)
+    t.deepEqual(summary.broken, [])
+    t.true(summary.checked > 3000)
+    t.true(summary.modules > 100 && summary.commonjs > 100)
+    t.deepEqual(summary.leftAsIsFiles, [])
+  })
+}
 
 for (const file of ['bad.cjs', 'bad.mjs']) {
   test(`a syntax error in ${file} is exactly Node's own`, (t) => {
@@ -391,4 +401,28 @@ test('code built by tsc with --sourceMap is logged at the lines of its TypeScrip
   t.deepEqual([...new Set(at('area'))], [`${shapes}:${lineOf(shapes, 'export function area')}`])
   t.deepEqual([...new Set(at('<module>'))].sort(), [`${main}:1`, `${shapes}:1`])
   t.false(rows.some((r) => r.file.includes(`${join(project, 'dist')}`)), 'no row names the compiled code')
+})
+
+test('with --lines, growth is reported by the statement that made it, with its text', (t) => {
+  const script = join(fixtures, 'lines', 'grow.cjs')
+  const dir = tempDir('lines')
+  const run = cli(['run', '--lines', '--log-dir', dir, script])
+  t.is(run.stdout, '2\n', run.stderr)
+  type Line = { file: string; line: number; function: string; growth: number; text: string }
+  const report = JSON.parse(cli(['report', '--json', logsIn(dir)[0]]).stdout) as { byLine: Line[] }
+  const top = report.byLine[0]
+  t.like(top, { file: script, line: lineOf(script, 'Buffer.alloc'), function: 'grow', text: 'const buffer = Buffer.alloc(8 << 20, 1)' })
+  t.true(top.growth >= 7 * 1024 * 1024, `${top.growth} bytes`)
+  const text = cli(['report', logsIn(dir)[0]]).stdout
+  t.regex(text, /RSS growth by line:\n.*\n +\+[\d.]+ MiB +\d+ +\S+grow\.cjs:5 +grow +const buffer = Buffer\.alloc\(8 << 20, 1\)\n/)
+})
+
+test('profile({ lines: true }) needs code instrumented with LINE events, and says how to get them', (t) => {
+  const code = `const { profile } = require(${JSON.stringify(join(root, 'dist', 'index.js'))})
+try { profile({ lines: true, logDir: process.argv[1] }).stop(); console.log('ok') } catch (error) { console.log(error.message) }`
+  const dir = tempDir('lines-api')
+  const without = node(['--require', registerPath, '-e', code, dir])
+  t.regex(without.stdout, /^profile\(\{ lines: true \}\) needs code instrumented with a LINE event at each statement: run with MEMTRACE_LINES=1/)
+  const withLines = node(['--require', registerPath, '-e', code, dir], { env: { MEMTRACE_LINES: '1' } })
+  t.is(withLines.stdout, 'ok\n', withLines.stderr)
 })

@@ -29,13 +29,13 @@ function* files(dir) {
 }
 
 /** Median seconds to instrument every source, over `rounds`, with the given cache. */
-function timeAll(sources, cacheDir, rounds) {
+function timeAll(sources, cacheDir, rounds, lines = false) {
   const times = []
   for (let r = 0; r < rounds; r++) {
     const start = process.hrtime.bigint()
     for (const { code, path, kind } of sources) {
-      const result = native.instrument(code, path, kind, cacheDir)
-      if (result.error && kind === 'commonjs') native.instrument(code, path, 'module', cacheDir)
+      const result = native.instrument(code, path, kind, lines, cacheDir)
+      if (result.error && kind === 'commonjs') native.instrument(code, path, 'module', lines, cacheDir)
     }
     times.push(Number(process.hrtime.bigint() - start) / 1e9)
   }
@@ -53,16 +53,19 @@ const sets = {
 }
 
 console.log('#### Throughput\n')
-console.log('| input | files | MB | cold: s (median) | cold: MB/s | cached: s (median) | cached: MB/s |')
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+console.log('| input | events | files | MB | cold: s (median) | cold: MB/s | cached: s (median) | cached: MB/s |')
+console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
 for (const [label, sources] of Object.entries(sets)) {
-  const mb = sources.reduce((sum, s) => sum + Buffer.byteLength(s.code), 0) / 1e6
-  const cache = mkdtempSync(join(tmpdir(), 'memtrace-plan-cache-'))
-  const cold = timeAll(sources, undefined, rounds)
-  timeAll(sources, cache, 1)
-  const cached = timeAll(sources, cache, rounds)
-  rmSync(cache, { recursive: true, force: true })
-  console.log(`| ${label} | ${sources.length} | ${mb.toFixed(1)} | ${cold.toFixed(3)} | ${(mb / cold).toFixed(0)} | ${cached.toFixed(3)} | ${(mb / cached).toFixed(0)} |`)
+  for (const lines of [false, true]) {
+    const mb = sources.reduce((sum, s) => sum + Buffer.byteLength(s.code), 0) / 1e6
+    const cache = mkdtempSync(join(tmpdir(), 'memtrace-plan-cache-'))
+    const cold = timeAll(sources, undefined, rounds, lines)
+    timeAll(sources, cache, 1, lines)
+    const cached = timeAll(sources, cache, rounds, lines)
+    rmSync(cache, { recursive: true, force: true })
+    const events = lines ? 'calls and lines' : 'calls'
+    console.log(`| ${label} | ${events} | ${sources.length} | ${mb.toFixed(1)} | ${cold.toFixed(3)} | ${(mb / cold).toFixed(0)} | ${cached.toFixed(3)} | ${(mb / cached).toFixed(0)} |`)
+  }
 }
 
 // Loading the TypeScript compiler: untraced, traced with a cold cache, traced with a warm one.

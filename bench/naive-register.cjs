@@ -25,6 +25,7 @@ Object.assign(globalThis, {
   __mt$u: (id, value) => (resume(id), value),
   __mt$k: (id) => (resume(id), 0),
   __mt$i: (_id, iterable) => iterable,
+  __mt$l: record('LINE'),
 })
 process.on('exit', () => require('node:fs').rmSync(join(tmpdir(), `memtrace-naive-${process.pid}.log`), { force: true }))
 require('../dist/register.js')

@@ -53,6 +53,7 @@ const ROWS = [
   ['dRSS ≥ 4096 logged', 'drss', 'full'],
   ['dRSS ≥ 4096 and previous event logged', 'previous', 'full'],
   ['every event logged', 'every', 'full'],
+  ['LINE events too, dRSS ≥ 4096 logged', 'lines', 'full'],
   ["rss: 'exact', dRSS ≥ 4096 logged", 'exact', 'full'],
   ['untraced (a smaller input)', 'untraced', 'small'],
   ['naive JS tracer: memoryUsage.rss() + writeSync per event (the smaller input)', 'naive', 'small'],
@@ -60,7 +61,9 @@ const ROWS = [
 
 function runOnce(workload, config, args) {
   const preload = config === 'untraced' ? [] : ['--require', config === 'naive' ? join(here, 'naive-register.cjs') : register]
-  const result = spawnSync(process.execPath, [...preload, join(here, 'trace-one.mjs'), workload, config, ...args], { encoding: 'utf8' })
+  // LINE events need the code instrumented with them as it loads.
+  const env = config === 'lines' ? { ...process.env, MEMTRACE_LINES: '1' } : process.env
+  const result = spawnSync(process.execPath, [...preload, join(here, 'trace-one.mjs'), workload, config, ...args], { encoding: 'utf8', env })
   if (result.status !== 0) throw new Error(`${workload}, ${config}: exit code ${result.status}\n${result.stderr}`)
   return JSON.parse(result.stdout.trim().split('\n').pop())
 }
@@ -81,15 +84,17 @@ for (const name of chosen) {
     }
   }
   process.stderr.write('\n')
-  // Events come from the runs that count them; untraced runs see the same events uncounted.
-  const eventsOf = (scale) => median(results.filter((_, i) => ROWS[i][2] === scale && results[i][0].events != null).map((r) => r[0].events))
+  // Events come from the runs that count them; untraced runs see the same calls uncounted. A
+  // run with LINE events counts its own, more.
+  const eventsOf = (scale) =>
+    median(results.filter((_, i) => ROWS[i][2] === scale && ROWS[i][1] !== 'lines' && results[i][0].events != null).map((r) => r[0].events))
   console.log(`\n#### ${workload.title}\n`)
   console.log('| configuration | time (ms, median) | ratio | events | rows logged | events/s | ns added per event |')
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const [i, [label, , scale]] of ROWS.entries()) {
     const ms = median(results[i].map((r) => r.ms))
     const baseline = median(results[ROWS.findIndex(([, c, s]) => c === 'untraced' && s === scale)].map((r) => r.ms))
-    const events = eventsOf(scale)
+    const events = ROWS[i][1] === 'lines' ? median(results[i].map((r) => r.events)) : eventsOf(scale)
     const rows = results[i][0].rows
     const added = ((ms - baseline) * 1e6) / events
     console.log(

@@ -20,6 +20,7 @@ export const CONFIGS = {
   drss: {},
   previous: { previous: true },
   every: { dRssTrigger: 0 },
+  lines: { lines: true },
   exact: { rss: 'exact' },
 }
 

@@ -156,13 +156,17 @@ export function renderReport(path: string, report: LogReport, top: number): stri
     const at = report.peakAt
     lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${placeOf(at)}`)
   }
-  const { byGrowth, byRelease, byPackage } = growthTables(report.functions, top)
+  const { byGrowth, byRelease, byPackage, byLine } = growthTables(report, top)
   const functionRow = (value: number, sign: string, t: Totals) => [`${sign}${bytes(value)}`, count(t.rows), named(t), where(t)]
   const columns = ['bytes', 'rows', 'function', 'where']
   lines.push('', ...table('RSS growth by function', columns, byGrowth.map((t) => functionRow(t.growth, '+', t)), 2))
   lines.push('', ...table('RSS release by function', columns, byRelease.map((t) => functionRow(t.release, '-', t)), 2))
   const packageRows = byPackage.map((p) => [`+${bytes(p.growth)}`, `-${bytes(p.release)}`, count(p.functions), p.package])
   lines.push('', ...table('RSS growth by package', ['growth', 'release', 'functions', 'package'], packageRows, 3))
+  if (report.lines.length > 0) {
+    const lineRows = byLine.map((l) => [`+${bytes(l.growth)}`, count(l.rows), `${l.file}:${l.line}`, l.function, l.text])
+    lines.push('', ...table('RSS growth by line', ['bytes', 'rows', 'where', 'function', 'line'], lineRows, 2))
+  }
   if ([...byGrowth, ...byRelease].some((t) => t.atEntry)) lines.push('', AT_ENTRY_NOTE)
   return lines.join('\n')
 }
@@ -212,7 +216,7 @@ export const report: Command = {
       } else {
         const log = readLog(file, path)
         if (options.has('json')) {
-          console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, ...growthTables(log.functions, top) }, null, 2))
+          console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, ...growthTables(log, top) }, null, 2))
         } else {
           console.log(renderReport(path, log, top))
         }

@@ -32,6 +32,8 @@ Options:
   --d-rss-trigger <bytes>  log an event when RSS moved this much since the last logged one;
                            0 logs every event (default: one page, 4096)
   --previous               also log the event just before each logged one (PREV: rows)
+  --lines                  also an event at each statement (LINE rows), so that growth is
+                           seen line by line
   --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
                            nanoseconds (default); exact: a kernel read at every event
   --log-dir <dir>          where the logs go (default: the working directory)
@@ -47,6 +49,7 @@ Then read a log with \`memtrace report <log>\`.`
 const SPECS = {
   'd-rss-trigger': { value: true },
   previous: { value: false },
+  lines: { value: false },
   rss: { value: true },
   'log-dir': { value: true },
   message: { value: true },
@@ -92,6 +95,7 @@ export const run: Command = {
       logDir,
       dRssTrigger: integerOption('run', 'd-rss-trigger', one('d-rss-trigger')),
       previous: options.has('previous'),
+      lines: options.has('lines'),
       rss,
       message: one('message'),
     }
@@ -112,6 +116,7 @@ export const run: Command = {
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(REGISTER)}`.trim(),
       MEMTRACE_RUN: JSON.stringify(settings),
     }
+    if (options.has('lines')) env.MEMTRACE_LINES = '1'
     if (include) env.MEMTRACE_INCLUDE = include
     if (exclude) env.MEMTRACE_EXCLUDE = exclude
     try {

@@ -9,6 +9,7 @@
  *   Default: the user's cache directory (`$XDG_CACHE_HOME/memtrace`, `~/.cache/memtrace`,
  *   `~/Library/Caches/memtrace`, `%LOCALAPPDATA%\memtrace`).
  * - `MEMTRACE_DEBUG=1`: say on stderr which files were instrumented, skipped, and why.
+ * - `MEMTRACE_LINES=1`: each statement also reports a LINE event, for `profile({ lines: true })`.
  */
 import { homedir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
@@ -22,6 +23,8 @@ export interface InstrumentConfig {
   root: string
   cacheDir: string | null
   debug: boolean
+  /** Each statement reports a LINE event (`MEMTRACE_LINES=1`). */
+  lines: boolean
 }
 
 /** What `register.ts` hands each generation of the ES module hooks (see `hooks.mts`). */
@@ -65,6 +68,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): InstrumentC
     root: process.cwd(),
     cacheDir: cache === 'off' ? null : cache ? resolve(cache) : defaultCacheDir(),
     debug: env.MEMTRACE_DEBUG === '1',
+    lines: env.MEMTRACE_LINES === '1',
   }
   // Fail now, naming the variable, rather than on the first file.
   for (const glob of config.include) compileGlob(glob, config.root, 'MEMTRACE_INCLUDE')

@@ -55,6 +55,8 @@ export interface Recording {
   triggerPages: number
   previous: boolean
   exact: boolean
+  /** Whether LINE events (statements, when the code was instrumented with them) are recorded. */
+  lines: boolean
   waitForSpace(): void
   /** Hot-path state of this recording, kept while another one is active. */
   saved?: Saved
@@ -91,6 +93,7 @@ let tailSeen = 0
 let triggerPages = 1
 let previous = false
 let exact = false
+let lines = false
 /** stage is Log, RSS is sampled and there are no PREV rows: the default, and the fast path. */
 let plain = false
 /** RSS (pages) of the last FRST/NEXT row: the filter's reference. */
@@ -205,6 +208,11 @@ function resume<T>(id: number, value: T): T {
   return value
 }
 
+/** A statement is about to run (code instrumented with MEMTRACE_LINES=1). */
+function line(id: number): void {
+  if (on && lines) event(What.Line, id)
+}
+
 /** RESUME reported from a `catch` or `finally`; returns the new value of `$mt$s`. */
 function resumeAbruptly(id: number): 0 {
   if (on) event(What.Resume, id)
@@ -254,6 +262,7 @@ const GLOBALS: Record<string, unknown> = {
   __mt$u: resume,
   __mt$k: resumeAbruptly,
   __mt$i: forAwait,
+  __mt$l: line,
 }
 
 /**
@@ -267,9 +276,17 @@ export function defineGlobals(global: object): void {
   }
 }
 
-/** Defines the hot-path globals on this thread. */
-export function installGlobals(): void {
+/** Whether this thread's code is instrumented with LINE events (`MEMTRACE_LINES=1`). */
+let linesInstrumented = false
+
+/** Defines the hot-path globals on this thread; `lines`: its code reports statements too. */
+export function installGlobals(lines = false): void {
+  linesInstrumented ||= lines
   defineGlobals(globalThis)
+}
+
+export function withLines(): boolean {
+  return linesInstrumented
 }
 
 export function globalsInstalled(): boolean {
@@ -300,6 +317,7 @@ export function switchTo(recording: Recording | null): void {
   triggerPages = recording.triggerPages
   previous = recording.previous
   exact = recording.exact
+  lines = recording.lines
   plain = stage === Stage.Log && !exact && !previous
   const saved = recording.saved
   head = saved ? saved.head : Atomics.load(ints, HEAD)

@@ -23,6 +23,7 @@ import {
   globalsInstalled,
   Stage,
   switchTo,
+  withLines,
   writeFirst,
   writeLast,
   writeMessage,
@@ -51,6 +52,12 @@ export interface ProfileOptions {
   /** Records the ring between this thread and the writer holds (rounded up to a power of two). Default: 65536 (2 MiB). */
   ringSize?: number
   /**
+   * Also record a LINE event at each statement, so that growth is seen line by line (as
+   * cPyMemTrace's Trace). Needs the code instrumented with them: run with `MEMTRACE_LINES=1`
+   * (`memtrace run --lines` sets it). Default: false.
+   */
+  lines?: boolean
+  /**
    * How much each event does, for measuring the tracer itself: `'count'` (count only), `'rss'`
    * (and read RSS), `'filter'` (and apply the filter, write nothing), `'log'` (default: all).
    */
@@ -67,6 +74,7 @@ const OPTIONS = [
   'rssPeriodUs',
   'ringSize',
   'record',
+  'lines',
 ] as const
 
 const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
@@ -272,6 +280,7 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
   const rssPeriodUs = optionalInteger('rssPeriodUs', o.rssPeriodUs, DEFAULT_RSS_PERIOD_US, 0, 10_000_000)
   const ringSize = optionalInteger('ringSize', o.ringSize, DEFAULT_RING_SIZE, 2, 1 << 24)
   const stage = STAGES[optionalChoice('record', o.record, ['count', 'rss', 'filter', 'log'], 'log')]
+  const lines = optionalBoolean('lines', o.lines, false)
 
   if (!globalsInstalled()) {
     throw new Error(
@@ -280,6 +289,12 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
             'Run the program with `node --import memtrace/register app.js` (or `memtrace run app.js`), ' +
             'so that the code it loads is instrumented.'
         : `memtrace cannot trace: ${UNTRACEABLE}.`,
+    )
+  }
+  if (lines && !withLines()) {
+    throw new Error(
+      'profile({ lines: true }) needs code instrumented with a LINE event at each statement: ' +
+        'run with MEMTRACE_LINES=1 in the environment (`memtrace run --lines` sets it), so that the code it loads gets them.',
     )
   }
   const profiler = new native.NativeProfiler({
@@ -299,6 +314,7 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
     triggerPages: Math.ceil(trigger / page),
     previous,
     exact: rss === 'exact',
+    lines,
     waitForSpace: () => profiler.waitForSpace(),
   }
   const created = new Profiler(profiler, recording, memory)

@@ -3,10 +3,19 @@
  * release, and the same summed by package, so that tooling loaded with a program (tsx, esbuild,
  * a test runner) shows as such. The text, JSON and HTML reports all take their tables from here.
  */
+import { readFileSync } from 'node:fs'
+
 import type { native } from '../native.js'
 
 export type LogReport = ReturnType<typeof native.readLog>
 export type Totals = LogReport['functions'][number]
+export type LineTotals = LogReport['lines'][number]
+
+/** A statement in the growth-by-line table, with its text as the file has it now. */
+export interface LineRow extends LineTotals {
+  /** The source line, trimmed (and shortened); empty when the file cannot be read. */
+  text: string
+}
 
 export interface PackageTotals {
   /** The package's name (`tsx`, `@babel/core`), or {@link OWN_CODE}. */
@@ -36,18 +45,26 @@ export interface Tables {
   byRelease: Totals[]
   /** Packages with growth or release, most growth first. */
   byPackage: PackageTotals[]
+  /** Statements with growth (logs made with lines on), most first. */
+  byLine: LineRow[]
 }
 
 /** The first `top` rows of each table; a row with nothing to show is in none. */
-export function growthTables(functions: Totals[], top: number): Tables {
+export function growthTables(report: Pick<LogReport, 'functions' | 'lines'>, top: number): Tables {
+  const { functions, lines } = report
   const packages = new Map<string, PackageTotals>()
-  for (const f of functions) {
+  const functionsOf = new Map<string, Set<string>>()
+  for (const f of [...functions, ...lines]) {
     if (f.growth === 0 && f.release === 0) continue
     const name = packageOf(f.file)
     const entry = packages.get(name) ?? { package: name, growth: 0, release: 0, functions: 0 }
     entry.growth += f.growth
     entry.release += f.release
-    entry.functions += 1
+    // A function counts once, whether its growth was seen at its calls or at its lines.
+    const seen = functionsOf.get(name) ?? new Set()
+    seen.add(`${f.file}\0${f.function}`)
+    functionsOf.set(name, seen)
+    entry.functions = seen.size
     packages.set(name, entry)
   }
   const byName = (a: { function: string }, b: { function: string }) => a.function.localeCompare(b.function)
@@ -60,7 +77,28 @@ export function growthTables(functions: Totals[], top: number): Tables {
     byPackage: [...packages.values()]
       .sort((a, b) => b.growth - a.growth || b.release - a.release || a.package.localeCompare(b.package))
       .slice(0, top),
+    byLine: withText(lines.filter((l) => l.growth > 0).slice(0, top)),
   }
+}
+
+/** The longest source text a table shows. */
+const TEXT_WIDTH = 60
+
+/** `lines` with the text of each, read from its file (each file once). */
+function withText(lines: LineTotals[]): LineRow[] {
+  const files = new Map<string, string[] | null>()
+  const textOf = (file: string, line: number) => {
+    if (!files.has(file)) {
+      try {
+        files.set(file, readFileSync(file, 'utf8').split(/\r?\n/))
+      } catch {
+        files.set(file, null)
+      }
+    }
+    const text = files.get(file)?.[line - 1]?.trim() ?? ''
+    return text.length > TEXT_WIDTH ? `${text.slice(0, TEXT_WIDTH - 1)}…` : text
+  }
+  return lines.map((l) => ({ ...l, text: textOf(l.file, l.line) }))
 }
 
 /** Where a function is, as `file:line`. */

@@ -289,7 +289,7 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
       label: `${jump.place.function} ${jump.dRss > 0 ? '+' : ''}${formatBytes(jump.dRss)}`,
     })),
   }
-  const { byGrowth, byPackage } = growthTables(log.functions, top)
+  const { byGrowth, byPackage, byLine } = growthTables(log, top)
   const facts: [string, string][] = [['Log', path]]
   if (log.message) facts.push(['Message', log.message])
   facts.push(
@@ -315,6 +315,15 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
           f.release ? `-${formatBytes(f.release)}` : '0',
         ]),
       },
+      ...(log.lines.length > 0
+        ? [
+            {
+              title: 'Lines by RSS growth',
+              columns: ['where', 'function', 'rows', 'growth', 'line'],
+              rows: byLine.map((l) => [`${l.file}:${l.line}`, l.function, String(l.rows), `+${formatBytes(l.growth)}`, l.text]),
+            },
+          ]
+        : []),
       {
         title: 'Packages by RSS growth',
         columns: ['package', 'functions', 'growth', 'release'],

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use crate::format::{parse_row, text, LogRow, RowKind, START_OF_FILE};
+use crate::format::{parse_row, text, LogRow, RowKind, What, START_OF_FILE};
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,18 @@ pub struct FunctionTotals {
   /// Sum of positive dRSS of its NEXT rows, in bytes.
   pub growth: u64,
   /// Sum of negative dRSS of its NEXT rows, as a positive number of bytes.
+  pub release: u64,
+  pub rows: u64,
+}
+
+/// The NEXT rows of one statement's LINE events (logs made with lines on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineTotals {
+  pub file: String,
+  pub line: u32,
+  /// The function the statement is in.
+  pub function: String,
+  pub growth: u64,
   pub release: u64,
   pub rows: u64,
 }
@@ -68,7 +80,10 @@ pub struct LogReport {
   /// Clock of the first and last row, seconds.
   pub duration: f64,
   /// Most growth first (then most release, then by name): the order of the report's table.
+  /// LINE rows are not in it, but in `lines`.
   pub functions: Vec<FunctionTotals>,
+  /// The statements whose LINE rows moved RSS, most growth first.
+  pub lines: Vec<LineTotals>,
   /// `(clock, rss)`, ascending in clock.
   pub timeline: Vec<(f64, u64)>,
   /// The largest |dRSS| among NEXT rows, largest first.
@@ -192,6 +207,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     peak: None,
     duration: 0.0,
     functions: Vec::new(),
+    lines: Vec::new(),
     timeline: Vec::new(),
     jumps: Vec::new(),
     messages: Vec::new(),
@@ -199,6 +215,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   };
   let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
   let mut by_function: HashMap<(String, u32, String, bool), usize> = HashMap::new();
+  let mut by_line: HashMap<(String, u32), usize> = HashMap::new();
   let mut state = State::Start;
   let mut first_clock = None;
   let mut lines = Lines { input, line: Vec::new() };
@@ -231,7 +248,27 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           report.jumps.insert(at, Jump { d_rss: e.d_rss, rss: e.rss, place: place() });
           report.jumps.truncate(JUMPS);
         }
-        if e.kind == RowKind::Next {
+        if e.kind == RowKind::Next && e.what == What::Line {
+          let key = (e.file.to_string(), e.line);
+          let at = *by_line.entry(key).or_insert_with(|| {
+            report.lines.push(LineTotals {
+              file: e.file.to_string(),
+              line: e.line,
+              function: e.function.to_string(),
+              growth: 0,
+              release: 0,
+              rows: 0,
+            });
+            report.lines.len() - 1
+          });
+          let totals = &mut report.lines[at];
+          totals.rows += 1;
+          if e.d_rss >= 0 {
+            totals.growth += e.d_rss as u64;
+          } else {
+            totals.release += e.d_rss.unsigned_abs();
+          }
+        } else if e.kind == RowKind::Next {
           let at_entry = e.what.is_entry();
           let key = (e.file.to_string(), e.line, e.function.to_string(), at_entry);
           let at = *by_function.entry(key).or_insert_with(|| {
@@ -278,6 +315,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   }
   report.timeline = timeline.finish();
   // The order of the report's table: most growth first, then most release, then by name.
+  report.lines.sort_by(|a, b| b.growth.cmp(&a.growth).then_with(|| (&a.file, a.line).cmp(&(&b.file, b.line))));
   report.functions.sort_by(|a, b| {
     (b.growth, b.release)
       .cmp(&(a.growth, a.release))
@@ -516,6 +554,30 @@ mod tests {
       assert!(damage.reason.contains(reason), "{damage}");
       assert_eq!(report.rows, rows, "the rows before line {line} are read");
     }
+  }
+
+  #[test]
+  fn line_rows_are_totalled_by_line_not_by_function() {
+    let mut out = header(None).into_bytes();
+    let mut writer = RowWriter::default();
+    let rows = [
+      (RowKind::First, 0, What::Line, 3, 1000, 1000),
+      (RowKind::Next, 1, What::Line, 4, 9192, 8192),
+      (RowKind::Next, 2, What::Line, 5, 13288, 4096),
+      (RowKind::Next, 3, What::Line, 4, 17384, 4096),
+      (RowKind::Next, 4, What::Return, 2, 13288, -4096),
+      (RowKind::Last, 5, What::Line, 9, 13288, 0),
+    ];
+    for (kind, event, what, line, rss, d_rss) in rows {
+      let site = RowWriter::site("/app/a.js", line, "work");
+      writer.event_row(&mut out, kind, event, 1, event * 1000, what, &site, rss, d_rss);
+    }
+    out.extend_from_slice(b"EOF\n");
+    let report = read_log(&out[..]).unwrap();
+    let lines: Vec<_> = report.lines.iter().map(|l| (l.line, l.function.as_str(), l.growth, l.rows)).collect();
+    assert_eq!(lines, [(4, "work", 12288, 2), (5, "work", 4096, 1)]);
+    let functions: Vec<_> = report.functions.iter().map(|f| (f.line, f.release)).collect();
+    assert_eq!(functions, [(2, 4096)], "only the RETURN row is the function's");
   }
 
   #[test]

@@ -69,7 +69,13 @@ pub struct Instrumented {
 /// Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
 /// holds plans of files seen before.
 #[napi]
-pub fn instrument(source: String, path: String, kind: String, cache_dir: Option<String>) -> Result<Instrumented> {
+pub fn instrument(
+  source: String,
+  path: String,
+  kind: String,
+  lines: bool,
+  cache_dir: Option<String>,
+) -> Result<Instrumented> {
   let kind = match kind.as_str() {
     "script" => SourceKind::Script,
     "module" => SourceKind::Module,
@@ -77,7 +83,7 @@ pub fn instrument(source: String, path: String, kind: String, cache_dir: Option<
     other => return Err(js_error(format!("'{other}' is not a source kind (script, module, commonjs)"))),
   };
   let cache = cache_dir.map(Cache::new);
-  Ok(match instrument::instrument(&source, &path, kind, cache.as_ref()) {
+  Ok(match instrument::instrument(&source, &path, kind, lines, cache.as_ref()) {
     Ok(done) => Instrumented {
       code: done.code,
       functions: done.functions as u32,
@@ -403,6 +409,17 @@ pub struct FunctionTotals {
   pub rows: f64,
 }
 
+/// A statement whose LINE rows moved RSS.
+#[napi(object)]
+pub struct LineTotals {
+  pub file: String,
+  pub line: u32,
+  pub function: String,
+  pub growth: f64,
+  pub release: f64,
+  pub rows: f64,
+}
+
 #[napi(object)]
 pub struct Jump {
   pub d_rss: f64,
@@ -421,6 +438,8 @@ pub struct LogReport {
   pub peak_at: Option<Place>,
   pub duration: f64,
   pub functions: Vec<FunctionTotals>,
+  /// Statements whose LINE rows moved RSS (logs made with lines on), most growth first.
+  pub lines: Vec<LineTotals>,
   /// Clock (seconds) and RSS (bytes) of rows, thinned to a few thousand points.
   pub timeline_clock: Vec<f64>,
   pub timeline_rss: Vec<f64>,
@@ -484,6 +503,18 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
         growth: f.growth as f64,
         release: f.release as f64,
         rows: f.rows as f64,
+      })
+      .collect(),
+    lines: report
+      .lines
+      .into_iter()
+      .map(|l| LineTotals {
+        file: l.file,
+        line: l.line,
+        function: l.function,
+        growth: l.growth as f64,
+        release: l.release as f64,
+        rows: l.rows as f64,
       })
       .collect(),
     timeline_clock: report.timeline.iter().map(|(clock, _)| *clock).collect(),

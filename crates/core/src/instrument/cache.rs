@@ -40,7 +40,7 @@ impl Cache {
     &self.dir
   }
 
-  pub fn key(&self, source: &str, path: &str, kind: SourceKind) -> Key {
+  pub fn key(&self, source: &str, path: &str, kind: SourceKind, lines: bool) -> Key {
     let path = path.split(['?', '#']).next().unwrap_or(path);
     let extension = Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("");
     let dialect = match extension {
@@ -52,7 +52,8 @@ impl Cache {
     let hash = xxh3_128(source.as_bytes());
     // The crate's version too: a new oxc may parse the same text into other spans.
     let crate_version = env!("CARGO_PKG_VERSION");
-    Key(format!("{hash:032x}-{dialect}-{kind:?}-v{VERSION}-{crate_version}.plan").to_lowercase())
+    let lines = if lines { "-lines" } else { "" };
+    Key(format!("{hash:032x}-{dialect}-{kind:?}{lines}-v{VERSION}-{crate_version}.plan").to_lowercase())
   }
 
   /// The cached plan for `key`, if there is a sound one for a source of `source_len` bytes.
@@ -163,7 +164,7 @@ mod tests {
   fn a_plan_round_trips() {
     let cache = temp_cache("round");
     let plan = plan(SOURCE, "/x.js", SourceKind::CommonJs).unwrap();
-    let key = cache.key(SOURCE, "/x.js", SourceKind::CommonJs);
+    let key = cache.key(SOURCE, "/x.js", SourceKind::CommonJs, false);
     assert!(cache.get(&key, SOURCE.len()).is_none());
     cache.put(&key, &plan);
     assert_eq!(cache.get(&key, SOURCE.len()), Some(plan));
@@ -173,12 +174,13 @@ mod tests {
   #[test]
   fn keys_tell_sources_modes_and_dialects_apart() {
     let cache = Cache::new("/unused");
-    let key = |source: &str, path: &str, kind| cache.key(source, path, kind).0;
+    let key = |source: &str, path: &str, kind| cache.key(source, path, kind, false).0;
     let base = key(SOURCE, "/a.js", SourceKind::CommonJs);
     assert_eq!(base, key(SOURCE, "/elsewhere/b.js", SourceKind::CommonJs));
     assert_ne!(base, key(SOURCE, "/a.js", SourceKind::Module));
     assert_ne!(base, key(SOURCE, "/a.ts", SourceKind::CommonJs));
     assert_ne!(base, key("function a() {}", "/a.js", SourceKind::CommonJs));
+    assert_ne!(base, cache.key(SOURCE, "/a.js", SourceKind::CommonJs, true).0);
   }
 
   #[test]

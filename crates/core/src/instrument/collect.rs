@@ -63,6 +63,8 @@ pub const MODULE: &str = "<module>";
 pub struct Collector<'a> {
   source: &'a str,
   lines: &'a LineIndex,
+  /// Whether each statement reports a LINE event.
+  statements: bool,
   parents: Vec<AstKind<'a>>,
   frames: Vec<Frame>,
   pub sites: Vec<Site>,
@@ -78,10 +80,11 @@ pub struct Collector<'a> {
 pub type SortKey = (u32, bool, u32, u32);
 
 impl<'a> Collector<'a> {
-  pub fn new(source: &'a str, lines: &'a LineIndex) -> Collector<'a> {
+  pub fn new(source: &'a str, lines: &'a LineIndex, statements: bool) -> Collector<'a> {
     Collector {
       source,
       lines,
+      statements,
       parents: Vec::with_capacity(64),
       frames: vec![Frame::default()],
       sites: Vec::new(),
@@ -343,6 +346,71 @@ impl<'a> Collector<'a> {
     self.insert(span.end, false, depth, Piece::FieldClose, local);
   }
 
+  /// LINE events: one as each statement of a list (a block, a body, a case) completes, and
+  /// one in a block made around a statement that stands alone (`if (a) f()`).
+  fn line_events(&mut self, statements: &[Statement<'a>]) {
+    for statement in statements {
+      if let Some(span) = self.line_event_at(statement) {
+        let depth = self.depth() + 1;
+        let site = self.line_site(span.start);
+        self.insert(span.end, false, depth, Piece::Line, site);
+      }
+    }
+  }
+
+  fn lone_line_event(&mut self, statement: &Statement<'a>) {
+    if matches!(statement, Statement::BlockStatement(_)) {
+      return;
+    }
+    if let Some(span) = self.line_event_at(statement) {
+      let depth = self.depth() + 1;
+      let site = self.line_site(span.start);
+      self.insert(span.start, true, depth, Piece::LineOpen, site);
+      self.insert(span.end, false, depth, Piece::LineClose, site);
+    }
+  }
+
+  /// The statement whose completion is a LINE event, unless it has none: statements that only
+  /// declare (hoisted functions, imports, re-exports, types) run no code of their own.
+  fn line_event_at(&self, statement: &Statement<'a>) -> Option<Span> {
+    use oxc_ast::ast::Declaration;
+    let declares_only = |declaration: &Declaration| match declaration {
+      Declaration::FunctionDeclaration(_) => true,
+      Declaration::VariableDeclaration(d) => d.declare,
+      Declaration::ClassDeclaration(c) => c.declare,
+      Declaration::TSEnumDeclaration(e) => e.declare,
+      other => other.is_typescript_syntax(),
+    };
+    match statement {
+      // Statements that never complete: what they did shows at the next event.
+      Statement::ReturnStatement(_)
+      | Statement::ThrowStatement(_)
+      | Statement::BreakStatement(_)
+      | Statement::ContinueStatement(_)
+      | Statement::ImportDeclaration(_)
+      | Statement::ExportAllDeclaration(_)
+      | Statement::ExportNamedDeclaration(_)
+      | Statement::ExportFromDeclaration(_)
+      | Statement::TSExportAssignment(_)
+      | Statement::TSNamespaceExportDeclaration(_)
+      | Statement::EmptyStatement(_) => None,
+      Statement::ExportDeclaration(e) if declares_only(&e.declaration) => None,
+      other => match other.as_declaration() {
+        Some(declaration) if declares_only(declaration) => None,
+        _ => Some(other.span()),
+      },
+    }
+  }
+
+  /// A site for a LINE event at `at`: the statement's line, in the function around it.
+  fn line_site(&mut self, at: u32) -> u32 {
+    let name = match self.frames.last().and_then(|frame| frame.local) {
+      Some(local) => self.sites[local as usize].name.clone(),
+      None => "<top level>".into(),
+    };
+    self.site(at, name)
+  }
+
   /// `await x` and `yield x`: record the suspension before, the resumption after.
   fn suspension(&mut self, span: Span, argument: Option<Span>) {
     let depth = self.depth();
@@ -473,6 +541,24 @@ impl<'a> Visit<'a> for Collector<'a> {
           self.field(property.key.span(), value, name);
         }
       }
+      AstKind::Program(program) if self.statements => self.line_events(&program.body),
+      AstKind::FunctionBody(body) if self.statements => self.line_events(&body.statements),
+      AstKind::BlockStatement(block) if self.statements => self.line_events(&block.body),
+      AstKind::SwitchCase(case) if self.statements => self.line_events(&case.consequent),
+      AstKind::IfStatement(statement) if self.statements => {
+        self.lone_line_event(&statement.consequent);
+        if let Some(alternate) = &statement.alternate {
+          self.lone_line_event(alternate);
+        }
+      }
+      AstKind::ForStatement(statement) if self.statements => self.lone_line_event(&statement.body),
+      AstKind::ForInStatement(statement) if self.statements => self.lone_line_event(&statement.body),
+      AstKind::ForOfStatement(statement) if self.statements && !statement.r#await => {
+        self.lone_line_event(&statement.body)
+      }
+      AstKind::WhileStatement(statement) if self.statements => self.lone_line_event(&statement.body),
+      AstKind::DoWhileStatement(statement) if self.statements => self.lone_line_event(&statement.body),
+      AstKind::WithStatement(statement) if self.statements => self.lone_line_event(&statement.body),
       AstKind::AwaitExpression(e) => self.suspension(e.span, Some(e.argument.span())),
       AstKind::YieldExpression(e) => self.suspension(e.span, e.argument.as_ref().map(GetSpan::span)),
       AstKind::ForOfStatement(statement) if statement.r#await => self.for_await(statement),

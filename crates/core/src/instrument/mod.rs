@@ -38,6 +38,14 @@
 //! A body whose function declarations would clash once inside a block (see `collect::unwrappable`)
 //! is left as it is: that function reports no events, the functions in it still do.
 //!
+//! With lines on (`MEMTRACE_LINES=1`, `memtrace run --lines`), each statement also reports a
+//! LINE event as it completes, `;__mt$l(9);` after it, where 9 is a site of the statement's line
+//! in the enclosing function: the growth a LINE row shows is what that statement did (the `;`
+//! ends a statement that relied on a line break). A statement that stands alone where a block
+//! could (`if (a) f()`) is put in one, `if (a) {f();__mt$l(9);}`. Statements that never complete
+//! (`return`, `throw`, `break`, `continue`), function declarations (hoisted), imports and type
+//! declarations report none, and a label's statement none of its own.
+//!
 //! A module's top level reports as a function of its own, `<module>` at line 1, so that what its
 //! evaluation allocates is its own: a CommonJS module's top level is a function body (Node wraps
 //! it in one) and is wrapped as above; an ES module's cannot be (imports and exports must stay at
@@ -66,7 +74,7 @@ use crate::functions::{self, Site};
 
 /// Bumped whenever a plan changes (the inserted code, or the names of functions), so that cached
 /// plans of older versions are not reused.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,10 +139,13 @@ pub enum Piece {
   ModuleEnter,
   ModuleExit,
   LineBreak,
+  Line,
+  LineOpen,
+  LineClose,
 }
 
 impl Piece {
-  pub const ALL: [Piece; 28] = [
+  pub const ALL: [Piece; 31] = [
     Piece::Semicolon,
     Piece::Enter,
     Piece::EnterSuspending,
@@ -163,6 +174,9 @@ impl Piece {
     Piece::ModuleEnter,
     Piece::ModuleExit,
     Piece::LineBreak,
+    Piece::Line,
+    Piece::LineOpen,
+    Piece::LineClose,
   ];
 
   /// The text, in parts: the id goes between consecutive parts. Pieces that follow a keyword
@@ -210,6 +224,9 @@ impl Piece {
       Piece::ModuleEnter => &["__mt$c(", ");"],
       Piece::ModuleExit => &[";__mt$r(", ");"],
       Piece::LineBreak => &["\n"],
+      Piece::Line => &[";__mt$l(", ");"],
+      Piece::LineOpen => &["{"],
+      Piece::LineClose => &[";__mt$l(", ");}"],
     }
   }
 
@@ -238,6 +255,11 @@ pub struct SyntaxError {
 /// Parses `source` and plans its instrumentation. `path` decides TypeScript and JSX by its
 /// extension; `kind` decides how the JavaScript is parsed.
 pub fn plan(source: &str, path: &str, kind: SourceKind) -> Result<Plan, SyntaxError> {
+  plan_with(source, path, kind, false)
+}
+
+/// [`plan`], with a LINE event at each statement when `lines` is set (see `collect`).
+pub fn plan_with(source: &str, path: &str, kind: SourceKind, lines: bool) -> Result<Plan, SyntaxError> {
   let extension = Path::new(path.split(['?', '#']).next().unwrap_or(path)).extension().and_then(|e| e.to_str());
   let source_type = match extension {
     Some("ts" | "mts" | "cts") => SourceType::ts(),
@@ -252,13 +274,13 @@ pub fn plan(source: &str, path: &str, kind: SourceKind) -> Result<Plan, SyntaxEr
   };
   let allocator = Allocator::default();
   let parsed = Parser::new(&allocator, source, source_type).with_options(ParseOptions::default()).parse();
-  let lines = LineIndex::new(source);
+  let line_index = LineIndex::new(source);
   if let Some(error) = parsed.diagnostics.errors().next() {
     let offset = error.labels.first().map_or(0, |label| label.offset());
-    let (line, column) = lines.line_column(source, offset.min(source.len() as u32));
+    let (line, column) = line_index.line_column(source, offset.min(source.len() as u32));
     return Err(SyntaxError { message: error.message.to_string(), line, column });
   }
-  let mut collector = Collector::new(source, &lines);
+  let mut collector = Collector::new(source, &line_index, lines);
   let module = matches!(kind, SourceKind::CommonJs | SourceKind::Module);
   if module {
     collector.open_module(&parsed.program, kind == SourceKind::CommonJs);
@@ -304,21 +326,22 @@ pub struct Instrumented {
   pub cached: bool,
 }
 
-/// Instruments `source` (loaded from `path`): plans it, or takes the plan from `cache`,
-/// registers its functions, and applies the plan.
+/// Instruments `source` (loaded from `path`): plans it (with LINE events when `lines` is set),
+/// or takes the plan from `cache`, registers its functions, and applies the plan.
 pub fn instrument(
   source: &str,
   path: &str,
   kind: SourceKind,
+  lines: bool,
   cache: Option<&Cache>,
 ) -> Result<Instrumented, SyntaxError> {
-  let key = cache.map(|cache| cache.key(source, path, kind));
+  let key = cache.map(|cache| cache.key(source, path, kind, lines));
   let cached = cache.zip(key.as_ref()).and_then(|(cache, key)| cache.get(key, source.len()));
   let from_cache = cached.is_some();
   let plan = match cached {
     Some(plan) => plan,
     None => {
-      let plan = plan(source, path, kind)?;
+      let plan = plan_with(source, path, kind, lines)?;
       if let Some((cache, key)) = cache.zip(key.as_ref()) {
         cache.put(key, &plan);
       }

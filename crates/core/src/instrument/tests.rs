@@ -231,7 +231,7 @@ fn syntax_errors_say_where() {
 #[test]
 fn ids_start_where_the_table_says() {
   let source = "function a() {} function b() {}";
-  let out = instrument(source, "/t/ids.js", SourceKind::Script, None).unwrap();
+  let out = instrument(source, "/t/ids.js", SourceKind::Script, false, None).unwrap();
   let first: u64 =
     out.code["function a() {var $mt$t=1,$mt$v;__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
   let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
@@ -275,4 +275,38 @@ fn an_es_module_top_level_reports_call_and_return_around_its_statements() {
   // A top level that awaits reports nothing of its own; its functions still do.
   let out = rewrite("await g()\nfunction h() {}", SourceKind::Module);
   assert!(!out.contains("__mt$c(0);await") && !out.contains("__mt$y(0,"), "{out}");
+}
+
+/// With LINE events: the instrumented text, ids from 0.
+fn rewrite_lines(source: &str, kind: SourceKind) -> String {
+  plan_with(source, "/t/input.js", kind, true).unwrap().apply(source, 0)
+}
+
+#[test]
+fn lines_report_each_statement_as_it_completes_and_put_lone_ones_in_blocks() {
+  let out =
+    rewrite_lines("function f(a) {\n  const b = a + 1\n  if (b) g(b)\n  else h()\n  return b\n}", SourceKind::Script);
+  assert_eq!(
+    out,
+    "function f(a) {var $mt$t=1,$mt$v;__mt$c(0);try{\n  const b = a + 1;__mt$l(1);\n  if (b) {g(b);__mt$l(3);}\n  else {h();__mt$l(4);};__mt$l(2);\n  return  ($mt$v=(b),$mt$t=0,$mt$v)\n;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
+  );
+  let plan = plan_with("function f() {\n  g()\n}\nf()", "/t.js", SourceKind::Script, true).unwrap();
+  let lines: Vec<(&str, u32)> = plan.sites.iter().map(|s| (s.name.as_str(), s.line)).collect();
+  assert_eq!(lines, [("<top level>", 4), ("f", 1), ("f", 2)]);
+}
+
+#[test]
+fn lines_leave_declarations_labels_and_module_syntax_as_they_are() {
+  let out = rewrite_lines(
+    "import x from 'y'\nfunction f() {}\nouter: for (;;) break outer\nexport { x }\nexport const z = 1",
+    SourceKind::Module,
+  );
+  assert!(out.contains("import x from 'y'\nfunction f() {"), "{out}");
+  assert!(out.contains("outer: for (;;) break outer;__mt$l(1);\nexport { x }\n"), "{out}");
+  assert!(out.contains("export const z = 1;__mt$l(2);"), "{out}");
+  // Two statements that a line break ends, and one that it does not.
+  assert_eq!(rewrite_lines("a = b\nc()", SourceKind::Script), "a = b;__mt$l(0);\nc();__mt$l(1);");
+  assert_eq!(rewrite_lines("let a = b\n(c || d).run()", SourceKind::Script), "let a = b\n(c || d).run();__mt$l(0);");
+  // Without lines, none of it.
+  assert!(!rewrite("f()\ng()", SourceKind::Script).contains("__mt$l"));
 }
