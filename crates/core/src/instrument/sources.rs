@@ -53,11 +53,15 @@ impl Original {
     Some(Original { map, root })
   }
 
-  /// The original file, when the map has just one (a module's top level maps there as a whole).
+  /// The original file, when the map has just one and it can be seen (a module's top level
+  /// maps there as a whole).
   pub fn sole_file(&self) -> Option<String> {
     let mut sources = self.map.get_sources();
     match (sources.next(), sources.next()) {
-      (Some(source), None) => Some(self.resolve(source)),
+      (Some(source), None) => {
+        let file = self.resolve(source);
+        (self.map.get_source_content(0).is_some() || Path::new(&file).exists()).then_some(file)
+      }
       _ => None,
     }
   }
@@ -70,13 +74,21 @@ impl Original {
     normalize(&file)
   }
 
-  /// Lookups of many places: the map's line table, made once.
+  /// Lookups of many places: the map's line table, made once. A source that can be seen
+  /// neither on disk nor in the map (a published package's map that names its `src/` without
+  /// shipping it) is no better than the generated code, which stays.
   pub fn locator(&self) -> impl Fn(u32, u32) -> Option<Place> + '_ {
     let table = self.map.generate_lookup_table();
+    let visible: Vec<Option<String>> = (0..self.map.get_sources().len() as u32)
+      .map(|id| {
+        let file = self.resolve(self.map.get_source(id)?);
+        (self.map.get_source_content(id).is_some() || Path::new(&file).exists()).then_some(file)
+      })
+      .collect();
     move |line, column| {
       let token: Token = self.map.lookup_token(&table, line.checked_sub(1)?, column.saturating_sub(1))?;
-      let source = self.map.get_source(token.get_source_id()?)?;
-      Some(Place { file: self.resolve(source), line: token.get_src_line() + 1, column: token.get_src_col() + 1 })
+      let file = visible.get(token.get_source_id()? as usize)?.clone()?;
+      Some(Place { file, line: token.get_src_line() + 1, column: token.get_src_col() + 1 })
     }
   }
 }
@@ -112,7 +124,7 @@ fn normalize(path: &Path) -> String {
 mod tests {
   use super::*;
 
-  const MAP: &str = r#"{"version":3,"sources":["../src/app.ts"],"names":[],"mappings":";AAAA;AACA,SAAS"}"#;
+  const MAP: &str = r#"{"version":3,"sources":["../src/app.ts"],"sourcesContent":["f()\ng()"],"names":[],"mappings":";AAAA;AACA,SAAS"}"#;
 
   #[test]
   fn an_inline_map_places_functions_in_the_original() {
@@ -144,5 +156,15 @@ mod tests {
     assert!(Original::of("f()\n//# sourceMappingURL=missing.js.map", &path).is_none());
     assert!(Original::of("f()\n// no map here", &path).is_none());
     std::fs::remove_dir_all(dir).unwrap();
+  }
+
+  #[test]
+  fn a_source_that_is_neither_shipped_nor_in_the_map_leaves_the_generated_place() {
+    let map = r#"{"version":3,"sources":["../src/gone.ts"],"names":[],"mappings":";AAAA"}"#;
+    let encoded = base64_simd::STANDARD.encode_to_string(map);
+    let source = format!("x;\nf();\n//# sourceMappingURL=data:application/json;base64,{encoded}");
+    let original = Original::of(&source, "/nowhere/dist/a.js").expect("the map is read");
+    assert_eq!(original.locator()(2, 1), None);
+    assert_eq!(original.sole_file(), None);
   }
 }
