@@ -93,6 +93,8 @@ export interface FunctionTotals {
   line: number
   function: string
   atEntry: boolean
+  /** C rows: `function` is a native callee called at `file`:`line`. */
+  native: boolean
   growth: number
   release: number
   rows: number
@@ -106,16 +108,16 @@ export interface HeapFigures {
 }
 
 /**
- * The text the instrumenter inserts, piece by piece, as parts between which a function id goes:
- * for taking it out again (`src/instrument/source.ts`).
+ * The text the instrumenter inserts, piece by piece, as parts between which a number (an id or
+ * a temporary's) goes: for taking it out again (`src/instrument/source.ts`).
  */
 export declare function insertedPieces(): Array<Array<string>>
 
 /**
- * Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
- * holds plans of files seen before.
+ * Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
+ * `nativeCalls` C_CALL and C_RETURN; `cacheDir`, when given, holds plans of files seen before.
  */
-export declare function instrument(source: string, path: string, kind: string, lines: boolean, cacheDir?: string | undefined | null): Instrumented
+export declare function instrument(source: string, path: string, kind: string, lines: boolean, nativeCalls: boolean, cacheDir?: string | undefined | null): Instrumented
 
 export interface Instrumented {
   /** The instrumented source, or the original when it did not parse. */

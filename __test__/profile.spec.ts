@@ -108,32 +108,39 @@ test("the tracer's own memory stays under 16 MiB through millions of logged even
 })
 
 test('a function that allocates and touches 32 MiB gets its growth, and the report ranks it first', (t) => {
-  const dir = tempDir('attribution')
-  const result = withHooks('allocate.cjs', dir)
-  t.is(result.status, 0, result.stderr)
-  const [path] = logsIn(dir)
-  const rows = eventRows(readLog(path))
-  const call = rows.findIndex((r) => r.func === 'allocate32' && r.what === 'CALL')
-  const ret = rows.findIndex((r) => r.func === 'allocate32' && r.what === 'RETURN')
-  t.true(ret > 0, 'allocate32 returned in the log')
-  const within = rows.slice(call < 0 ? 0 : call + 1, ret + 1).filter((r) => r.kind === 'NEXT')
-  const grown = within.reduce((sum, r) => sum + r.dRss, 0)
-  t.true(grown >= 30 * MiB, `rows inside allocate32 add up to ${grown / MiB} MiB`)
+  // With native calls (the default) the growth is Buffer.alloc's, at its line in allocate32;
+  // without them, allocate32's own.
+  for (const nativeCalls of ['1', '0']) {
+    const dir = tempDir('attribution')
+    const result = node(['--require', registerPath, profileFixture('allocate.cjs'), dir], { env: { ...env, MEMTRACE_NATIVE_CALLS: nativeCalls } })
+    t.is(result.status, 0, result.stderr)
+    const [path] = logsIn(dir)
+    const rows = eventRows(readLog(path))
+    const [grower, line, enter, leave] = nativeCalls === '1' ? ['Buffer.alloc', 10, 'C_CALL', 'C_RETURN'] : ['allocate32', 9, 'CALL', 'RETURN']
+    const call = rows.findIndex((r) => r.func === grower && r.line === line && r.what === enter)
+    const ret = rows.findIndex((r) => r.func === grower && r.line === line && r.what === leave)
+    t.true(ret > 0, `${grower} returned in the log`)
+    const within = rows.slice(call < 0 ? 0 : call + 1, ret + 1).filter((r) => r.kind === 'NEXT')
+    const grown = within.reduce((sum, r) => sum + r.dRss, 0)
+    t.true(grown >= 30 * MiB, `rows inside ${grower} add up to ${grown / MiB} MiB`)
 
-  const report = cli(['report', path])
-  t.is(report.status, 0, report.stderr)
-  const growthTable = report.stdout.split('RSS growth by function:')[1]
-  // "  +31.8 MiB     2  allocate32  /path:6": bytes, unit, rows, function, where.
-  const firstFunction = growthTable.split('\n')[2].trim().split(/\s+/)[3]
-  t.is(firstFunction, 'allocate32', report.stdout)
-  type Totals = { function: string; growth: number; release: number }
-  const json = JSON.parse(cli(['report', '--json', path]).stdout) as { functions: Totals[]; byGrowth: Totals[] }
-  t.is(json.byGrowth[0].function, 'allocate32')
-  t.true(json.byGrowth[0].growth >= 30 * MiB)
-  // Every function, in the table's order: most growth first.
-  t.is(json.functions[0].function, 'allocate32')
-  t.true(json.functions.length >= 2)
-  t.true(json.functions.every((f, i) => i === 0 || f.growth <= json.functions[i - 1].growth), JSON.stringify(json.functions))
+    const report = cli(['report', path])
+    t.is(report.status, 0, report.stderr)
+    const growthTable = report.stdout.split('RSS growth by function:')[1]
+    // "  +31.8 MiB     2  allocate32  /path:6": bytes, unit, rows, function, where.
+    const first = growthTable.split('\n')[2].trim().split(/\s+/)
+    t.is(first[3], grower, report.stdout)
+    t.is(first.at(-1), `${profileFixture('allocate.cjs')}:${line}`, report.stdout)
+    type Totals = { function: string; growth: number; release: number; native: boolean }
+    const json = JSON.parse(cli(['report', '--json', path]).stdout) as { functions: Totals[]; byGrowth: Totals[] }
+    t.is(json.byGrowth[0].function, grower)
+    t.is(json.byGrowth[0].native, nativeCalls === '1')
+    t.true(json.byGrowth[0].growth >= 30 * MiB)
+    // Every function, in the table's order: most growth first.
+    t.is(json.functions[0].function, grower)
+    t.true(json.functions.length >= 2)
+    t.true(json.functions.every((f, i) => i === 0 || f.growth <= json.functions[i - 1].growth), JSON.stringify(json.functions))
+  }
 })
 
 for (const [how, code] of [
@@ -320,16 +327,24 @@ test('stopped profilers free their memory and threads at once; suspended ones co
 })
 
 test('what a module\'s top level allocates is its own: <module> at line 1, CommonJS and ES modules', (t) => {
-  const dir = tempDir('modules')
-  const result = cli(['run', '--log-dir', dir, join(fixtures, 'modules', 'main.mjs')])
-  t.is(result.status, 0, result.stderr)
-  t.is(result.stdout, `${2 * (16 << 20)}\n`)
-  const rows = eventRows(readLog(logsIn(dir)[0]))
-  for (const file of ['keeps.cjs', 'keeps.mjs']) {
-    const own = rows.filter((r) => r.file === join(fixtures, 'modules', file) && r.func === '<module>')
-    t.true(own.every((r) => r.line === 1), file)
-    const grown = own.filter((r) => r.kind === 'NEXT' && r.what === 'RETURN').reduce((sum, r) => sum + r.dRss, 0)
-    t.true(grown >= 14 * MiB, `${file}: <module> grew by ${grown / MiB} MiB`)
+  // Without native calls, <module> returns with the growth; with them, Buffer.alloc does, called
+  // from the module's top level (its line 2).
+  for (const [option, grower, what, line] of [
+    ['--no-native-calls', '<module>', 'RETURN', 1],
+    ['--native-calls', 'Buffer.alloc', 'C_RETURN', 2],
+  ] as const) {
+    const dir = tempDir('modules')
+    const result = cli(['run', option, '--log-dir', dir, join(fixtures, 'modules', 'main.mjs')])
+    t.is(result.status, 0, result.stderr)
+    t.is(result.stdout, `${2 * (16 << 20)}\n`)
+    const rows = eventRows(readLog(logsIn(dir)[0]))
+    for (const file of ['keeps.cjs', 'keeps.mjs']) {
+      const inFile = rows.filter((r) => r.file === join(fixtures, 'modules', file))
+      t.true(inFile.filter((r) => r.func === '<module>').every((r) => r.line === 1), file)
+      const own = inFile.filter((r) => r.func === grower && r.line === line && r.kind === 'NEXT' && r.what === what)
+      const grown = own.reduce((sum, r) => sum + r.dRss, 0)
+      t.true(grown >= 14 * MiB, `${file} ${option}: ${grower} grew by ${grown / MiB} MiB`)
+    }
   }
 })
 
@@ -382,7 +397,7 @@ test('bad options are TypeErrors that name the option and what it allows; a bad 
     "TypeError: record must be one of 'count', 'rss', 'filter', 'log', got \"everything\"",
     'TypeError: logPath and logDir cannot both be given: logPath names the file, logDir a directory for a new one',
     'TypeError: logDir must be a non-empty string, got ""',
-    'TypeError: profile() options has no option "colour"; the options are: logPath, logDir, message, dRssTrigger, previous, rss, rssPeriodUs, ringSize, record, lines',
+    'TypeError: profile() options has no option "colour"; the options are: logPath, logDir, message, dRssTrigger, previous, rss, rssPeriodUs, ringSize, record, lines, nativeCalls',
     'Error: cannot create the log file /proc/memtrace-cannot-write-here/x.log: No such file or directory (os error 2)',
     'Error: cannot create the log directory /proc/memtrace-cannot-write-here: No such file or directory (os error 2)',
     'depth 0',
@@ -572,14 +587,15 @@ test('memtrace report --json holds exactly the rows of the text tables', (t) => 
   t.is(withHooks('allocate.cjs', dir).status, 0)
   const [path] = logsIn(dir)
   const text = cli(['report', '--top', '3', path]).stdout
-  type Row = { function: string; atEntry: boolean; growth: number; release: number; package: string }
+  type Row = { function: string; atEntry: boolean; native: boolean; growth: number; release: number; package: string }
   const json = JSON.parse(cli(['report', '--json', '--top', '3', path]).stdout) as { byGrowth: Row[]; byRelease: Row[]; byPackage: Row[] }
   /** The names in the rows of a text table ("none" when it has none). */
   const names = (title: string, column: number) => {
     const block = text.split(`${title}:`)[1].split('\n\n')[0]
     return block.trim() === 'none' ? [] : block.trim().split('\n').slice(1).map((line) => line.trim().split(/\s{2,}/)[column])
   }
-  const named = (f: Row) => (f.atEntry ? `${f.function} (at entry)` : f.function)
+  const notes = (f: Row) => [f.native && 'native', f.atEntry && 'at entry'].filter(Boolean).join(', ')
+  const named = (f: Row) => (notes(f) ? `${f.function} (${notes(f)})` : f.function)
   t.deepEqual(names('RSS growth by function', 2), json.byGrowth.map(named))
   t.deepEqual(names('RSS release by function', 2), json.byRelease.map(named))
   t.deepEqual(names('RSS growth by package', 3), json.byPackage.map((p) => p.package))

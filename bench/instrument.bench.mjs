@@ -28,14 +28,14 @@ function* files(dir) {
   }
 }
 
-/** Median seconds to instrument every source, over `rounds`, with the given cache. */
-function timeAll(sources, cacheDir, rounds, lines = false) {
+/** Median seconds to instrument every source, over `rounds`, with the given cache and events. */
+function timeAll(sources, cacheDir, rounds, { lines, nativeCalls }) {
   const times = []
   for (let r = 0; r < rounds; r++) {
     const start = process.hrtime.bigint()
     for (const { code, path, kind } of sources) {
-      const result = native.instrument(code, path, kind, lines, cacheDir)
-      if (result.error && kind === 'commonjs') native.instrument(code, path, 'module', lines, cacheDir)
+      const result = native.instrument(code, path, kind, lines, nativeCalls, cacheDir)
+      if (result.error && kind === 'commonjs') native.instrument(code, path, 'module', lines, nativeCalls, cacheDir)
     }
     times.push(Number(process.hrtime.bigint() - start) / 1e9)
   }
@@ -52,18 +52,24 @@ const sets = {
   })),
 }
 
+/** What the code reports, as the instrumenter's options. */
+const EVENTS = {
+  calls: { lines: false, nativeCalls: false },
+  'calls and native calls (the default)': { lines: false, nativeCalls: true },
+  'calls, native calls and lines': { lines: true, nativeCalls: true },
+}
+
 console.log('#### Throughput\n')
 console.log('| input | events | files | MB | cold: s (median) | cold: MB/s | cached: s (median) | cached: MB/s |')
 console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |')
 for (const [label, sources] of Object.entries(sets)) {
-  for (const lines of [false, true]) {
+  for (const [events, options] of Object.entries(EVENTS)) {
     const mb = sources.reduce((sum, s) => sum + Buffer.byteLength(s.code), 0) / 1e6
     const cache = mkdtempSync(join(tmpdir(), 'memtrace-plan-cache-'))
-    const cold = timeAll(sources, undefined, rounds, lines)
-    timeAll(sources, cache, 1, lines)
-    const cached = timeAll(sources, cache, rounds, lines)
+    const cold = timeAll(sources, undefined, rounds, options)
+    timeAll(sources, cache, 1, options)
+    const cached = timeAll(sources, cache, rounds, options)
     rmSync(cache, { recursive: true, force: true })
-    const events = lines ? 'calls and lines' : 'calls'
     console.log(`| ${label} | ${events} | ${sources.length} | ${mb.toFixed(1)} | ${cold.toFixed(3)} | ${(mb / cold).toFixed(0)} | ${cached.toFixed(3)} | ${(mb / cached).toFixed(0)} |`)
   }
 }

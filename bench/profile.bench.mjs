@@ -45,6 +45,10 @@ const WORKLOADS = {
   },
 }
 
+// What the code is instrumented with is chosen as it loads, by the environment: native calls
+// (C_CALL/C_RETURN) are on unless MEMTRACE_NATIVE_CALLS=0, LINE events off unless MEMTRACE_LINES=1.
+const NO_NATIVE_CALLS = { MEMTRACE_NATIVE_CALLS: '0' }
+const LINES = { MEMTRACE_LINES: '1' }
 const ROWS = [
   ['untraced', 'untraced', 'full'],
   ['hooks attached, nothing computed', 'count', 'full'],
@@ -53,16 +57,17 @@ const ROWS = [
   ['dRSS ≥ 4096 logged', 'drss', 'full'],
   ['dRSS ≥ 4096 and previous event logged', 'previous', 'full'],
   ['every event logged', 'every', 'full'],
-  ['LINE events too, dRSS ≥ 4096 logged', 'lines', 'full'],
+  ['native calls off, dRSS ≥ 4096 logged', 'drss', 'full', NO_NATIVE_CALLS],
+  ['LINE events too, dRSS ≥ 4096 logged', 'lines', 'full', LINES],
+  ['LINE events too, native calls off, dRSS ≥ 4096 logged', 'lines', 'full', { ...LINES, ...NO_NATIVE_CALLS }],
   ["rss: 'exact', dRSS ≥ 4096 logged", 'exact', 'full'],
   ['untraced (a smaller input)', 'untraced', 'small'],
-  ['naive JS tracer: memoryUsage.rss() + writeSync per event (the smaller input)', 'naive', 'small'],
+  ['naive JS tracer: memoryUsage.rss() + writeSync per event (the smaller input, no native calls)', 'naive', 'small', NO_NATIVE_CALLS],
 ]
 
-function runOnce(workload, config, args) {
+function runOnce(workload, config, args, extraEnv = {}) {
   const preload = config === 'untraced' ? [] : ['--require', config === 'naive' ? join(here, 'naive-register.cjs') : register]
-  // LINE events need the code instrumented with them as it loads.
-  const env = config === 'lines' ? { ...process.env, MEMTRACE_LINES: '1' } : process.env
+  const env = { ...process.env, ...extraEnv }
   const result = spawnSync(process.execPath, [...preload, join(here, 'trace-one.mjs'), workload, config, ...args], { encoding: 'utf8', env })
   if (result.status !== 0) throw new Error(`${workload}, ${config}: exit code ${result.status}\n${result.stderr}`)
   return JSON.parse(result.stdout.trim().split('\n').pop())
@@ -78,27 +83,24 @@ for (const name of chosen) {
   const inputs = await workload.prepare()
   const results = ROWS.map(() => [])
   for (let round = 0; round < rounds; round++) {
-    for (const [i, [, config, scale]] of ROWS.entries()) {
-      results[i].push(runOnce(name, config, inputs[scale]))
+    for (const [i, [, config, scale, env]] of ROWS.entries()) {
+      results[i].push(runOnce(name, config, inputs[scale], env))
       process.stderr.write(`\r${name}: round ${round + 1}/${rounds}, ${i + 1}/${ROWS.length} configurations`)
     }
   }
   process.stderr.write('\n')
-  // Events come from the runs that count them; untraced runs see the same calls uncounted. A
-  // run with LINE events counts its own, more.
-  const eventsOf = (scale) =>
-    median(results.filter((_, i) => ROWS[i][2] === scale && ROWS[i][1] !== 'lines' && results[i][0].events != null).map((r) => r[0].events))
+  // Each traced run counts its own events (native calls and LINE events add to them).
   console.log(`\n#### ${workload.title}\n`)
   console.log('| configuration | time (ms, median) | ratio | events | rows logged | events/s | ns added per event |')
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const [i, [label, , scale]] of ROWS.entries()) {
     const ms = median(results[i].map((r) => r.ms))
     const baseline = median(results[ROWS.findIndex(([, c, s]) => c === 'untraced' && s === scale)].map((r) => r.ms))
-    const events = ROWS[i][1] === 'lines' ? median(results[i].map((r) => r.events)) : eventsOf(scale)
+    const events = results[i][0].events == null ? null : median(results[i].map((r) => r.events))
     const rows = results[i][0].rows
     const added = ((ms - baseline) * 1e6) / events
     console.log(
-      `| ${label} | ${fmt(ms)} | x${fmt(ms / baseline, 2)} | ${fmt(events)} | ${rows == null ? '–' : fmt(rows)} | ${fmt(events / (ms / 1000) / 1e6, 1)} M | ${ROWS[i][1] === 'untraced' ? '–' : fmt(added, 1)} |`,
+      `| ${label} | ${fmt(ms)} | x${fmt(ms / baseline, 2)} | ${events == null ? '–' : fmt(events)} | ${rows == null ? '–' : fmt(rows)} | ${events == null ? '–' : `${fmt(events / (ms / 1000) / 1e6, 1)} M`} | ${events == null ? '–' : fmt(added, 1)} |`,
     )
   }
 }

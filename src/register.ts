@@ -84,7 +84,7 @@ function main(): void {
     process.stderr.write(`memtrace: ${(error as Error).message}\n`)
     process.exit(1)
   }
-  installGlobals(config.lines)
+  installGlobals(config)
   if (!restoreFunctionSources() && config.debug) {
     writeSync(2, 'memtrace: Function.prototype.toString was frozen before memtrace ran: instrumented functions show their instrumented source\n')
   }

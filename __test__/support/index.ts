@@ -215,8 +215,14 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
     }
     expect(WHATS.includes(row.what), 'unknown What')
     const fits =
-      row.event < 1e12 && row.dEvent < 1e6 && row.file.length <= 80 && row.line < 1e4 && row.func.length <= 32 && row.rss < 1e12
-    expect(!fits || line.length === ROW_WIDTH, `a row of fitting values must be ${ROW_WIDTH} wide`)
+      row.event < 1e12 &&
+      row.dEvent < 1e6 &&
+      Buffer.byteLength(row.file) <= 80 &&
+      row.line < 1e4 &&
+      Buffer.byteLength(row.func) <= 32 &&
+      row.rss < 1e12
+    // Widths are in bytes, as printf pads.
+    expect(!fits || Buffer.byteLength(line) === ROW_WIDTH, `a row of fitting values must be ${ROW_WIDTH} bytes wide`)
     expect((row.kind === 'FRST') === (events === 0), 'FRST comes first, once')
     expect(!ended, 'nothing but EOF follows LAST')
     events++

@@ -163,8 +163,8 @@ export function renderReport(path: string, report: LogReport, top: number): stri
   lines.push('', ...table('RSS release by function', columns, byRelease.map((t) => functionRow(t.release, '-', t)), 2))
   const packageRows = byPackage.map((p) => [`+${bytes(p.growth)}`, `-${bytes(p.release)}`, count(p.functions), p.package])
   lines.push('', ...table('RSS growth by package', ['growth', 'release', 'functions', 'package'], packageRows, 3))
-  if (report.lines.length > 0) {
-    const lineRows = byLine.map((l) => [`+${bytes(l.growth)}`, count(l.rows), `${l.file}:${l.line}`, l.function, l.text])
+  if (byLine.length > 0) {
+    const lineRows = byLine.map((l) => [`+${bytes(l.growth)}`, count(l.rows), `${l.file}:${l.line}`, named(l), l.text])
     lines.push('', ...table('RSS growth by line', ['bytes', 'rows', 'where', 'function', 'line'], lineRows, 2))
   }
   if ([...byGrowth, ...byRelease].some((t) => t.atEntry)) lines.push('', AT_ENTRY_NOTE)

@@ -34,6 +34,9 @@ Options:
   --previous               also log the event just before each logged one (PREV: rows)
   --lines                  also an event at each statement (LINE rows), so that growth is
                            seen line by line
+  --no-native-calls        no C_CALL/C_RETURN rows around calls of native functions
+                           (JSON.parse, fs.readFileSync, addons, excluded files); they are
+                           on by default (--native-calls)
   --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
                            nanoseconds (default); exact: a kernel read at every event
   --log-dir <dir>          where the logs go (default: the working directory)
@@ -50,6 +53,8 @@ const SPECS = {
   'd-rss-trigger': { value: true },
   previous: { value: false },
   lines: { value: false },
+  'native-calls': { value: false },
+  'no-native-calls': { value: false },
   rss: { value: true },
   'log-dir': { value: true },
   message: { value: true },
@@ -90,12 +95,17 @@ export const run: Command = {
     const one = (name: keyof typeof SPECS) => options.get(name)?.[0]
     const rss = one('rss') ?? 'sampled'
     if (rss !== 'sampled' && rss !== 'exact') throw usage('run', `--rss must be sampled or exact, got ${JSON.stringify(rss)}`)
+    if (options.has('native-calls') && options.has('no-native-calls')) {
+      throw usage('run', '--native-calls and --no-native-calls cannot both be given')
+    }
+    const nativeCalls = !options.has('no-native-calls')
     const logDir = resolve(one('log-dir') ?? '.')
     const profile: ProfileOptions = {
       logDir,
       dRssTrigger: integerOption('run', 'd-rss-trigger', one('d-rss-trigger')),
       previous: options.has('previous'),
       lines: options.has('lines'),
+      nativeCalls,
       rss,
       message: one('message'),
     }
@@ -117,6 +127,7 @@ export const run: Command = {
       MEMTRACE_RUN: JSON.stringify(settings),
     }
     if (options.has('lines')) env.MEMTRACE_LINES = '1'
+    env.MEMTRACE_NATIVE_CALLS = nativeCalls ? '1' : '0'
     if (include) env.MEMTRACE_INCLUDE = include
     if (exclude) env.MEMTRACE_EXCLUDE = exclude
     try {

@@ -10,6 +10,8 @@
  *   `~/Library/Caches/memtrace`, `%LOCALAPPDATA%\memtrace`).
  * - `MEMTRACE_DEBUG=1`: say on stderr which files were instrumented, skipped, and why.
  * - `MEMTRACE_LINES=1`: each statement also reports a LINE event, for `profile({ lines: true })`.
+ * - `MEMTRACE_NATIVE_CALLS=0`: calls of functions that are not instrumented JavaScript do not
+ *   report C_CALL and C_RETURN (they do by default, for `profile({ nativeCalls })`).
  */
 import { homedir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
@@ -25,6 +27,8 @@ export interface InstrumentConfig {
   debug: boolean
   /** Each statement reports a LINE event (`MEMTRACE_LINES=1`). */
   lines: boolean
+  /** Calls of native functions report C_CALL and C_RETURN (unless `MEMTRACE_NATIVE_CALLS=0`). */
+  nativeCalls: boolean
 }
 
 /** What `register.ts` hands each generation of the ES module hooks (see `hooks.mts`). */
@@ -69,6 +73,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): InstrumentC
     cacheDir: cache === 'off' ? null : cache ? resolve(cache) : defaultCacheDir(),
     debug: env.MEMTRACE_DEBUG === '1',
     lines: env.MEMTRACE_LINES === '1',
+    nativeCalls: env.MEMTRACE_NATIVE_CALLS !== '0',
   }
   // Fail now, naming the variable, rather than on the first file.
   for (const glob of config.include) compileGlob(glob, config.root, 'MEMTRACE_INCLUDE')

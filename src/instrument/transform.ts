@@ -37,7 +37,7 @@ export function transformer(config: InstrumentConfig): Transformer {
       debug?.(`left ${file} as it is: it holds a lone surrogate, which would not survive instrumenting`)
       return { code: source, unparsable: false }
     }
-    const result = native.instrument(source, file, kind, config.lines, config.cacheDir ?? undefined)
+    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, config.cacheDir ?? undefined)
     if (result.error) {
       const as = { module: 'an ES module', commonjs: 'CommonJS', script: 'a script' }[kind]
       debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)

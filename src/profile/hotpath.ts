@@ -22,6 +22,9 @@ export const enum What {
   Except = 2,
   Yield = 3,
   Resume = 4,
+  NativeCall = 5,
+  NativeReturn = 6,
+  NativeExcept = 7,
   Line = 8,
 }
 
@@ -57,6 +60,8 @@ export interface Recording {
   exact: boolean
   /** Whether LINE events (statements, when the code was instrumented with them) are recorded. */
   lines: boolean
+  /** Whether C_CALL, C_RETURN and C_EXCEPT (when the code was instrumented with them) are recorded. */
+  nativeCalls: boolean
   waitForSpace(): void
   /** Hot-path state of this recording, kept while another one is active. */
   saved?: Saved
@@ -94,6 +99,7 @@ let triggerPages = 1
 let previous = false
 let exact = false
 let lines = false
+let nativeCalls = false
 /** stage is Log, RSS is sampled and there are no PREV rows: the default, and the fast path. */
 let plain = false
 /** RSS (pages) of the last FRST/NEXT row: the filter's reference. */
@@ -175,7 +181,14 @@ function waitForSpace(): void {
   }
 }
 
+/**
+ * How many instrumented functions are running on this thread (suspended ones not counted): a
+ * native call belongs to the function at the depth where it was made.
+ */
+let depth = 0
+
 function call(id: number): void {
+  depth = (depth + 1) | 0
   if (on) event(What.Call, id)
 }
 
@@ -184,26 +197,32 @@ function ret(id: number): void {
     excepted = false
     return
   }
+  if (open !== 0) unwind()
   if (on) event(What.Return, id)
+  depth = (depth - 1) | 0
 }
 
 /** EXCEPT from a `catch` that re-throws: the `finally` after it must not report RETURN. */
 function except(id: number): void {
   excepted = true
-  if (on) event(What.Except, id)
+  exceptFinally(id)
 }
 
 /** EXCEPT from a `finally` that knows the function did not complete normally. */
 function exceptFinally(id: number): void {
+  if (open !== 0) unwind()
   if (on) event(What.Except, id)
+  depth = (depth - 1) | 0
 }
 
 function suspend<T>(id: number, value: T): T {
   if (on) event(What.Yield, id)
+  depth = (depth - 1) | 0
   return value
 }
 
 function resume<T>(id: number, value: T): T {
+  depth = (depth + 1) | 0
   if (on) event(What.Resume, id)
   return value
 }
@@ -215,9 +234,154 @@ function line(id: number): void {
 
 /** RESUME reported from a `catch` or `finally`; returns the new value of `$mt$s`. */
 function resumeAbruptly(id: number): 0 {
+  depth = (depth + 1) | 0
   if (on) event(What.Resume, id)
   return 0
 }
+
+/*
+ * Native calls (code instrumented with MEMTRACE_NATIVE_CALLS=1; see `Collector::call` in
+ * `crates/core/src/instrument/collect.rs` for the code around a call). A call's callee is
+ * looked at once per site and callee: it is native unless its source holds the CALL hook,
+ * which every instrumented function's does. The native calls under way form a stack; one that
+ * throws is taken off it, as C_EXCEPT, where its function goes on: at a `catch`, or as the
+ * function returns or throws.
+ */
+
+/** Node's own `Function.prototype.toString`, taken before `source.ts` hides the hooks from it. */
+const sourceOf = Function.prototype.toString
+const INSTRUMENTED = '__mt$c('
+/** Per call site: the callee last looked at there, and whether it is native (1) or not (0). */
+const UNSEEN = {}
+let siteCallees: unknown[] = new Array(1024).fill(UNSEEN)
+let siteNative = new Uint8Array(1024)
+/** The native calls under way: site and depth of each. */
+let nativeSites = new Int32Array(64)
+let nativeDepths = new Int32Array(64)
+let open = 0
+
+/** Right before a call (its arguments evaluated) at `site` (`~site`: a `new`): C_CALL if `callee` is native. */
+function nativeCall<T>(site: number, callee: unknown, value: T): T {
+  const s = site < 0 ? ~site : site
+  if (callee !== siteCallees[s]) lookAt(site, s, callee, nativeCall)
+  if (on && nativeCalls && siteNative[s] === 1) enterNative(s)
+  return value
+}
+
+/** {@link nativeCall} for a call without arguments: returns the callee. */
+function nativeCallee(site: number, callee: unknown): unknown {
+  const s = site < 0 ? ~site : site
+  if (callee !== siteCallees[s]) lookAt(site, s, callee, nativeCallee)
+  if (on && nativeCalls && siteNative[s] === 1) enterNative(s)
+  return callee
+}
+
+/** Right after the call at `site`: C_RETURN if it was native. */
+function nativeReturn<T>(site: number, value: T): T {
+  if (open !== 0 && nativeDepths[open - 1] === depth) {
+    if (nativeSites[open - 1] === site) {
+      open--
+      if (on) event(What.NativeReturn, site)
+    } else {
+      returnTo(site)
+    }
+  }
+  return value
+}
+
+/** At the start of a `catch`: the native calls of this function that threw. */
+function caught(): void {
+  if (open !== 0) unwind()
+}
+
+function enterNative(site: number): void {
+  if (open === nativeSites.length) {
+    nativeSites = grown(nativeSites, open * 2)
+    nativeDepths = grown(nativeDepths, open * 2)
+  }
+  nativeSites[open] = site
+  nativeDepths[open] = depth
+  open++
+  event(What.NativeCall, site)
+}
+
+/** C_EXCEPT for the native calls under way in the current function (or deeper): they threw. */
+function unwind(): void {
+  while (open !== 0 && nativeDepths[open - 1] >= depth) {
+    open--
+    if (on) event(What.NativeExcept, nativeSites[open])
+  }
+}
+
+/** A call returned, but other native calls of its function are above it: they threw, and were caught where no `catch` of ours saw it. */
+function returnTo(site: number): void {
+  for (let i = open - 1; i >= 0 && nativeDepths[i] === depth; i--) {
+    if (nativeSites[i] !== site) continue
+    while (open - 1 > i) {
+      open--
+      if (on) event(What.NativeExcept, nativeSites[open])
+    }
+    open--
+    if (on) event(What.NativeReturn, site)
+    return
+  }
+}
+
+/** memtrace's own API, and its classes' methods: calls of them are not the program's native calls. */
+const OWN = new WeakSet<Function>()
+
+export function ownCode(...functions: Function[]): void {
+  for (const f of functions) {
+    OWN.add(f)
+    for (const holder of [f, f.prototype as object | undefined]) {
+      if (holder == null) continue
+      for (const key of Object.getOwnPropertyNames(holder)) {
+        const { value, get, set } = Object.getOwnPropertyDescriptor(holder, key)!
+        for (const method of [value, get, set]) if (typeof method === 'function' && method !== f) OWN.add(method)
+      }
+    }
+  }
+}
+
+/** Whether the callee at a site is native, once per site and callee; throws what V8 would for one that cannot be called. */
+function lookAt(site: number, s: number, callee: unknown, caller: Function): void {
+  if (typeof callee !== 'function' || (site < 0 && !isConstructor(callee))) throw notCallable(s, site < 0, caller)
+  if (s >= siteNative.length) {
+    const length = Math.max(s + 1, siteNative.length * 2)
+    siteNative = grown(siteNative, length)
+    siteCallees = siteCallees.concat(new Array(length - siteCallees.length).fill(UNSEEN))
+  }
+  siteCallees[s] = callee
+  siteNative[s] = OWN.has(callee) || sourceOf.call(callee).includes(INSTRUMENTED) ? 0 : 1
+}
+
+function grown<T extends Int32Array | Uint8Array>(array: T, length: number): T {
+  const bigger = new (array.constructor as new (length: number) => T)(length)
+  bigger.set(array)
+  return bigger
+}
+
+/** Whether `f` can be called with `new`, found without calling it or reading any of its properties. */
+function isConstructor(f: Function): boolean {
+  try {
+    Reflect.construct(new Proxy(f, { construct: () => ({}) }), [])
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The TypeError V8 throws for calling what is not a function: "o.m is not a function". */
+function notCallable(site: number, isNew: boolean, caller: Function): TypeError {
+  const name = (native.functionInfo(site)?.name ?? '(intermediate value)').replace(/^new /, '')
+  const error = new TypeError(`${name} is not a ${isNew ? 'constructor' : 'function'}`)
+  Error.captureStackTrace(error, caller)
+  return error
+}
+
+/** `f.call(self, ...args)` through no property of `f`: a method called with its receiver. */
+const callWith = Function.prototype.call.bind(Function.prototype.call)
+const NO_ARGUMENTS: readonly never[] = Object.freeze([])
 
 /**
  * `for await (x of iterable)`: the loop suspends inside its own machinery, right after calling
@@ -263,6 +427,12 @@ const GLOBALS: Record<string, unknown> = {
   __mt$k: resumeAbruptly,
   __mt$i: forAwait,
   __mt$l: line,
+  __mt$n: nativeCall,
+  __mt$f: nativeCallee,
+  __mt$q: nativeReturn,
+  __mt$z: caught,
+  __mt$a: callWith,
+  __mt$0: NO_ARGUMENTS,
 }
 
 /**
@@ -276,17 +446,27 @@ export function defineGlobals(global: object): void {
   }
 }
 
-/** Whether this thread's code is instrumented with LINE events (`MEMTRACE_LINES=1`). */
-let linesInstrumented = false
+/** What this thread's code is instrumented with besides CALL and RETURN. */
+const instrumented = { lines: false, nativeCalls: false }
 
-/** Defines the hot-path globals on this thread; `lines`: its code reports statements too. */
-export function installGlobals(lines = false): void {
-  linesInstrumented ||= lines
+/**
+ * Defines the hot-path globals on this thread; `lines`, `nativeCalls`: its code reports
+ * statements, native calls too.
+ */
+export function installGlobals(options: { lines: boolean; nativeCalls: boolean } = { lines: false, nativeCalls: false }): void {
+  instrumented.lines ||= options.lines
+  instrumented.nativeCalls ||= options.nativeCalls
   defineGlobals(globalThis)
 }
 
+/** Whether this thread's code reports LINE events (`MEMTRACE_LINES=1`). */
 export function withLines(): boolean {
-  return linesInstrumented
+  return instrumented.lines
+}
+
+/** Whether this thread's code reports native calls (`MEMTRACE_NATIVE_CALLS=1`). */
+export function withNativeCalls(): boolean {
+  return instrumented.nativeCalls
 }
 
 export function globalsInstalled(): boolean {
@@ -318,6 +498,7 @@ export function switchTo(recording: Recording | null): void {
   previous = recording.previous
   exact = recording.exact
   lines = recording.lines
+  nativeCalls = recording.nativeCalls
   plain = stage === Stage.Log && !exact && !previous
   const saved = recording.saved
   head = saved ? saved.head : Atomics.load(ints, HEAD)

@@ -24,6 +24,7 @@ import {
   Stage,
   switchTo,
   withLines,
+  withNativeCalls,
   writeFirst,
   writeLast,
   writeMessage,
@@ -58,6 +59,14 @@ export interface ProfileOptions {
    */
   lines?: boolean
   /**
+   * Also record C_CALL and C_RETURN (C_EXCEPT when it throws) around each call of a function
+   * that is not instrumented JavaScript (`JSON.parse`, `fs.readFileSync`, an addon, an excluded
+   * file), so that growth inside it is its own. Needs the code instrumented with them, which is
+   * the default (`MEMTRACE_NATIVE_CALLS=0` or `memtrace run --no-native-calls` turns it off).
+   * Default: true when the code has them.
+   */
+  nativeCalls?: boolean
+  /**
    * How much each event does, for measuring the tracer itself: `'count'` (count only), `'rss'`
    * (and read RSS), `'filter'` (and apply the filter, write nothing), `'log'` (default: all).
    */
@@ -75,6 +84,7 @@ const OPTIONS = [
   'ringSize',
   'record',
   'lines',
+  'nativeCalls',
 ] as const
 
 const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
@@ -281,6 +291,7 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
   const ringSize = optionalInteger('ringSize', o.ringSize, DEFAULT_RING_SIZE, 2, 1 << 24)
   const stage = STAGES[optionalChoice('record', o.record, ['count', 'rss', 'filter', 'log'], 'log')]
   const lines = optionalBoolean('lines', o.lines, false)
+  const nativeCalls = optionalBoolean('nativeCalls', o.nativeCalls, withNativeCalls())
 
   if (!globalsInstalled()) {
     throw new Error(
@@ -295,6 +306,12 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
     throw new Error(
       'profile({ lines: true }) needs code instrumented with a LINE event at each statement: ' +
         'run with MEMTRACE_LINES=1 in the environment (`memtrace run --lines` sets it), so that the code it loads gets them.',
+    )
+  }
+  if (nativeCalls && !withNativeCalls()) {
+    throw new Error(
+      'profile({ nativeCalls: true }) needs code instrumented with C_CALL and C_RETURN around its calls: ' +
+        'run without MEMTRACE_NATIVE_CALLS=0 in the environment (`memtrace run --no-native-calls` sets it), so that the code it loads gets them.',
     )
   }
   const profiler = new native.NativeProfiler({
@@ -315,6 +332,7 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
     previous,
     exact: rss === 'exact',
     lines,
+    nativeCalls,
     waitForSpace: () => profiler.waitForSpace(),
   }
   const created = new Profiler(profiler, recording, memory)

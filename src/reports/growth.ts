@@ -11,8 +11,10 @@ export type LogReport = ReturnType<typeof native.readLog>
 export type Totals = LogReport['functions'][number]
 export type LineTotals = LogReport['lines'][number]
 
-/** A statement in the growth-by-line table, with its text as the file has it now. */
+/** A line in the growth-by-line table, with its text as the file has it now. */
 export interface LineRow extends LineTotals {
+  /** The line was seen only by the native calls made on it: `function` is the callee. */
+  native: boolean
   /** The source line, trimmed (and shortened); empty when the file cannot be read. */
   text: string
 }
@@ -45,7 +47,10 @@ export interface Tables {
   byRelease: Totals[]
   /** Packages with growth or release, most growth first. */
   byPackage: PackageTotals[]
-  /** Statements with growth (logs made with lines on), most first. */
+  /**
+   * Lines with growth, most first: their statements' LINE rows (logs made with lines on) and the
+   * native calls made on them (C_RETURN, C_EXCEPT).
+   */
   byLine: LineRow[]
 }
 
@@ -77,15 +82,38 @@ export function growthTables(report: Pick<LogReport, 'functions' | 'lines'>, top
     byPackage: [...packages.values()]
       .sort((a, b) => b.growth - a.growth || b.release - a.release || a.package.localeCompare(b.package))
       .slice(0, top),
-    byLine: withText(lines.filter((l) => l.growth > 0).slice(0, top)),
+    byLine: withText(
+      byLineOf(lines, functions)
+        .filter((l) => l.growth > 0)
+        .slice(0, top),
+    ),
   }
+}
+
+/** LINE totals and the growth of native calls made on each line, most growth first. */
+function byLineOf(lines: LineTotals[], functions: Totals[]): Omit<LineRow, 'text'>[] {
+  const rows = new Map<string, Omit<LineRow, 'text'>>()
+  for (const l of lines) rows.set(`${l.file}\0${l.line}`, { ...l, native: false })
+  // A native call's growth as it ran (not at its entry, which was its caller's).
+  for (const f of functions.filter((f) => f.native && !f.atEntry)) {
+    const key = `${f.file}\0${f.line}`
+    const row = rows.get(key)
+    if (row) {
+      row.growth += f.growth
+      row.release += f.release
+      row.rows += f.rows
+    } else {
+      rows.set(key, { file: f.file, line: f.line, function: f.function, native: true, growth: f.growth, release: f.release, rows: f.rows })
+    }
+  }
+  return [...rows.values()].sort((a, b) => b.growth - a.growth || a.file.localeCompare(b.file) || a.line - b.line)
 }
 
 /** The longest source text a table shows. */
 const TEXT_WIDTH = 60
 
 /** `lines` with the text of each, read from its file (each file once). */
-function withText(lines: LineTotals[]): LineRow[] {
+function withText(lines: Omit<LineRow, 'text'>[]): LineRow[] {
   const files = new Map<string, string[] | null>()
   const textOf = (file: string, line: number) => {
     if (!files.has(file)) {
@@ -111,9 +139,13 @@ export function placeOf(place: { function: string; file: string; line: number })
   return place.file.startsWith('<') ? place.function : `${place.function} (${where(place)})`
 }
 
-/** A function as the tables name it: growth seen at its entry was made before it, by its caller. */
-export function named(t: Totals): string {
-  return t.atEntry ? `${t.function} (at entry)` : t.function
+/**
+ * A function as the tables name it: a native callee is marked so (its row's place is the call's),
+ * and growth seen at its entry was made before it, by its caller.
+ */
+export function named(t: { function: string; native: boolean; atEntry?: boolean }): string {
+  const notes = [t.native ? 'native' : '', t.atEntry ? 'at entry' : ''].filter((note) => note !== '')
+  return notes.length > 0 ? `${t.function} (${notes.join(', ')})` : t.function
 }
 
 export const AT_ENTRY_NOTE = '"(at entry)": seen as the function was called or resumed, so the memory moved just before, in its caller.'

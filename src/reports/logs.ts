@@ -315,12 +315,12 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
           f.release ? `-${formatBytes(f.release)}` : '0',
         ]),
       },
-      ...(log.lines.length > 0
+      ...(byLine.length > 0
         ? [
             {
               title: 'Lines by RSS growth',
               columns: ['where', 'function', 'rows', 'growth', 'line'],
-              rows: byLine.map((l) => [`${l.file}:${l.line}`, l.function, String(l.rows), `+${formatBytes(l.growth)}`, l.text]),
+              rows: byLine.map((l) => [`${l.file}:${l.line}`, named(l), String(l.rows), `+${formatBytes(l.growth)}`, l.text]),
             },
           ]
         : []),

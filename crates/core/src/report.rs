@@ -32,8 +32,11 @@ pub struct FunctionTotals {
   pub file: String,
   pub line: u32,
   pub function: String,
-  /// Rows of the function's entry (CALL, RESUME): growth seen as it started, made before it.
+  /// Rows of the function's entry (CALL, RESUME, C_CALL): growth seen as it started, made
+  /// before it.
   pub at_entry: bool,
+  /// C rows: `function` is a native callee, `file` and `line` the call site.
+  pub native: bool,
   /// Sum of positive dRSS of its NEXT rows, in bytes.
   pub growth: u64,
   /// Sum of negative dRSS of its NEXT rows, as a positive number of bytes.
@@ -214,7 +217,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     damage: None,
   };
   let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
-  let mut by_function: HashMap<(String, u32, String, bool), usize> = HashMap::new();
+  let mut by_function: HashMap<(String, u32, String, bool, bool), usize> = HashMap::new();
   let mut by_line: HashMap<(String, u32), usize> = HashMap::new();
   let mut state = State::Start;
   let mut first_clock = None;
@@ -270,13 +273,15 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           }
         } else if e.kind == RowKind::Next {
           let at_entry = e.what.is_entry();
-          let key = (e.file.to_string(), e.line, e.function.to_string(), at_entry);
+          let native = e.what.is_native();
+          let key = (e.file.to_string(), e.line, e.function.to_string(), at_entry, native);
           let at = *by_function.entry(key).or_insert_with(|| {
             report.functions.push(FunctionTotals {
               file: e.file.to_string(),
               line: e.line,
               function: e.function.to_string(),
               at_entry,
+              native,
               growth: 0,
               release: 0,
               rows: 0,

@@ -66,14 +66,15 @@ pub struct Instrumented {
   pub skipped: Vec<String>,
 }
 
-/// Instruments one file. `kind` is `script`, `module` or `commonjs`; `cacheDir`, when given,
-/// holds plans of files seen before.
+/// Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
+/// `nativeCalls` C_CALL and C_RETURN; `cacheDir`, when given, holds plans of files seen before.
 #[napi]
 pub fn instrument(
   source: String,
   path: String,
   kind: String,
   lines: bool,
+  native_calls: bool,
   cache_dir: Option<String>,
 ) -> Result<Instrumented> {
   let kind = match kind.as_str() {
@@ -83,7 +84,8 @@ pub fn instrument(
     other => return Err(js_error(format!("'{other}' is not a source kind (script, module, commonjs)"))),
   };
   let cache = cache_dir.map(Cache::new);
-  Ok(match instrument::instrument(&source, &path, kind, lines, cache.as_ref()) {
+  let options = instrument::Options { lines, native_calls };
+  Ok(match instrument::instrument(&source, &path, kind, options, cache.as_ref()) {
     Ok(done) => Instrumented {
       code: done.code,
       functions: done.functions as u32,
@@ -97,8 +99,8 @@ pub fn instrument(
   })
 }
 
-/// The text the instrumenter inserts, piece by piece, as parts between which a function id goes:
-/// for taking it out again (`src/instrument/source.ts`).
+/// The text the instrumenter inserts, piece by piece, as parts between which a number (an id or
+/// a temporary's) goes: for taking it out again (`src/instrument/source.ts`).
 #[napi]
 pub fn inserted_pieces() -> Vec<Vec<String>> {
   instrument::Piece::ALL.iter().map(|piece| piece.parts().iter().map(|part| part.to_string()).collect()).collect()
@@ -404,6 +406,8 @@ pub struct FunctionTotals {
   pub line: u32,
   pub function: String,
   pub at_entry: bool,
+  /// C rows: `function` is a native callee called at `file`:`line`.
+  pub native: bool,
   pub growth: f64,
   pub release: f64,
   pub rows: f64,
@@ -500,6 +504,7 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
         line: f.line,
         function: f.function,
         at_entry: f.at_entry,
+        native: f.native,
         growth: f.growth as f64,
         release: f.release as f64,
         rows: f.rows as f64,

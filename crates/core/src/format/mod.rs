@@ -127,6 +127,11 @@ impl What {
     matches!(self, What::Call | What::Resume | What::CCall)
   }
 
+  /// Whether the event is of a native call (C_CALL, C_RETURN, C_EXCEPT).
+  pub fn is_native(self) -> bool {
+    matches!(self, What::CCall | What::CReturn | What::CExcept)
+  }
+
   pub fn from_code(code: u8) -> Option<What> {
     What::ALL.get(usize::from(code)).copied()
   }

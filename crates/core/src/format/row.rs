@@ -7,10 +7,16 @@ use super::{RowKind, What, FILE_WIDTH, FUNCTION_WIDTH, START_OF_FILE};
 /// `text` with every line terminator and run of whitespace made one space: a name taken from
 /// source (`holder\n  .grow`) must not break a row in two.
 fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-  if !text.contains(|c: char| c.is_whitespace() && c != ' ') {
+  let breaks = |c: char| (c.is_whitespace() && c != ' ') || c.is_control();
+  if !text.contains(breaks) {
     return text.into();
   }
-  text.split(|c: char| c.is_whitespace()).filter(|word| !word.is_empty()).collect::<Vec<_>>().join(" ").into()
+  text
+    .split(|c: char| c.is_whitespace() || c.is_control())
+    .filter(|word| !word.is_empty())
+    .collect::<Vec<_>>()
+    .join(" ")
+    .into()
 }
 
 /// The header: optional message line (written by [`super::text::escape`]), `SOF`, and the

@@ -1,5 +1,5 @@
-//! The plan cache: a file per (source text, parse mode, instrumenter version), so that the second
-//! run of a program skips parsing unchanged files.
+//! The plan cache: a file per (source text, parse mode, events, instrumenter version and pieces),
+//! so that the second run of a program skips parsing unchanged files.
 //!
 //! A plan holds no function ids (those are handed out when a file is loaded), so it is valid
 //! for any process. Entries are written to a temporary name and renamed into place, so readers
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
-use super::{Insertion, Piece, Plan, SourceKind, VERSION};
+use super::{Insertion, Options, Piece, Plan, SourceKind, VERSION};
 use crate::functions::Site;
 
 const MAGIC: &[u8; 8] = b"MTPLAN\0\0";
@@ -40,7 +40,7 @@ impl Cache {
     &self.dir
   }
 
-  pub fn key(&self, source: &str, path: &str, kind: SourceKind, lines: bool) -> Key {
+  pub fn key(&self, source: &str, path: &str, kind: SourceKind, options: Options) -> Key {
     let path = path.split(['?', '#']).next().unwrap_or(path);
     let extension = Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("");
     let dialect = match extension {
@@ -52,8 +52,13 @@ impl Cache {
     let hash = xxh3_128(source.as_bytes());
     // The crate's version too: a new oxc may parse the same text into other spans.
     let crate_version = env!("CARGO_PKG_VERSION");
-    let lines = if lines { "-lines" } else { "" };
-    Key(format!("{hash:032x}-{dialect}-{kind:?}{lines}-v{VERSION}-{crate_version}.plan").to_lowercase())
+    let lines = if options.lines { "-lines" } else { "" };
+    let native_calls = if options.native_calls { "-native" } else { "" };
+    let pieces = pieces_fingerprint();
+    Key(
+      format!("{hash:032x}-{dialect}-{kind:?}{lines}{native_calls}-v{VERSION}-{pieces:08x}-{crate_version}.plan")
+        .to_lowercase(),
+    )
   }
 
   /// The cached plan for `key`, if there is a sound one for a source of `source_len` bytes.
@@ -71,6 +76,16 @@ impl Cache {
       let _ = fs::remove_file(&temp);
     }
   }
+}
+
+/// A hash of the text of every piece: a plan names pieces by number, so one made when they read
+/// otherwise must not be applied.
+fn pieces_fingerprint() -> u32 {
+  static FINGERPRINT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+  *FINGERPRINT.get_or_init(|| {
+    let text: Vec<&str> = Piece::ALL.iter().flat_map(|piece| piece.parts().iter().copied().chain(["\0"])).collect();
+    xxh3_64(text.concat().as_bytes()) as u32
+  })
 }
 
 fn encode(plan: &Plan) -> Vec<u8> {
@@ -164,7 +179,7 @@ mod tests {
   fn a_plan_round_trips() {
     let cache = temp_cache("round");
     let plan = plan(SOURCE, "/x.js", SourceKind::CommonJs).unwrap();
-    let key = cache.key(SOURCE, "/x.js", SourceKind::CommonJs, false);
+    let key = cache.key(SOURCE, "/x.js", SourceKind::CommonJs, Options::default());
     assert!(cache.get(&key, SOURCE.len()).is_none());
     cache.put(&key, &plan);
     assert_eq!(cache.get(&key, SOURCE.len()), Some(plan));
@@ -174,13 +189,16 @@ mod tests {
   #[test]
   fn keys_tell_sources_modes_and_dialects_apart() {
     let cache = Cache::new("/unused");
-    let key = |source: &str, path: &str, kind| cache.key(source, path, kind, false).0;
+    let key = |source: &str, path: &str, kind| cache.key(source, path, kind, Options::default()).0;
     let base = key(SOURCE, "/a.js", SourceKind::CommonJs);
     assert_eq!(base, key(SOURCE, "/elsewhere/b.js", SourceKind::CommonJs));
     assert_ne!(base, key(SOURCE, "/a.js", SourceKind::Module));
     assert_ne!(base, key(SOURCE, "/a.ts", SourceKind::CommonJs));
     assert_ne!(base, key("function a() {}", "/a.js", SourceKind::CommonJs));
-    assert_ne!(base, cache.key(SOURCE, "/a.js", SourceKind::CommonJs, true).0);
+    let lines = Options { lines: true, native_calls: false };
+    let native_calls = Options { lines: false, native_calls: true };
+    assert_ne!(base, cache.key(SOURCE, "/a.js", SourceKind::CommonJs, lines).0);
+    assert_ne!(base, cache.key(SOURCE, "/a.js", SourceKind::CommonJs, native_calls).0);
   }
 
   #[test]

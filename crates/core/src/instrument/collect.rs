@@ -8,17 +8,18 @@
 
 use std::collections::HashSet;
 
+use oxc_allocator::Vec as ArenaVec;
 use oxc_ast::ast::{
-  ArrowFunctionExpression, Expression, ForOfStatement, Function, MethodDefinitionKind, PropertyKind, Statement,
-  VariableDeclarationKind,
+  Argument, ArrowFunctionExpression, ComputedMemberExpression, Expression, ForOfStatement, FormalParameters, Function,
+  MethodDefinitionKind, PropertyKind, Statement, VariableDeclarationKind,
 };
 use oxc_ast::AstKind;
-use oxc_ast_visit::Visit;
+use oxc_ast_visit::{walk, Visit};
 use oxc_span::{GetSpan, Span};
 
 use super::lines::LineIndex;
 use super::names::{self, ANONYMOUS};
-use super::{Insertion, Piece};
+use super::{Insertion, Options, Piece, TEMPORARIES};
 use crate::functions::Site;
 
 /// A function being walked.
@@ -36,6 +37,16 @@ struct Frame {
   returns: Vec<(Span, Option<Span>, u32)>,
   /// Insertions for its awaits, yields and for-awaits, kept until it is known to be wrapped.
   pending: Vec<(SortKey, Insertion)>,
+  /// Insertions for its native calls and catch clauses (with native calls on): they use its
+  /// temporaries, so they go in only if it is wrapped.
+  calls: Vec<(SortKey, Insertion)>,
+  /// How deep the walk is in arguments (and computed keys) of its calls: the temporary a call
+  /// found there uses, so that one inside another's arguments does not overwrite it.
+  call_depth: u32,
+  /// How many temporaries its calls use.
+  temporaries: u32,
+  /// Whether the walk is in its parameters, whose default values cannot see its variables.
+  in_parameters: u32,
   /// Names of function declarations directly in its body, names declared with `var` in it, and
   /// whether it calls `eval` directly: what decides whether its body may be wrapped in a block.
   functions_declared: Vec<String>,
@@ -65,6 +76,9 @@ pub struct Collector<'a> {
   lines: &'a LineIndex,
   /// Whether each statement reports a LINE event.
   statements: bool,
+  native_calls: bool,
+  /// How many `with` statements the walk is in: there a called name may be a property.
+  in_with: u32,
   parents: Vec<AstKind<'a>>,
   frames: Vec<Frame>,
   pub sites: Vec<Site>,
@@ -79,12 +93,18 @@ pub struct Collector<'a> {
 /// first), then in the order they were planned.
 pub type SortKey = (u32, bool, u32, u32);
 
+/// Sort levels per depth of the AST: a call's pieces go at levels between its parent's and its
+/// children's (see [`Collector::call`]), so that they nest with both.
+const LEVELS: u32 = 4;
+
 impl<'a> Collector<'a> {
-  pub fn new(source: &'a str, lines: &'a LineIndex, statements: bool) -> Collector<'a> {
+  pub fn new(source: &'a str, lines: &'a LineIndex, options: Options) -> Collector<'a> {
     Collector {
       source,
       lines,
-      statements,
+      statements: options.lines,
+      native_calls: options.native_calls,
+      in_with: 0,
       parents: Vec::with_capacity(64),
       frames: vec![Frame::default()],
       sites: Vec::new(),
@@ -98,9 +118,15 @@ impl<'a> Collector<'a> {
     self.parents.len() as u32
   }
 
+  /// The sort key of an insertion made for a node `depth` deep (or for its child, at the
+  /// child's depth).
   fn key(&mut self, at: u32, opener: bool, depth: u32) -> SortKey {
+    self.key_at_level(at, opener, depth * LEVELS)
+  }
+
+  fn key_at_level(&mut self, at: u32, opener: bool, level: u32) -> SortKey {
     self.planned += 1;
-    (at, opener, if opener { depth } else { u32::MAX - depth }, self.planned)
+    (at, opener, if opener { level } else { u32::MAX - level }, self.planned)
   }
 
   fn insert(&mut self, at: u32, opener: bool, depth: u32, piece: Piece, function: u32) {
@@ -142,41 +168,66 @@ impl<'a> Collector<'a> {
     // (`gen.return()`), which a `finally` cannot tell from a throw. The others use a `finally`
     // and a flag that only a normal completion clears, so that an exception is never caught and
     // re-thrown (Node would then report it where it was re-thrown).
-    let [enter_piece, exit_piece, open_piece, close_piece] = if frame.suspends {
-      [Piece::EnterSuspending, Piece::ExitSuspending, Piece::ArrowOpenSuspending, Piece::ArrowCloseSuspending]
+    let [vars, tail, arrow_vars, arrow_tail, exit_piece, close_piece] = if frame.suspends {
+      [
+        Piece::VarsSuspending,
+        Piece::Try,
+        Piece::ArrowVarsSuspending,
+        Piece::TryReturn,
+        Piece::ExitSuspending,
+        Piece::ArrowCloseSuspending,
+      ]
     } else {
-      [Piece::Enter, Piece::Exit, Piece::ArrowOpen, Piece::ArrowClose]
+      [Piece::Vars, Piece::Try, Piece::ArrowVars, Piece::TryValue, Piece::Exit, Piece::ArrowClose]
     };
-    if let Shape::Module { enter, exit, semicolon } = frame.shape {
-      // Awaits at an ES module's top level would need the suspension bookkeeping, which a
-      // module's top level cannot have: such a module reports no <module> events.
-      if frame.suspends {
-        self.skipped.push((self.sites[id as usize].name.clone(), "its top level awaits"));
+    // The prologue: the function's variables, the temporaries its calls use, its CALL.
+    let temporaries = frame.temporaries;
+    let prologue = |collector: &mut Self, at: u32, pieces: &[Piece]| {
+      for &piece in pieces {
+        if piece == Piece::Temporaries {
+          for temporary in 0..temporaries {
+            collector.insert(at, true, depth, piece, temporary);
+          }
+        } else {
+          collector.insert(at, true, depth, piece, id);
+        }
+      }
+    };
+    match frame.shape {
+      Shape::Program => {}
+      Shape::Module { enter, exit, semicolon } => {
+        // Awaits at an ES module's top level would need the suspension bookkeeping, which a
+        // module's top level cannot have: such a module reports no <module> events.
+        if frame.suspends {
+          self.skipped.push((self.sites[id as usize].name.clone(), "its top level awaits"));
+          return;
+        }
+        if semicolon {
+          prologue(self, enter, &[Piece::Semicolon]);
+        }
+        if temporaries > 0 {
+          prologue(self, enter, &[Piece::ModuleVars, Piece::Temporaries, Piece::Semicolon]);
+        }
+        prologue(self, enter, &[Piece::ModuleEnter]);
+        self.insert(exit, false, depth, Piece::ModuleExit, id);
+        self.insertions.extend(frame.calls);
         return;
       }
-      if semicolon {
-        self.insert(enter, true, depth, Piece::Semicolon, id);
-      }
-      self.insert(enter, true, depth, Piece::ModuleEnter, id);
-      self.insert(exit, false, depth, Piece::ModuleExit, id);
-      return;
-    }
-    match frame.shape {
-      Shape::Program | Shape::Module { .. } => {}
       Shape::Block { enter, exit, semicolon } => {
         if semicolon {
-          self.insert(enter, true, depth, Piece::Semicolon, id);
+          prologue(self, enter, &[Piece::Semicolon]);
         }
-        self.insert(enter, true, depth, enter_piece, id);
+        prologue(self, enter, &[vars, Piece::Temporaries, tail]);
         // An empty body (`{}`, or directives only) opens and closes at one offset: the exit
         // then goes in as an opener too, after the entry.
         self.insert(exit, enter == exit, depth, exit_piece, id);
       }
       Shape::Expression { start, end } => {
-        self.insert(start, true, depth, open_piece, id);
+        prologue(self, start, &[arrow_vars, Piece::Temporaries, arrow_tail]);
         self.insert(end, false, depth, close_piece, id);
       }
     }
+    self.insertions.extend(frame.calls);
     if frame.suspends {
       for (at, depth) in frame.resumes {
         self.insert(at, true, depth, Piece::Resume, id);
@@ -209,6 +260,149 @@ impl<'a> Collector<'a> {
 
   fn name_of(&self, span: Span) -> String {
     names::infer(&self.parents, span, self.source).unwrap_or_else(|| ANONYMOUS.into())
+  }
+
+  /// A call that may be of a native function (native calls on): it becomes one that reports
+  /// C_CALL and C_RETURN around it when what it calls turns out not to be instrumented.
+  ///
+  /// ```js
+  /// f(a, b)   →  __mt$q(S,($mt$f0=f,$mt$f0)(a,__mt$n(S,$mt$f0,b/*$mt$*/))/*$mt$*/)
+  /// o.m(a)    →  __mt$q(S,($mt$f0=($mt$o0=o,$mt$o0).m,__mt$a)($mt$f0,$mt$o0,__mt$n(S,$mt$f0,a/*$mt$*/))/*$mt$*/)
+  /// f()       →  __mt$q(S,__mt$f(S,f/*$mt$*/)()/*$mt$*/)
+  /// new C(a)  →  __mt$q(S,new ($mt$f0=C,$mt$f0)(__mt$n(~S,$mt$f0,a/*$mt$*/))/*$mt$*/)
+  /// ```
+  ///
+  /// S is the call site's id. The callee is evaluated once, where it was, and kept in a
+  /// temporary of the function; `__mt$n` looks at it only after the last argument is evaluated,
+  /// right before the call, and reports C_CALL then (a call nested in the arguments uses the
+  /// next temporary, so it cannot change the one it reads). A method is called through `__mt$a`
+  /// with its receiver, read right after the callee: `this` is what it was. Nothing is moved,
+  /// so evaluation order is the original's; the call's value passes through `__mt$q`, which
+  /// reports C_RETURN. `__mt$n` throws V8's own "… is not a function" for a callee that is not.
+  ///
+  /// Left as they are: direct `eval` (it must stay direct), `super` calls, optional chains, what a
+  /// `throw` throws (`throw new Error(…)`: its line is what Node shows of an uncaught error),
+  /// calls in parameters (their defaults cannot see the function's temporaries), a name called
+  /// in a `with` (it may be a method of the object), TypeScript's wrappers around a callee
+  /// (they may hide a method), decorators, and calls nested deeper than [`TEMPORARIES`].
+  fn call(
+    &mut self,
+    span: Span,
+    callee: &Expression<'a>,
+    type_arguments: Option<Span>,
+    arguments: &[Argument<'a>],
+    new: bool,
+  ) {
+    // What a `throw` throws is left as it is: Node shows the line of an uncaught throw.
+    if !self.native_calls
+      || matches!(
+        self.parents.last(),
+        Some(AstKind::Decorator(_) | AstKind::ChainExpression(_) | AstKind::ThrowStatement(_))
+      )
+    {
+      return;
+    }
+    let in_with = self.in_with > 0;
+    let Some(frame) = self.frames.last() else { return };
+    if frame.local.is_none() || frame.in_parameters > 0 || frame.call_depth >= TEMPORARIES {
+      return;
+    }
+    let temporary = frame.call_depth;
+    let mut inner = callee;
+    while let Expression::ParenthesizedExpression(p) = inner {
+      inner = &p.expression;
+    }
+    // The object of a method call, and where the call is (its property, as V8 says).
+    let (receiver, at) = match inner {
+      Expression::Super(_) | Expression::ChainExpression(_) => return,
+      e if e.is_typescript_syntax() => return,
+      Expression::Identifier(id) if !new && (id.name == "eval" || in_with) => return,
+      Expression::StaticMemberExpression(m) if !new => (Some(&m.object), m.property.span.start),
+      Expression::ComputedMemberExpression(m) if !new => (Some(&m.object), m.expression.span().start),
+      Expression::PrivateFieldExpression(m) if !new => (Some(&m.object), m.field.span.start),
+      e => (None, e.span().start),
+    };
+    if receiver.is_some_and(|object| matches!(object, Expression::Super(_))) || has_optional(inner) {
+      return;
+    }
+    let after_callee = type_arguments.map_or(callee.span().end, |t| t.end);
+    let open =
+      next_token(self.source, after_callee).filter(|&at| at < span.end && self.source.as_bytes()[at as usize] == b'(');
+    if open.is_none() && !new {
+      return;
+    }
+    let text = names::callee(inner, self.source);
+    let site = self.site(at, if new { format!("new {text}") } else { text });
+    let callee_span = callee.span();
+    // (offset, opener, piece, number): all but the first and the last wrap the call's parts.
+    let mut plan: Vec<(u32, bool, Piece, u32)> = vec![(span.start, true, Piece::CallOpen, site)];
+    let last = arguments.last();
+    match (receiver, last) {
+      (_, None) if new => {
+        plan.push((callee_span.start, true, Piece::CheckNewOpen, site));
+        plan.push((callee_span.end, false, Piece::CheckNewClose, site));
+      }
+      (None, None) => {
+        plan.push((callee_span.start, true, Piece::CheckOpen, site));
+        plan.push((callee_span.end, false, Piece::CallClose, site));
+      }
+      (None, Some(_)) => {
+        plan.push((callee_span.start, true, Piece::CalleeOpen, temporary));
+        plan.push((callee_span.end, false, Piece::CalleeClose, temporary));
+      }
+      (Some(object), _) => {
+        let object = object.span();
+        plan.push((span.start, true, Piece::CalleeOpen, temporary));
+        plan.push((object.start, true, Piece::ReceiverOpen, temporary));
+        plan.push((object.end, false, Piece::ReceiverClose, temporary));
+        plan.push((callee_span.end, false, Piece::ApplyClose, site));
+        let first = open.map_or(span.end, |open| open + 1);
+        if last.is_some() {
+          plan.push((first, true, Piece::ApplyArguments, temporary));
+        } else {
+          plan.push((first, true, Piece::CheckOpen, site));
+          plan.push((first, true, Piece::ApplyNoArguments, temporary));
+        }
+      }
+    }
+    match last {
+      Some(Argument::SpreadElement(spread)) => {
+        let check = if new { Piece::CheckNewSpreadOpen } else { Piece::CheckSpreadOpen };
+        plan.push((spread.span.end, false, check, site));
+        plan.push((spread.span.end, false, Piece::CheckedSpread, temporary));
+      }
+      Some(argument) => {
+        let argument = argument.span();
+        let check = if new { Piece::CheckNewArgumentOpen } else { Piece::CheckArgumentOpen };
+        plan.push((argument.start, true, check, site));
+        plan.push((argument.start, true, Piece::CheckedArgument, temporary));
+        plan.push((argument.end, false, Piece::CallClose, site));
+      }
+      None => {}
+    }
+    plan.push((span.end, false, Piece::CallClose, site));
+    let outer = self.depth() * LEVELS + 1;
+    let last = plan.len() - 1;
+    for (i, (at, opener, piece, number)) in plan.into_iter().enumerate() {
+      let key = self.key_at_level(at, opener, if i == 0 || i == last { outer } else { outer + 1 });
+      if let Some(frame) = self.frames.last_mut() {
+        frame.calls.push((key, Insertion { at, piece, function: number }));
+      }
+    }
+    // Only a call without arguments of a callee that is no method needs no temporary.
+    if receiver.is_some() || !arguments.is_empty() {
+      if let Some(frame) = self.frames.last_mut() {
+        frame.temporaries = frame.temporaries.max(temporary + 1);
+      }
+    }
+  }
+
+  /// Runs `walk` one call deeper in the innermost function (see [`Frame::call_depth`]).
+  fn deeper(&mut self, walk: impl FnOnce(&mut Self)) {
+    let frame = self.frames.len() - 1;
+    self.frames[frame].call_depth += 1;
+    walk(self);
+    self.frames[frame].call_depth -= 1;
   }
 
   fn function(&mut self, function: &Function<'a>) {
@@ -342,7 +536,8 @@ impl<'a> Collector<'a> {
     let local = self.site(key.start, class_depth_name);
     let depth = self.depth();
     let span = value.span();
-    self.insert(span.start, true, depth, Piece::FieldOpen, local);
+    self.insert(span.start, true, depth, Piece::FieldVars, local);
+    self.insert(span.start, true, depth, Piece::TryValue, local);
     self.insert(span.end, false, depth, Piece::FieldClose, local);
   }
 
@@ -487,6 +682,41 @@ fn declared_functions(statements: &[Statement]) -> Vec<String> {
     .collect()
 }
 
+/// Whether `callee` is part of an optional chain (`a?.b.c`): calling it is the chain's business.
+fn has_optional(callee: &Expression) -> bool {
+  match callee {
+    Expression::StaticMemberExpression(m) => m.optional || has_optional(&m.object),
+    Expression::ComputedMemberExpression(m) => m.optional || has_optional(&m.object),
+    Expression::PrivateFieldExpression(m) => m.optional || has_optional(&m.object),
+    Expression::CallExpression(c) => c.optional || has_optional(&c.callee),
+    _ => false,
+  }
+}
+
+/// The offset of the first character after `from` that is neither white space nor a comment.
+fn next_token(source: &str, from: u32) -> Option<u32> {
+  let bytes = source.as_bytes();
+  let mut i = from as usize;
+  while i < bytes.len() {
+    match bytes[i] {
+      b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+      b'/' if bytes.get(i + 1) == Some(&b'/') => {
+        while i < bytes.len() && bytes[i] != b'\n' {
+          i += 1;
+        }
+      }
+      b'/' if bytes.get(i + 1) == Some(&b'*') => {
+        i = source[i + 2..].find("*/").map_or(bytes.len(), |at| i + 2 + at + 2);
+      }
+      _ if source[i..].starts_with(['\u{2028}', '\u{2029}', '\u{feff}', '\u{a0}']) => {
+        i += source[i..].chars().next().map_or(1, char::len_utf8);
+      }
+      _ => return Some(i as u32),
+    }
+  }
+  None
+}
+
 /// Whether the code after `end` continues on a later line with a token that would extend an
 /// expression ending at `end` (anything but `, ) ] } : ;` or the end of the file).
 fn ends_at_line_break(source: &str, end: u32) -> bool {
@@ -586,11 +816,28 @@ impl<'a> Visit<'a> for Collector<'a> {
           }
         }
       }
-      AstKind::CallExpression(call) if call.callee.is_specific_id("eval") => {
-        if let Some((_, frame)) = self.current() {
-          frame.direct_eval = true;
+      AstKind::CallExpression(call) => {
+        if call.callee.is_specific_id("eval") {
+          if let Some((_, frame)) = self.current() {
+            frame.direct_eval = true;
+          }
+        }
+        let type_arguments = call.type_arguments.as_ref().map(|t| t.span);
+        self.call(call.span, &call.callee, type_arguments, &call.arguments, false);
+      }
+      AstKind::NewExpression(new) => {
+        let type_arguments = new.type_arguments.as_ref().map(|t| t.span);
+        self.call(new.span, &new.callee, type_arguments, &new.arguments, true);
+      }
+      AstKind::CatchClause(clause) if self.native_calls => {
+        // A native call that threw into this `catch` reports its C_EXCEPT here.
+        let at = clause.body.span.start + 1;
+        let key = self.key(at, true, self.depth() + 2);
+        if let Some((local, frame)) = self.current() {
+          frame.calls.push((key, Insertion { at, piece: Piece::Catch, function: local }));
         }
       }
+      AstKind::WithStatement(_) => self.in_with += 1,
       _ => {}
     }
     self.parents.push(kind);
@@ -602,7 +849,29 @@ impl<'a> Visit<'a> for Collector<'a> {
       AstKind::Function(Function { body: Some(_), .. })
       | AstKind::ArrowFunctionExpression(_)
       | AstKind::StaticBlock(_) => self.close(),
+      AstKind::WithStatement(_) => self.in_with -= 1,
       _ => {}
     }
+  }
+
+  fn visit_arguments(&mut self, arguments: &ArenaVec<'a, Argument<'a>>) {
+    self.deeper(|collector| walk::walk_arguments(collector, arguments));
+  }
+
+  /// A computed key is evaluated after a method call's receiver is kept: it gets the next
+  /// temporaries too.
+  fn visit_computed_member_expression(&mut self, member: &ComputedMemberExpression<'a>) {
+    let kind = AstKind::ComputedMemberExpression(self.alloc(member));
+    self.enter_node(kind);
+    self.visit_expression(&member.object);
+    self.deeper(|collector| collector.visit_expression(&member.expression));
+    self.leave_node(kind);
+  }
+
+  fn visit_formal_parameters(&mut self, parameters: &FormalParameters<'a>) {
+    let frame = self.frames.len() - 1;
+    self.frames[frame].in_parameters += 1;
+    walk::walk_formal_parameters(self, parameters);
+    self.frames[frame].in_parameters -= 1;
   }
 }

@@ -72,9 +72,10 @@ use lines::LineIndex;
 
 use crate::functions::{self, Site};
 
-/// Bumped whenever a plan changes (the inserted code, or the names of functions), so that cached
-/// plans of older versions are not reused.
-pub const VERSION: u32 = 5;
+/// Bumped whenever planning changes (where pieces go, the sites and their names), so that cached
+/// plans of older versions are not reused. A change to the pieces' text needs no bump: the cache
+/// key holds a hash of it.
+pub const VERSION: u32 = 6;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,23 +105,31 @@ pub struct Insertion {
   /// Byte offset in the original source.
   pub at: u32,
   pub piece: Piece,
+  /// The site (function, statement or call) the piece's number names, an index into `sites`;
+  /// for pieces that name a temporary, its number.
   pub function: u32,
 }
 
-/// The snippets the instrumenter inserts. `ID` stands for the function's id.
+/// The snippets the instrumenter inserts. `ID` stands for the function's (or call site's) id,
+/// `D` for a temporary's number (see [`Piece::numbers_temporary`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Piece {
   Semicolon,
-  Enter,
-  EnterSuspending,
+  Vars,
+  VarsSuspending,
+  ArrowVars,
+  ArrowVarsSuspending,
+  FieldVars,
+  ModuleVars,
+  Temporaries,
+  Try,
+  TryValue,
+  TryReturn,
   Exit,
   ExitSuspending,
-  ArrowOpen,
-  ArrowOpenSuspending,
   ArrowClose,
   ArrowCloseSuspending,
-  FieldOpen,
   FieldClose,
   ReturnOpen,
   ReturnClose,
@@ -142,20 +151,48 @@ pub enum Piece {
   Line,
   LineOpen,
   LineClose,
+  CallOpen,
+  CallClose,
+  CalleeOpen,
+  CalleeClose,
+  ReceiverOpen,
+  ReceiverClose,
+  ApplyClose,
+  ApplyArguments,
+  ApplyNoArguments,
+  CheckOpen,
+  CheckNewOpen,
+  CheckNewClose,
+  CheckArgumentOpen,
+  CheckNewArgumentOpen,
+  CheckedArgument,
+  CheckSpreadOpen,
+  CheckNewSpreadOpen,
+  CheckedSpread,
+  Catch,
 }
 
+/// How many temporaries (`$mt$f0`…, `$mt$o0`…) a function has for its native calls: calls
+/// nested deeper in arguments than this report none.
+pub const TEMPORARIES: u32 = 4;
+
 impl Piece {
-  pub const ALL: [Piece; 31] = [
+  pub const ALL: [Piece; 55] = [
     Piece::Semicolon,
-    Piece::Enter,
-    Piece::EnterSuspending,
+    Piece::Vars,
+    Piece::VarsSuspending,
+    Piece::ArrowVars,
+    Piece::ArrowVarsSuspending,
+    Piece::FieldVars,
+    Piece::ModuleVars,
+    Piece::Temporaries,
+    Piece::Try,
+    Piece::TryValue,
+    Piece::TryReturn,
     Piece::Exit,
     Piece::ExitSuspending,
-    Piece::ArrowOpen,
-    Piece::ArrowOpenSuspending,
     Piece::ArrowClose,
     Piece::ArrowCloseSuspending,
-    Piece::FieldOpen,
     Piece::FieldClose,
     Piece::ReturnOpen,
     Piece::ReturnClose,
@@ -177,16 +214,47 @@ impl Piece {
     Piece::Line,
     Piece::LineOpen,
     Piece::LineClose,
+    Piece::CallOpen,
+    Piece::CallClose,
+    Piece::CalleeOpen,
+    Piece::CalleeClose,
+    Piece::ReceiverOpen,
+    Piece::ReceiverClose,
+    Piece::ApplyClose,
+    Piece::ApplyArguments,
+    Piece::ApplyNoArguments,
+    Piece::CheckOpen,
+    Piece::CheckNewOpen,
+    Piece::CheckNewClose,
+    Piece::CheckArgumentOpen,
+    Piece::CheckNewArgumentOpen,
+    Piece::CheckedArgument,
+    Piece::CheckSpreadOpen,
+    Piece::CheckNewSpreadOpen,
+    Piece::CheckedSpread,
+    Piece::Catch,
   ];
 
-  /// The text, in parts: the id goes between consecutive parts. Pieces that follow a keyword
-  /// (`await`, `yield`, `of`, `return`) start with a space, or minified code such as
-  /// `yield[1]` would glue the keyword to them.
+  /// The text, in parts: the number goes between consecutive parts. Pieces that may follow a
+  /// keyword (`await`, `yield`, `of`, `return`, `in`) start with a space, or minified code such as
+  /// `yield[1]` would glue the keyword to them. Every piece but `;`, `{`, `}` and the line
+  /// break holds `$mt$`, so that it can be told from the user's text (`src/instrument/source.ts`).
   pub fn parts(self) -> &'static [&'static str] {
     match self {
       Piece::Semicolon => &[";"],
-      Piece::Enter => &["var $mt$t=1,$mt$v;__mt$c(", ");try{"],
-      Piece::EnterSuspending => &["var $mt$s=0;__mt$c(", ");try{"],
+      // A function's prologue is its variables, then its temporaries, then its CALL.
+      Piece::Vars => &["var $mt$t=1,$mt$v"],
+      Piece::VarsSuspending => &["var $mt$s=0"],
+      // An arrow's `{` is memtrace's, a function's the user's: the arrow's variables come in
+      // another order, so that taking pieces out again cannot take the user's `{`.
+      Piece::ArrowVars => &["{var $mt$v,$mt$t=1"],
+      Piece::ArrowVarsSuspending => &["{var $mt$v,$mt$s=0"],
+      Piece::FieldVars => &["(()=>{var $mt$t=1,$mt$v"],
+      Piece::ModuleVars => &["var $mt$t"],
+      Piece::Temporaries => &[",$mt$f", ",$mt$o", ""],
+      Piece::Try => &[";__mt$c(", ");try{"],
+      Piece::TryValue => &[";__mt$c(", ");try{$mt$v=("],
+      Piece::TryReturn => &[";__mt$c(", ");try{return("],
       Piece::Exit => &[";$mt$t=0}finally{$mt$t?__mt$e(", "):__mt$r(", ")}"],
       Piece::ExitSuspending => &[
         "}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
@@ -195,8 +263,6 @@ impl Piece {
         "));__mt$r(",
         ")}",
       ],
-      Piece::ArrowOpen => &["{var $mt$t=1,$mt$v;__mt$c(", ");try{$mt$v=("],
-      Piece::ArrowOpenSuspending => &["{var $mt$s=0;__mt$c(", ");try{return("],
       Piece::ArrowClose => &[");$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(", "):__mt$r(", ")}}"],
       Piece::ArrowCloseSuspending => &[
         ")}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
@@ -205,7 +271,6 @@ impl Piece {
         "));__mt$r(",
         ")}}",
       ],
-      Piece::FieldOpen => &["(()=>{var $mt$t=1,$mt$v;__mt$c(", ");try{$mt$v=("],
       Piece::FieldClose => &[");$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(", "):__mt$r(", ")}})()"],
       Piece::ReturnOpen => &[" ($mt$v=("],
       Piece::ReturnClose => &["),$mt$t=0,$mt$v)"],
@@ -227,7 +292,46 @@ impl Piece {
       Piece::Line => &[";__mt$l(", ");"],
       Piece::LineOpen => &["{"],
       Piece::LineClose => &[";__mt$l(", ");}"],
+      // A call that may be native (see `collect::Collector::call`): `__mt$q` reports its
+      // C_RETURN, `__mt$n` and `__mt$f` its C_CALL once the arguments are evaluated (`~ID`: a
+      // `new`), `__mt$a` calls with the receiver kept (a bound `Function.prototype.call`), and
+      // `__mt$0` is an empty array. No piece ends in a bare `)`: the comment marks it as ours.
+      Piece::CallOpen => &[" __mt$q(", ","],
+      Piece::CallClose => &["/*$mt$*/)"],
+      Piece::CalleeOpen => &["($mt$f", "="],
+      Piece::CalleeClose => &[",$mt$f", ")"],
+      Piece::ReceiverOpen => &["($mt$o", "="],
+      Piece::ReceiverClose => &[",$mt$o", ")"],
+      Piece::ApplyClose => &[",__mt$a)"],
+      Piece::ApplyArguments => &["$mt$f", ",$mt$o", ","],
+      Piece::ApplyNoArguments => &["$mt$f", "/*$mt$*/),$mt$o", ""],
+      Piece::CheckOpen => &["__mt$f(", ","],
+      Piece::CheckNewOpen => &["(__mt$f(~", ","],
+      Piece::CheckNewClose => &["/*$mt$*/))"],
+      Piece::CheckArgumentOpen => &["__mt$n(", ","],
+      Piece::CheckNewArgumentOpen => &["__mt$n(~", ","],
+      Piece::CheckedArgument => &["$mt$f", ","],
+      Piece::CheckSpreadOpen => &[",...__mt$n(", ","],
+      Piece::CheckNewSpreadOpen => &[",...__mt$n(~", ","],
+      Piece::CheckedSpread => &["$mt$f", ",__mt$0)"],
+      Piece::Catch => &["__mt$z();"],
     }
+  }
+
+  /// Whether the number in the piece is a temporary's (`$mt$f2`), not a function's id.
+  pub fn numbers_temporary(self) -> bool {
+    matches!(
+      self,
+      Piece::Temporaries
+        | Piece::CalleeOpen
+        | Piece::CalleeClose
+        | Piece::ReceiverOpen
+        | Piece::ReceiverClose
+        | Piece::ApplyArguments
+        | Piece::ApplyNoArguments
+        | Piece::CheckedArgument
+        | Piece::CheckedSpread
+    )
   }
 
   fn write(self, id: u64, out: &mut String) {
@@ -252,14 +356,23 @@ pub struct SyntaxError {
   pub column: u32,
 }
 
+/// What the instrumented code reports besides CALL and RETURN (and what suspends).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Options {
+  /// A LINE event as each statement completes.
+  pub lines: bool,
+  /// C_CALL and C_RETURN around each call of a function that is not instrumented JavaScript.
+  pub native_calls: bool,
+}
+
 /// Parses `source` and plans its instrumentation. `path` decides TypeScript and JSX by its
 /// extension; `kind` decides how the JavaScript is parsed.
 pub fn plan(source: &str, path: &str, kind: SourceKind) -> Result<Plan, SyntaxError> {
-  plan_with(source, path, kind, false)
+  plan_with(source, path, kind, Options::default())
 }
 
-/// [`plan`], with a LINE event at each statement when `lines` is set (see `collect`).
-pub fn plan_with(source: &str, path: &str, kind: SourceKind, lines: bool) -> Result<Plan, SyntaxError> {
+/// [`plan`], with the events `options` asks for (see `collect`).
+pub fn plan_with(source: &str, path: &str, kind: SourceKind, options: Options) -> Result<Plan, SyntaxError> {
   let extension = Path::new(path.split(['?', '#']).next().unwrap_or(path)).extension().and_then(|e| e.to_str());
   let source_type = match extension {
     Some("ts" | "mts" | "cts") => SourceType::ts(),
@@ -280,7 +393,7 @@ pub fn plan_with(source: &str, path: &str, kind: SourceKind, lines: bool) -> Res
     let (line, column) = line_index.line_column(source, offset.min(source.len() as u32));
     return Err(SyntaxError { message: error.message.to_string(), line, column });
   }
-  let mut collector = Collector::new(source, &line_index, lines);
+  let mut collector = Collector::new(source, &line_index, options);
   let module = matches!(kind, SourceKind::CommonJs | SourceKind::Module);
   if module {
     collector.open_module(&parsed.program, kind == SourceKind::CommonJs);
@@ -300,6 +413,15 @@ pub fn plan_with(source: &str, path: &str, kind: SourceKind, lines: bool) -> Res
 }
 
 impl Plan {
+  /// How many functions report events: each has one CALL in its prologue.
+  pub fn functions(&self) -> usize {
+    self
+      .insertions
+      .iter()
+      .filter(|i| matches!(i.piece, Piece::Try | Piece::TryValue | Piece::TryReturn | Piece::ModuleEnter))
+      .count()
+  }
+
   /// The instrumented source, with function ids starting at `first_id`.
   pub fn apply(&self, source: &str, first_id: u64) -> String {
     let mut out = String::with_capacity(source.len() + self.insertions.len() * 40);
@@ -308,7 +430,11 @@ impl Plan {
       let at = insertion.at as usize;
       out.push_str(&source[copied..at]);
       copied = at;
-      insertion.piece.write(first_id + u64::from(insertion.function), &mut out);
+      let number = match insertion.piece.numbers_temporary() {
+        true => u64::from(insertion.function),
+        false => first_id + u64::from(insertion.function),
+      };
+      insertion.piece.write(number, &mut out);
     }
     out.push_str(&source[copied..]);
     out
@@ -319,6 +445,7 @@ impl Plan {
 #[derive(Debug)]
 pub struct Instrumented {
   pub code: String,
+  /// How many functions report events (sites of statements and calls not counted).
   pub functions: usize,
   /// Functions left unwrapped and why (empty when the plan came from the cache).
   pub skipped: Vec<String>,
@@ -326,22 +453,22 @@ pub struct Instrumented {
   pub cached: bool,
 }
 
-/// Instruments `source` (loaded from `path`): plans it (with LINE events when `lines` is set),
+/// Instruments `source` (loaded from `path`): plans it (with the events `options` asks for),
 /// or takes the plan from `cache`, registers its functions, and applies the plan.
 pub fn instrument(
   source: &str,
   path: &str,
   kind: SourceKind,
-  lines: bool,
+  options: Options,
   cache: Option<&Cache>,
 ) -> Result<Instrumented, SyntaxError> {
-  let key = cache.map(|cache| cache.key(source, path, kind, lines));
+  let key = cache.map(|cache| cache.key(source, path, kind, options));
   let cached = cache.zip(key.as_ref()).and_then(|(cache, key)| cache.get(key, source.len()));
   let from_cache = cached.is_some();
   let plan = match cached {
     Some(plan) => plan,
     None => {
-      let plan = plan_with(source, path, kind, lines)?;
+      let plan = plan_with(source, path, kind, options)?;
       if let Some((cache, key)) = cache.zip(key.as_ref()) {
         cache.put(key, &plan);
       }
@@ -374,7 +501,7 @@ pub fn instrument(
   };
   Ok(Instrumented {
     code: plan.apply(source, first),
-    functions: plan.sites.len(),
+    functions: plan.functions(),
     cached: from_cache,
     skipped: plan.skipped,
   })

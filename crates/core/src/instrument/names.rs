@@ -2,7 +2,7 @@
 //! an anonymous function from where it stands (`const f = () => {}` is `f`, a method is
 //! `Class.method`, `a.b = function () {}` is `a.b`), or `<anonymous>`.
 
-use oxc_ast::ast::{AssignmentTarget, MethodDefinitionKind, PropertyKey, PropertyKind};
+use oxc_ast::ast::{AssignmentTarget, Expression, MethodDefinitionKind, PropertyKey, PropertyKind};
 use oxc_ast::AstKind;
 use oxc_span::{GetSpan, Span};
 
@@ -130,4 +130,65 @@ pub fn class_name(parents: &[AstKind], source: &str) -> String {
     }
   }
   "<anonymous class>".into()
+}
+
+/// A callee as V8 prints it in "… is not a function" (and as a user would write it): `f`,
+/// `JSON.parse`, `this.items.push`, `list[0].at`, `make(...).run`; what V8 would not print by
+/// its text is `(intermediate value)`.
+pub fn callee(expression: &Expression, source: &str) -> String {
+  let mut out = String::new();
+  print_callee(expression, source, &mut out);
+  out
+}
+
+fn print_callee(expression: &Expression, source: &str, out: &mut String) {
+  match expression {
+    Expression::Identifier(id) => out.push_str(&id.name),
+    Expression::ThisExpression(_) => out.push_str("this"),
+    Expression::Super(_) => out.push_str("super"),
+    Expression::ParenthesizedExpression(p) => print_callee(&p.expression, source, out),
+    // A string that could not stand in a one-line name is just a value.
+    Expression::StringLiteral(s) if s.value.len() <= 40 && !s.value.contains(char::is_control) => {
+      out.push('"');
+      out.push_str(&s.value);
+      out.push('"');
+    }
+    Expression::NumericLiteral(n) => out.push_str(n.span.source_text(source)),
+    Expression::StaticMemberExpression(m) => {
+      print_callee(&m.object, source, out);
+      out.push_str(if m.optional { "?." } else { "." });
+      out.push_str(&m.property.name);
+    }
+    Expression::PrivateFieldExpression(m) => {
+      print_callee(&m.object, source, out);
+      out.push_str(if m.optional { "?.#" } else { ".#" });
+      out.push_str(&m.field.name);
+    }
+    Expression::ComputedMemberExpression(m) => {
+      print_callee(&m.object, source, out);
+      match &m.expression {
+        // V8 prints `o["x"]` as `o.x`.
+        Expression::StringLiteral(s) if is_identifier_name(&s.value) => {
+          out.push('.');
+          out.push_str(&s.value);
+        }
+        key => {
+          out.push('[');
+          print_callee(key, source, out);
+          out.push(']');
+        }
+      }
+    }
+    Expression::CallExpression(call) => {
+      print_callee(&call.callee, source, out);
+      out.push_str("(...)");
+    }
+    _ => out.push_str("(intermediate value)"),
+  }
+}
+
+fn is_identifier_name(text: &str) -> bool {
+  let mut chars = text.chars();
+  chars.next().is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+    && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
 }

@@ -93,16 +93,26 @@ impl Original {
   }
 }
 
-/// The URL in the file's last line, when that line is a `sourceMappingURL` comment (where
-/// compilers put it; looking only there keeps this cheap for files that have none).
+/// The URL of the file's last `sourceMappingURL` comment that starts a line: where compilers put
+/// it, usually the last line, but not always (Jest 29 wraps the code it runs in a function, so
+/// `}});` follows it).
 fn mapping_url(source: &str) -> Option<&str> {
-  let last = source.trim_end().rsplit('\n').next()?.trim();
-  let rest = last.strip_prefix("//# sourceMappingURL=").or_else(|| last.strip_prefix("//@ sourceMappingURL="));
-  let rest = match rest {
-    Some(rest) => rest,
-    None => last.strip_prefix("/*# sourceMappingURL=")?.strip_suffix("*/")?,
-  };
-  Some(rest.trim()).filter(|url| !url.is_empty())
+  let mut end = source.len();
+  while let Some(at) = source[..end].rfind("sourceMappingURL=") {
+    end = at;
+    let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+    let before = source[line_start..at].trim_start();
+    let block = match before {
+      "//# " | "//@ " => false,
+      "/*# " | "/*@ " => true,
+      _ => continue,
+    };
+    let rest = &source[at + "sourceMappingURL=".len()..];
+    let rest = &rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())];
+    let url = if block { rest.split("*/").next().unwrap_or(rest) } else { rest }.trim();
+    return Some(url).filter(|url| !url.is_empty());
+  }
+  None
 }
 
 /// `a/b/../c` as `a/c`, without touching the file system.
@@ -156,6 +166,18 @@ mod tests {
     assert!(Original::of("f()\n//# sourceMappingURL=missing.js.map", &path).is_none());
     assert!(Original::of("f()\n// no map here", &path).is_none());
     std::fs::remove_dir_all(dir).unwrap();
+  }
+
+  #[test]
+  fn the_last_mapping_comment_that_starts_a_line_is_the_one() {
+    assert_eq!(mapping_url("f()\n//# sourceMappingURL=a.js.map\n"), Some("a.js.map"));
+    // Jest 29 wraps the code it runs: the comment is not the last line.
+    assert_eq!(mapping_url("({\"x\":function(){f()\n//# sourceMappingURL=data:x\n}});"), Some("data:x"));
+    assert_eq!(mapping_url("/*# sourceMappingURL=b.map */"), Some("b.map"));
+    assert_eq!(mapping_url("//# sourceMappingURL=old.map\nf()\n//# sourceMappingURL=new.map"), Some("new.map"));
+    // Text that only mentions one is no comment.
+    assert_eq!(mapping_url("const s = '//# sourceMappingURL=no.map'"), None);
+    assert_eq!(mapping_url("f()"), None);
   }
 
   #[test]

@@ -85,7 +85,7 @@ fn directives_stay_first() {
 fn an_expression_arrow_becomes_a_block_that_returns_it() {
   assert_eq!(
     rewrite("const f = x => ({ x })", SourceKind::Script),
-    "const f = x => {var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(({ x }));$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
+    "const f = x => {var $mt$v,$mt$t=1;__mt$c(0);try{$mt$v=(({ x }));$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
 }
 
@@ -135,7 +135,7 @@ fn class_fields_are_wrapped_but_anonymous_functions_in_them_keep_their_names() {
     out.starts_with("class A { x = (()=>{var $mt$t=1,$mt$v;__mt$c(0);try{$mt$v=(make());$mt$t=0;return $mt$v}"),
     "{out}"
   );
-  assert!(out.contains("y = () => {var $mt$t=1,$mt$v;__mt$c(1)"), "{out}");
+  assert!(out.contains("y = () => {var $mt$v,$mt$t=1;__mt$c(1)"), "{out}");
   assert!(out.contains("static z = (function () {var $mt$t=1,$mt$v;__mt$c(2)"), "{out}");
   assert_eq!(names("class A { x = make(); y = () => 1 }"), ["A.x", "A.y"]);
 }
@@ -231,7 +231,7 @@ fn syntax_errors_say_where() {
 #[test]
 fn ids_start_where_the_table_says() {
   let source = "function a() {} function b() {}";
-  let out = instrument(source, "/t/ids.js", SourceKind::Script, false, None).unwrap();
+  let out = instrument(source, "/t/ids.js", SourceKind::Script, Options::default(), None).unwrap();
   let first: u64 =
     out.code["function a() {var $mt$t=1,$mt$v;__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
   let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
@@ -279,7 +279,7 @@ fn an_es_module_top_level_reports_call_and_return_around_its_statements() {
 
 /// With LINE events: the instrumented text, ids from 0.
 fn rewrite_lines(source: &str, kind: SourceKind) -> String {
-  plan_with(source, "/t/input.js", kind, true).unwrap().apply(source, 0)
+  plan_with(source, "/t/input.js", kind, Options { lines: true, native_calls: false }).unwrap().apply(source, 0)
 }
 
 #[test]
@@ -290,7 +290,13 @@ fn lines_report_each_statement_as_it_completes_and_put_lone_ones_in_blocks() {
     out,
     "function f(a) {var $mt$t=1,$mt$v;__mt$c(0);try{\n  const b = a + 1;__mt$l(1);\n  if (b) {g(b);__mt$l(3);}\n  else {h();__mt$l(4);};__mt$l(2);\n  return  ($mt$v=(b),$mt$t=0,$mt$v)\n;$mt$t=0}finally{$mt$t?__mt$e(0):__mt$r(0)}}"
   );
-  let plan = plan_with("function f() {\n  g()\n}\nf()", "/t.js", SourceKind::Script, true).unwrap();
+  let plan = plan_with(
+    "function f() {\n  g()\n}\nf()",
+    "/t.js",
+    SourceKind::Script,
+    Options { lines: true, native_calls: false },
+  )
+  .unwrap();
   let lines: Vec<(&str, u32)> = plan.sites.iter().map(|s| (s.name.as_str(), s.line)).collect();
   assert_eq!(lines, [("<top level>", 4), ("f", 1), ("f", 2)]);
 }
@@ -309,4 +315,96 @@ fn lines_leave_declarations_labels_and_module_syntax_as_they_are() {
   assert_eq!(rewrite_lines("let a = b\n(c || d).run()", SourceKind::Script), "let a = b\n(c || d).run();__mt$l(0);");
   // Without lines, none of it.
   assert!(!rewrite("f()\ng()", SourceKind::Script).contains("__mt$l"));
+}
+
+/// The instrumented text with native calls on, ids counted from 0.
+fn rewrite_calls(source: &str, kind: SourceKind) -> String {
+  plan_with(source, "/t/input.js", kind, Options { lines: false, native_calls: true }).unwrap().apply(source, 0)
+}
+
+#[test]
+fn calls_keep_their_receiver_and_report_after_their_arguments() {
+  let body = |source: &str| {
+    let out = rewrite_calls(&format!("function f(){{{source}}}"), SourceKind::Script);
+    let start = out.find("try{").unwrap() + 4;
+    out[start..out.rfind(";$mt$t=0}").unwrap()].to_string()
+  };
+  assert_eq!(body("g(a, b)"), " __mt$q(1,($mt$f0=g,$mt$f0)(a, __mt$n(1,$mt$f0,b/*$mt$*/))/*$mt$*/)");
+  assert_eq!(
+    body("o.m(a)"),
+    " __mt$q(1,($mt$f0=($mt$o0=o,$mt$o0).m,__mt$a)($mt$f0,$mt$o0,__mt$n(1,$mt$f0,a/*$mt$*/))/*$mt$*/)"
+  );
+  assert_eq!(body("o.m()"), " __mt$q(1,($mt$f0=($mt$o0=o,$mt$o0).m,__mt$a)(__mt$f(1,$mt$f0/*$mt$*/),$mt$o0)/*$mt$*/)");
+  assert_eq!(body("g()"), " __mt$q(1,__mt$f(1,g/*$mt$*/)()/*$mt$*/)");
+  assert_eq!(body("new C(a)"), " __mt$q(1,new ($mt$f0=C,$mt$f0)(__mt$n(~1,$mt$f0,a/*$mt$*/))/*$mt$*/)");
+  assert_eq!(body("new C"), " __mt$q(1,new (__mt$f(~1,C/*$mt$*/))/*$mt$*/)");
+  assert_eq!(body("g(...xs)"), " __mt$q(1,($mt$f0=g,$mt$f0)(...xs,...__mt$n(1,$mt$f0,__mt$0))/*$mt$*/)");
+  // A call in another's arguments uses the next temporary; one in its callee the same.
+  assert!(
+    body("g(h(x))").contains("($mt$f0=g,$mt$f0)(__mt$n(1,$mt$f0, __mt$q(2,($mt$f1=h,$mt$f1)"),
+    "{}",
+    body("g(h(x))")
+  );
+  assert!(body("a.b(x).c(y)").starts_with(" __mt$q(1,($mt$f0=($mt$o0= __mt$q(2,($mt$f0=($mt$o0=a,$mt$o0).b,"));
+  // A computed key is evaluated after the receiver is kept: it uses the next temporaries.
+  assert!(body("o[k(1)](x)").contains("[ __mt$q(2,($mt$f1=k,$mt$f1)"), "{}", body("o[k(1)](x)"));
+  // `(o.m)()` is still a method call.
+  assert!(body("(o.m)(1)").contains("(($mt$o0=o,$mt$o0).m),__mt$a)"), "{}", body("(o.m)(1)"));
+}
+
+#[test]
+fn calls_that_must_stay_as_they_are_do() {
+  for source in [
+    "function f(){ eval('x') }",
+    "function f(){ o?.m(1) }",
+    "function f(){ a?.b.c(1) }",
+    "function f(){ f?.(1) }",
+    "function f(){ throw new Error('x') }",
+    "function f(a = g(1)){ }",
+    "function f(){ with (o) { g(1) } }",
+    "class A extends B { constructor(){ super(1); super.m(2) } }",
+    "function f(){ (o.m as any)(1) }",
+    "function f(){ tag`x${1}` }",
+  ] {
+    let path = if source.contains(" as ") { "/t/input.ts" } else { "/t/input.js" };
+    let options = Options { lines: false, native_calls: true };
+    let out = plan_with(source, path, SourceKind::Script, options).unwrap().apply(source, 0);
+    assert!(!out.contains("__mt$q("), "{source} -> {out}");
+  }
+  // Calls nested deeper than the temporaries are left as they are, the outer ones are not.
+  let out = rewrite_calls("function f(){ a(b(c(d(e(1))))) }", SourceKind::Script);
+  assert_eq!(out.matches("__mt$q(").count(), TEMPORARIES as usize, "{out}");
+  // A script's top level has no function to hold temporaries.
+  assert!(!rewrite_calls("g(1)", SourceKind::Script).contains("__mt$q("));
+  assert!(rewrite_calls("g(1)", SourceKind::CommonJs).contains("__mt$q("));
+  assert!(rewrite_calls("g(1)", SourceKind::Module).starts_with("var $mt$t,$mt$f0,$mt$o0;__mt$c(0);"));
+}
+
+#[test]
+fn catch_clauses_report_the_native_calls_that_threw() {
+  let out = rewrite_calls("function f(){ try { g(1) } catch { h() } }", SourceKind::Script);
+  assert!(out.contains("catch {__mt$z();  __mt$q("), "{out}");
+  // Without native calls, nothing is added.
+  assert!(!rewrite("function f(){ try { g(1) } catch { h() } }", SourceKind::Script).contains("__mt$z"));
+}
+
+#[test]
+fn call_sites_are_named_as_v8_prints_the_callee() {
+  let options = Options { lines: false, native_calls: true };
+  let source = "function f(){\n  JSON.parse(s)\n  this.items.push(1)\n  list[0].at(1)\n  o['x'](1)\n  make().run(1)\n  new Map()\n  'abc'.repeat(2)\n}";
+  let sites = plan_with(source, "/t.js", SourceKind::Script, options).unwrap().sites;
+  let calls: Vec<(u32, &str)> = sites[1..].iter().map(|site| (site.line, site.name.as_str())).collect();
+  assert_eq!(
+    calls,
+    [
+      (2, "JSON.parse"),
+      (3, "this.items.push"),
+      (4, "list[0].at"),
+      (5, "o.x"),
+      (6, "make(...).run"),
+      (6, "make"),
+      (7, "new Map"),
+      (8, "\"abc\".repeat"),
+    ]
+  );
 }
