@@ -115,13 +115,16 @@ export declare function insertedPieces(): Array<Array<string>>
 
 /**
  * Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
- * `nativeCalls` C_CALL and C_RETURN; `cacheDir`, when given, holds plans of files seen before.
+ * `nativeCalls` C_CALL and C_RETURN; `sourceMap` asks for the result's source map; `cacheDir`,
+ * when given, holds plans of files seen before.
  */
-export declare function instrument(source: string, path: string, kind: string, lines: boolean, nativeCalls: boolean, cacheDir?: string | undefined | null): Instrumented
+export declare function instrument(source: string, path: string, kind: string, lines: boolean, nativeCalls: boolean, sourceMap: boolean, cacheDir?: string | undefined | null): Instrumented
 
 export interface Instrumented {
   /** The instrumented source, or the original when it did not parse. */
   code: string
+  /** The instrumented source's source map as a `data:` URL, when asked for and instrumented. */
+  map?: string
   functions: number
   cached: boolean
   /** Why the source was left as it was: the parser's message with line and column. */

@@ -21,9 +21,11 @@ Object.assign(globalThis, {
   __mt$r: ret,
   __mt$x: except,
   __mt$e: except,
+  __mt$w: (thrown, id) => (thrown ? except(id) : ret(id)),
+  __mt$p: (id, value) => (ret(id), value),
   __mt$y: (id, value) => (suspend(id), value),
   __mt$u: (id, value) => (resume(id), value),
-  __mt$k: (id) => (resume(id), 0),
+  __mt$k: (id, suspended) => (suspended && resume(id), 0),
   __mt$i: (_id, iterable) => iterable,
   __mt$l: record('LINE'),
 })

@@ -14,7 +14,7 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 const INSERTED = new RegExp(
   native
     .insertedPieces()
-    .map((parts) => parts.map(escape).join('\\d+').replace(/^\\\{(?=\\\$mt\\\$s&&)/, ''))
+    .map((parts) => parts.map(escape).join('\\d+').replace(/^\\\{(?=\\\$mt\\\$s=)/, ''))
     .filter((pattern) => pattern.length > 2)
     .sort((a, b) => b.length - a.length)
     .join('|'),

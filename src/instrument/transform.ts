@@ -37,7 +37,7 @@ export function transformer(config: InstrumentConfig): Transformer {
       debug?.(`left ${file} as it is: it holds a lone surrogate, which would not survive instrumenting`)
       return { code: source, unparsable: false }
     }
-    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, config.cacheDir ?? undefined)
+    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, sourceMapsRead(), config.cacheDir ?? undefined)
     if (result.error) {
       const as = { module: 'an ES module', commonjs: 'CommonJS', script: 'a script' }[kind]
       debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)
@@ -45,8 +45,24 @@ export function transformer(config: InstrumentConfig): Transformer {
     }
     debug?.(`instrumented ${file}: ${result.functions} functions${result.cached ? ', plan from the cache' : ''}`)
     for (const why of result.skipped) debug?.(`  left one function of ${file} as it is: ${why}`)
-    return { code: result.code, unparsable: false }
+    // The last sourceMappingURL comment is the one that counts: ours, chained with the file's own.
+    const code = result.map ? `${result.code}\n//# sourceMappingURL=${result.map}` : result.code
+    return { code, unparsable: false }
   }
+}
+
+/**
+ * Whether Node reads source maps in this process: for stack traces (`--enable-source-maps`, or
+ * `process.setSourceMapsEnabled`, as tsx calls), or to hand them to coverage tools
+ * (`NODE_V8_COVERAGE`, which c8 sets). Only then is a map worth making.
+ */
+function sourceMapsRead(): boolean {
+  return Boolean(
+    (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled ||
+      process.execArgv.includes('--enable-source-maps') ||
+      process.env.NODE_OPTIONS?.includes('--enable-source-maps') ||
+      process.env.NODE_V8_COVERAGE,
+  )
 }
 
 /**

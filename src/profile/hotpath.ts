@@ -215,6 +215,18 @@ function exceptFinally(id: number): void {
   depth = (depth - 1) | 0
 }
 
+/** A function's `finally`: `thrown` unless it completed normally. */
+function leave(thrown: number, id: number): void {
+  if (thrown) exceptFinally(id)
+  else ret(id)
+}
+
+/** A class field's initialiser has its value: RETURN, and the value. */
+function fieldValue<T>(id: number, value: T): T {
+  ret(id)
+  return value
+}
+
 function suspend<T>(id: number, value: T): T {
   if (on) event(What.Yield, id)
   depth = (depth - 1) | 0
@@ -232,10 +244,12 @@ function line(id: number): void {
   if (on && lines) event(What.Line, id)
 }
 
-/** RESUME reported from a `catch` or `finally`; returns the new value of `$mt$s`. */
-function resumeAbruptly(id: number): 0 {
-  depth = (depth + 1) | 0
-  if (on) event(What.Resume, id)
+/** RESUME reported from a `catch` or `finally` if the function was suspended; returns the new value of `$mt$s`. */
+function resumeAbruptly(id: number, suspended: number): 0 {
+  if (suspended) {
+    depth = (depth + 1) | 0
+    if (on) event(What.Resume, id)
+  }
   return 0
 }
 
@@ -422,6 +436,8 @@ const GLOBALS: Record<string, unknown> = {
   __mt$r: ret,
   __mt$x: except,
   __mt$e: exceptFinally,
+  __mt$w: leave,
+  __mt$p: fieldValue,
   __mt$y: suspend,
   __mt$u: resume,
   __mt$k: resumeAbruptly,

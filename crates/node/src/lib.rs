@@ -58,6 +58,8 @@ pub fn rss_pages() -> u32 {
 pub struct Instrumented {
   /// The instrumented source, or the original when it did not parse.
   pub code: String,
+  /// The instrumented source's source map as a `data:` URL, when asked for and instrumented.
+  pub map: Option<String>,
   pub functions: u32,
   pub cached: bool,
   /// Why the source was left as it was: the parser's message with line and column.
@@ -67,7 +69,8 @@ pub struct Instrumented {
 }
 
 /// Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
-/// `nativeCalls` C_CALL and C_RETURN; `cacheDir`, when given, holds plans of files seen before.
+/// `nativeCalls` C_CALL and C_RETURN; `sourceMap` asks for the result's source map; `cacheDir`,
+/// when given, holds plans of files seen before.
 #[napi]
 pub fn instrument(
   source: String,
@@ -75,6 +78,7 @@ pub fn instrument(
   kind: String,
   lines: bool,
   native_calls: bool,
+  source_map: bool,
   cache_dir: Option<String>,
 ) -> Result<Instrumented> {
   let kind = match kind.as_str() {
@@ -85,17 +89,23 @@ pub fn instrument(
   };
   let cache = cache_dir.map(Cache::new);
   let options = instrument::Options { lines, native_calls };
-  Ok(match instrument::instrument(&source, &path, kind, options, cache.as_ref()) {
+  Ok(match instrument::instrument(&source, &path, kind, options, cache.as_ref(), source_map) {
     Ok(done) => Instrumented {
       code: done.code,
+      map: done.map,
       functions: done.functions as u32,
       cached: done.cached,
       error: None,
       skipped: done.skipped,
     },
-    Err(err) => {
-      Instrumented { code: source, functions: 0, cached: false, error: Some(err.to_string()), skipped: Vec::new() }
-    }
+    Err(err) => Instrumented {
+      code: source,
+      map: None,
+      functions: 0,
+      cached: false,
+      error: Some(err.to_string()),
+      skipped: Vec::new(),
+    },
   })
 }
 

@@ -7,9 +7,10 @@
 //! ignored and rewritten, never trusted.
 //!
 //! ```text
-//! "MTPLAN\0\0" | version u32 | last insertion offset u64 | sites u32 | insertions u32
+//! "MTPLAN\0\0" | version u32 | last insertion offset u64 | sites u32 | insertions u32 | anchors u32
 //! sites:      line u32 | column u32 | name bytes u32 | name
 //! insertions: at u32 | piece u8 | function u32
+//! anchors:    at u32 | site u32
 //! xxh3-64 of everything before it, u64                                 (all little-endian)
 //! ```
 
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
-use super::{Insertion, Options, Piece, Plan, SourceKind, VERSION};
+use super::{Anchor, Insertion, Options, Piece, Plan, SourceKind, VERSION};
 use crate::functions::Site;
 
 const MAGIC: &[u8; 8] = b"MTPLAN\0\0";
@@ -96,6 +97,7 @@ fn encode(plan: &Plan) -> Vec<u8> {
   out.extend_from_slice(&u64::from(last_offset).to_le_bytes());
   out.extend_from_slice(&(plan.sites.len() as u32).to_le_bytes());
   out.extend_from_slice(&(plan.insertions.len() as u32).to_le_bytes());
+  out.extend_from_slice(&(plan.anchors.len() as u32).to_le_bytes());
   for site in &plan.sites {
     out.extend_from_slice(&site.line.to_le_bytes());
     out.extend_from_slice(&site.column.to_le_bytes());
@@ -106,6 +108,10 @@ fn encode(plan: &Plan) -> Vec<u8> {
     out.extend_from_slice(&insertion.at.to_le_bytes());
     out.push(insertion.piece as u8);
     out.extend_from_slice(&insertion.function.to_le_bytes());
+  }
+  for anchor in &plan.anchors {
+    out.extend_from_slice(&anchor.at.to_le_bytes());
+    out.extend_from_slice(&anchor.site.to_le_bytes());
   }
   let checksum = xxh3_64(&out);
   out.extend_from_slice(&checksum.to_le_bytes());
@@ -126,7 +132,7 @@ fn decode(bytes: &[u8], source_len: usize) -> Option<Plan> {
   if reader.u64()? > source_len as u64 {
     return None;
   }
-  let (site_count, insertion_count) = (reader.u32()?, reader.u32()?);
+  let (site_count, insertion_count, anchor_count) = (reader.u32()?, reader.u32()?, reader.u32()?);
   let mut sites = Vec::with_capacity(site_count.min(1 << 20) as usize);
   for _ in 0..site_count {
     let (line, column, len) = (reader.u32()?, reader.u32()?, reader.u32()?);
@@ -138,12 +144,22 @@ fn decode(bytes: &[u8], source_len: usize) -> Option<Plan> {
     let at = reader.u32()?;
     let piece = *Piece::ALL.get(usize::from(reader.take(1)?[0]))?;
     let function = reader.u32()?;
-    if function >= site_count || at as usize > source_len {
+    // Pieces with no number (a `;`, a mark) may name no site.
+    let numbered = piece.parts().len() > 1;
+    if (numbered && !piece.numbers_temporary() && function >= site_count) || at as usize > source_len {
       return None;
     }
     insertions.push(Insertion { at, piece, function });
   }
-  reader.0.is_empty().then_some(Plan { sites, insertions, skipped: Vec::new() })
+  let mut anchors = Vec::with_capacity(anchor_count.min(1 << 22) as usize);
+  for _ in 0..anchor_count {
+    let (at, site) = (reader.u32()?, reader.u32()?);
+    if site >= site_count || at as usize >= source_len {
+      return None;
+    }
+    anchors.push(Anchor { at, site });
+  }
+  reader.0.is_empty().then_some(Plan { sites, insertions, anchors, skipped: Vec::new() })
 }
 
 struct Reader<'a>(&'a [u8]);

@@ -19,7 +19,7 @@ use oxc_span::{GetSpan, Span};
 
 use super::lines::LineIndex;
 use super::names::{self, ANONYMOUS};
-use super::{Insertion, Options, Piece, TEMPORARIES};
+use super::{Anchor, Insertion, Options, Piece, TEMPORARIES};
 use crate::functions::Site;
 
 /// A function being walked.
@@ -31,6 +31,10 @@ struct Frame {
   shape: Shape,
   /// Whether it has an `await`, `yield` or `for await`: it gets the suspension bookkeeping.
   suspends: bool,
+  /// Whether it is a generator, which can be ended from outside (`gen.return()`).
+  generator: bool,
+  /// Whether its body surely never completes normally (it ends in a `return` or `throw`).
+  never_completes: bool,
   /// Starts of its catch and finally blocks (just inside the `{`), with their depth.
   resumes: Vec<(u32, u32)>,
   /// Its `return` statements: statement span, argument span.
@@ -40,6 +44,7 @@ struct Frame {
   /// Insertions for its native calls and catch clauses (with native calls on): they use its
   /// temporaries, so they go in only if it is wrapped.
   calls: Vec<(SortKey, Insertion)>,
+  anchors: Vec<Anchor>,
   /// How deep the walk is in arguments (and computed keys) of its calls: the temporary a call
   /// found there uses, so that one inside another's arguments does not overwrite it.
   call_depth: u32,
@@ -84,6 +89,7 @@ pub struct Collector<'a> {
   pub sites: Vec<Site>,
   /// Insertions with their sort key.
   pub insertions: Vec<(SortKey, Insertion)>,
+  pub anchors: Vec<Anchor>,
   /// Functions left as they were, and why (for MEMTRACE_DEBUG).
   pub skipped: Vec<(String, &'static str)>,
   planned: u32,
@@ -109,6 +115,7 @@ impl<'a> Collector<'a> {
       frames: vec![Frame::default()],
       sites: Vec::new(),
       insertions: Vec::new(),
+      anchors: Vec::new(),
       skipped: Vec::new(),
       planned: 0,
     }
@@ -150,10 +157,19 @@ impl<'a> Collector<'a> {
     self.sites.len() as u32 - 1
   }
 
-  fn open(&mut self, at: u32, name: String, shape: Shape, functions_declared: Vec<String>) {
+  fn open(&mut self, at: u32, name: String, shape: Shape, body: &[Statement]) {
     let local = self.site(at, name);
     let depth = self.depth();
-    self.frames.push(Frame { local: Some(local), depth, shape, functions_declared, ..Frame::default() });
+    let functions_declared = declared_functions(body);
+    let never_completes = body.iter().any(never_completes);
+    self.frames.push(Frame {
+      local: Some(local),
+      depth,
+      shape,
+      functions_declared,
+      never_completes,
+      ..Frame::default()
+    });
   }
 
   fn close(&mut self) {
@@ -164,21 +180,15 @@ impl<'a> Collector<'a> {
       return;
     }
     let depth = frame.depth;
-    // Functions that suspend report EXCEPT from a `catch`: a generator can be ended from outside
-    // (`gen.return()`), which a `finally` cannot tell from a throw. The others use a `finally`
-    // and a flag that only a normal completion clears, so that an exception is never caught and
-    // re-thrown (Node would then report it where it was re-thrown).
-    let [vars, tail, arrow_vars, arrow_tail, exit_piece, close_piece] = if frame.suspends {
-      [
-        Piece::VarsSuspending,
-        Piece::Try,
-        Piece::ArrowVarsSuspending,
-        Piece::TryReturn,
-        Piece::ExitSuspending,
-        Piece::ArrowCloseSuspending,
-      ]
-    } else {
-      [Piece::Vars, Piece::Try, Piece::ArrowVars, Piece::TryValue, Piece::Exit, Piece::ArrowClose]
+    // Functions use a `finally` and a flag that only a normal completion clears, so that an
+    // exception is never caught and re-thrown (Node would then report it where it was
+    // re-thrown). A generator that suspends reports EXCEPT from a `catch` instead: it can be
+    // ended from outside (`gen.return()`), which its `finally` could not tell from a throw.
+    let caught = frame.suspends && frame.generator;
+    let (vars, arrow_vars, exit_piece, close_piece) = match (frame.suspends, frame.generator) {
+      (true, true) => (Piece::VarsGenerator, Piece::ArrowVars, Piece::ExitGenerator, Piece::ArrowClose),
+      (true, false) => (Piece::VarsAsync, Piece::ArrowVarsAsync, Piece::ExitAsync, Piece::ArrowCloseAsync),
+      (false, _) => (Piece::Vars, Piece::ArrowVars, Piece::Exit, Piece::ArrowClose),
     };
     // The prologue: the function's variables, the temporaries its calls use, its CALL.
     let temporaries = frame.temporaries;
@@ -211,28 +221,35 @@ impl<'a> Collector<'a> {
         prologue(self, enter, &[Piece::ModuleEnter]);
         self.insert(exit, false, depth, Piece::ModuleExit, id);
         self.insertions.extend(frame.calls);
+        self.anchors.extend(frame.anchors);
         return;
       }
       Shape::Block { enter, exit, semicolon } => {
         if semicolon {
           prologue(self, enter, &[Piece::Semicolon]);
         }
-        prologue(self, enter, &[vars, Piece::Temporaries, tail]);
+        prologue(self, enter, &[vars, Piece::Temporaries, Piece::Try]);
         // An empty body (`{}`, or directives only) opens and closes at one offset: the exit
         // then goes in as an opener too, after the entry.
+        if !caught && !frame.never_completes {
+          self.insert(exit, enter == exit, depth, Piece::Completed, id);
+        }
         self.insert(exit, enter == exit, depth, exit_piece, id);
       }
       Shape::Expression { start, end } => {
-        prologue(self, start, &[arrow_vars, Piece::Temporaries, arrow_tail]);
+        prologue(self, start, &[arrow_vars, Piece::Temporaries, Piece::TryValue]);
         self.insert(end, false, depth, close_piece, id);
       }
     }
     self.insertions.extend(frame.calls);
+    self.anchors.extend(frame.anchors);
     if frame.suspends {
       for (at, depth) in frame.resumes {
         self.insert(at, true, depth, Piece::Resume, id);
       }
       self.insertions.extend(frame.pending);
+    }
+    if caught {
       return;
     }
     for (statement, argument, depth) in frame.returns {
@@ -266,13 +283,14 @@ impl<'a> Collector<'a> {
   /// C_CALL and C_RETURN around it when what it calls turns out not to be instrumented.
   ///
   /// ```js
-  /// f(a, b)   →  __mt$q(S,($mt$f0=f,$mt$f0)(a,__mt$n(S,$mt$f0,b/*$mt$*/))/*$mt$*/)
-  /// o.m(a)    →  __mt$q(S,($mt$f0=($mt$o0=o,$mt$o0).m,__mt$a)($mt$f0,$mt$o0,__mt$n(S,$mt$f0,a/*$mt$*/))/*$mt$*/)
+  /// f(a, b)   →  __mt$q(S,($mt$f0=(0,f),$mt$f0)(a,__mt$n(S,$mt$f0,b/*$mt$*/))/*$mt$*/)
+  /// o.m(a)    →  __mt$q(S,($mt$f0=($mt$o0=(0,o),$mt$o0).m,__mt$a)($mt$f0,$mt$o0,__mt$n(S,$mt$f0,a/*$mt$*/))/*$mt$*/)
   /// f()       →  __mt$q(S,__mt$f(S,f/*$mt$*/)()/*$mt$*/)
-  /// new C(a)  →  __mt$q(S,new ($mt$f0=C,$mt$f0)(__mt$n(~S,$mt$f0,a/*$mt$*/))/*$mt$*/)
+  /// new C(a)  →  __mt$q(S,new ($mt$f0=(0,C),$mt$f0)(__mt$n(~S,$mt$f0,a/*$mt$*/))/*$mt$*/)
   /// ```
   ///
-  /// S is the call site's id. The callee is evaluated once, where it was, and kept in a
+  /// S is the call site's id (`(0,…)` keeps an assignment from naming an anonymous function). The
+  /// callee is evaluated once, where it was, and kept in a
   /// temporary of the function; `__mt$n` looks at it only after the last argument is evaluated,
   /// right before the call, and reports C_CALL then (a call nested in the arguments uses the
   /// next temporary, so it cannot change the one it reads). A method is called through `__mt$a`
@@ -352,7 +370,7 @@ impl<'a> Collector<'a> {
       }
       (Some(object), _) => {
         let object = object.span();
-        plan.push((span.start, true, Piece::CalleeOpen, temporary));
+        plan.push((span.start, true, Piece::MethodOpen, temporary));
         plan.push((object.start, true, Piece::ReceiverOpen, temporary));
         plan.push((object.end, false, Piece::ReceiverClose, temporary));
         plan.push((callee_span.end, false, Piece::ApplyClose, site));
@@ -389,12 +407,31 @@ impl<'a> Collector<'a> {
         frame.calls.push((key, Insertion { at, piece, function: number }));
       }
     }
+    let Some(frame) = self.frames.last_mut() else { return };
     // Only a call without arguments of a callee that is no method needs no temporary.
     if receiver.is_some() || !arguments.is_empty() {
-      if let Some(frame) = self.frames.last_mut() {
-        frame.temporaries = frame.temporaries.max(temporary + 1);
-      }
+      frame.temporaries = frame.temporaries.max(temporary + 1);
     }
+    if let Some(open) = open {
+      frame.anchors.push(Anchor { at: open, site });
+    }
+  }
+
+  /// A [`Piece::Mark`] before the `}` that ends `span`, if that brace starts its line and code
+  /// follows it there (source maps are for coverage tools too; see the piece).
+  fn mark_brace(&mut self, span: Span) {
+    let bytes = self.source.as_bytes();
+    let brace = span.end as usize - 1;
+    if bytes.get(brace) != Some(&b'}') || !(brace == 0 || matches!(bytes[brace - 1], b'\n' | b'\r')) {
+      return;
+    }
+    let rest = self.source[brace + 1..].split(['\n', '\r']).next().unwrap_or("");
+    if rest.trim().is_empty() {
+      return;
+    }
+    // After every closer at that offset, before the brace.
+    let key = self.key_at_level(brace as u32, true, u32::MAX);
+    self.insertions.push((key, Insertion { at: brace as u32, piece: Piece::Mark, function: 0 }));
   }
 
   /// Runs `walk` one call deeper in the innermost function (see [`Frame::call_depth`]).
@@ -431,21 +468,24 @@ impl<'a> Collector<'a> {
       }
     };
     let shape = self.block_shape(body.span, body.directives.last().map(|d| d.span.end));
-    self.open(at, name, shape, declared_functions(&body.statements));
+    self.open(at, name, shape, &body.statements);
+    if let Some(frame) = self.frames.last_mut() {
+      frame.generator = function.generator;
+    }
   }
 
   fn arrow(&mut self, arrow: &ArrowFunctionExpression<'a>) {
     let name = self.name_of(arrow.span);
-    let (shape, declared) = match arrow.get_function_body() {
+    let (shape, body) = match arrow.get_function_body() {
       Some(body) if !arrow.is_expression() => {
-        (self.block_shape(body.span, body.directives.last().map(|d| d.span.end)), declared_functions(&body.statements))
+        (self.block_shape(body.span, body.directives.last().map(|d| d.span.end)), &body.statements[..])
       }
       _ => {
         let body = arrow.body.span();
-        (Shape::Expression { start: body.start, end: body.end }, Vec::new())
+        (Shape::Expression { start: body.start, end: body.end }, &[][..])
       }
     };
-    self.open(arrow.span.start, name, shape, declared);
+    self.open(arrow.span.start, name, shape, body);
   }
 
   /// Opens the frame of a module's top level, `<module>` at line 1, before the walk:
@@ -469,7 +509,7 @@ impl<'a> Collector<'a> {
     } else {
       Shape::Module { enter, exit: end, semicolon }
     };
-    self.open(0, MODULE.into(), shape, if commonjs { declared_functions(&program.body) } else { Vec::new() });
+    self.open(0, MODULE.into(), shape, if commonjs { &program.body } else { &[] });
     if in_line_comment {
       // A closer deeper than the module's own, so that it goes in before it.
       let depth = self.depth() + 1;
@@ -482,13 +522,13 @@ impl<'a> Collector<'a> {
     self.close();
   }
 
+  /// A body in braces: its prologue after the `{` and any directives, its epilogue before the `}`.
   fn block_shape(&self, body: Span, directives_end: Option<u32>) -> Shape {
-    match directives_end {
-      Some(end) => {
-        Shape::Block { enter: end, exit: body.end - 1, semicolon: self.source.as_bytes()[end as usize - 1] != b';' }
-      }
-      None => Shape::Block { enter: body.start + 1, exit: body.end - 1, semicolon: false },
-    }
+    let (enter, semicolon) = match directives_end {
+      Some(end) => (end, self.source.as_bytes()[end as usize - 1] != b';'),
+      None => (body.start + 1, false),
+    };
+    Shape::Block { enter, exit: body.end - 1, semicolon }
   }
 
   /// `static { … }`: the span starts at `static`; the block's `{` comes after it.
@@ -536,8 +576,7 @@ impl<'a> Collector<'a> {
     let local = self.site(key.start, class_depth_name);
     let depth = self.depth();
     let span = value.span();
-    self.insert(span.start, true, depth, Piece::FieldVars, local);
-    self.insert(span.start, true, depth, Piece::TryValue, local);
+    self.insert(span.start, true, depth, Piece::FieldOpen, local);
     self.insert(span.end, false, depth, Piece::FieldClose, local);
   }
 
@@ -682,6 +721,61 @@ fn declared_functions(statements: &[Statement]) -> Vec<String> {
     .collect()
 }
 
+/// Whether `statement` surely never completes normally: a `return` or `throw`, or a block, `if`,
+/// `try` or `switch` whose every way out is one. In doubt (loops, labels), it may complete.
+fn never_completes(statement: &Statement) -> bool {
+  match statement {
+    Statement::ReturnStatement(_) | Statement::ThrowStatement(_) => true,
+    Statement::BlockStatement(block) => block.body.iter().any(never_completes),
+    Statement::IfStatement(s) => never_completes(&s.consequent) && s.alternate.as_ref().is_some_and(never_completes),
+    Statement::TryStatement(s) => {
+      let finalizer = s.finalizer.as_ref().is_some_and(|f| f.body.iter().any(never_completes));
+      let block = s.block.body.iter().any(never_completes);
+      let handler = s.handler.as_ref().is_none_or(|h| h.body.body.iter().any(never_completes));
+      finalizer || (block && handler)
+    }
+    // With a `default` and no `break`, every case falls through to the last, which must not end.
+    Statement::SwitchStatement(s) => {
+      s.cases.iter().any(|case| case.test.is_none())
+        && s.cases.last().is_some_and(|case| case.consequent.iter().any(never_completes))
+        && !s.cases.iter().any(|case| case.consequent.iter().any(breaks))
+    }
+    _ => false,
+  }
+}
+
+/// Whether `statement` holds a `break` that could leave a `switch` around it: any unlabeled one
+/// outside nested loops and switches, and any labeled one at all.
+fn breaks(statement: &Statement) -> bool {
+  let labeled = |s: &Statement| {
+    let mut finder = LabeledBreak(false);
+    finder.visit_statement(s);
+    finder.0
+  };
+  match statement {
+    Statement::BreakStatement(_) => true,
+    Statement::BlockStatement(block) => block.body.iter().any(breaks),
+    Statement::IfStatement(s) => breaks(&s.consequent) || s.alternate.as_ref().is_some_and(breaks),
+    Statement::TryStatement(s) => {
+      s.block.body.iter().any(breaks)
+        || s.handler.as_ref().is_some_and(|h| h.body.body.iter().any(breaks))
+        || s.finalizer.as_ref().is_some_and(|f| f.body.iter().any(breaks))
+    }
+    Statement::LabeledStatement(s) => breaks(&s.body),
+    Statement::FunctionDeclaration(_) | Statement::ClassDeclaration(_) => false,
+    other => labeled(other),
+  }
+}
+
+/// Finds a labeled `break` anywhere in a statement.
+struct LabeledBreak(bool);
+
+impl<'a> Visit<'a> for LabeledBreak {
+  fn visit_break_statement(&mut self, statement: &oxc_ast::ast::BreakStatement<'a>) {
+    self.0 |= statement.label.is_some();
+  }
+}
+
 /// Whether `callee` is part of an optional chain (`a?.b.c`): calling it is the chain's business.
 fn has_optional(callee: &Expression) -> bool {
   match callee {
@@ -752,14 +846,20 @@ fn ends_at_line_break(source: &str, end: u32) -> bool {
 
 impl<'a> Visit<'a> for Collector<'a> {
   fn enter_node(&mut self, kind: AstKind<'a>) {
+    // What every node of a kind needs, before the kind's own handling below.
+    match kind {
+      AstKind::FunctionBody(_) | AstKind::BlockStatement(_) | AstKind::StaticBlock(_) => self.mark_brace(kind.span()),
+      AstKind::WithStatement(_) => self.in_with += 1,
+      _ => {}
+    }
     match kind {
       AstKind::Function(function) => self.function(function),
       AstKind::ArrowFunctionExpression(arrow) => self.arrow(arrow),
       AstKind::StaticBlock(block) => {
         let name = format!("{}.static", names::class_name(&self.parents, self.source));
         let open = self.static_block_open(block.span);
-        let shape = Shape::Block { enter: open + 1, exit: block.span.end - 1, semicolon: false };
-        self.open(block.span.start, name, shape, declared_functions(&block.body));
+        let shape = self.block_shape(Span::new(open, block.span.end), None);
+        self.open(block.span.start, name, shape, &block.body);
       }
       AstKind::PropertyDefinition(property) => {
         if let Some(value) = &property.value {
@@ -837,7 +937,6 @@ impl<'a> Visit<'a> for Collector<'a> {
           frame.calls.push((key, Insertion { at, piece: Piece::Catch, function: local }));
         }
       }
-      AstKind::WithStatement(_) => self.in_with += 1,
       _ => {}
     }
     self.parents.push(kind);

@@ -3,17 +3,19 @@
 //! Each function body is wrapped, on the lines it already occupies, in
 //!
 //! ```js
-//! function f(a) {var $mt$t=1,$mt$v;__mt$c(7);try{ …body… ;$mt$t=0}finally{$mt$t?__mt$e(7):__mt$r(7)}}
+//! function f(a) {var $mt$t=1,$mt$v;__mt$c(7);try{ …body… ;$mt$t=0}finally{__mt$w($mt$t,7)}}
 //! ```
 //!
 //! where 7 is the function's id in the process-wide [function table](crate::functions), and
-//! `__mt$c` / `__mt$r` / `__mt$e` are the hot-path functions of `src/profile/hotpath.ts` (CALL,
-//! RETURN, EXCEPT). `$mt$t` is cleared only by a normal completion: at the end of the body, and
-//! by every `return`, which becomes `return($mt$v=(x),$mt$t=0,$mt$v)`. An exception passes
-//! through the `finally` untouched, so Node still reports it where it was thrown. Text is only
-//! ever inserted, never moved or removed, and never contains a line break: every original token
-//! stays on its line, so stack traces, source maps' lines and the log's `#line` point at the
-//! user's source.
+//! `__mt$c` / `__mt$w` are the hot-path functions of `src/profile/hotpath.ts` (CALL; RETURN or
+//! EXCEPT). `$mt$t` is cleared only by a normal completion: at the end of the body (unless the
+//! body surely never gets there), and by every `return`, which becomes
+//! `return($mt$v=(0,x),$mt$t=0,$mt$v)`. An exception passes through the `finally` untouched, so
+//! Node still reports it where it was thrown. The inserted code has no branch of its own, so
+//! coverage tools see only the user's. Text is only ever inserted, never moved or removed, and
+//! never contains a line break: every original token stays on its line, so stack traces, source
+//! maps' lines and the log's `#line` point at the user's source; `map` makes the source map that
+//! gives columns back.
 //!
 //! Async functions and generators also report each suspension and resumption, so that the
 //! CALL/RETURN nesting of one thread stays balanced:
@@ -25,15 +27,18 @@
 //!
 //! `$mt$s` (a `var` of the function) is 1 while the function is suspended. When it resumes by a
 //! throw (a rejected await, `gen.throw()`) or a return (`gen.return()`), control reaches a
-//! `catch` or `finally` instead, and each of those starts with
-//! `$mt$s&&($mt$s=__mt$k(7));`, which reports the RESUME there. `for await` suspends inside
-//! the loop machinery, so its iterable is wrapped (`__mt$i`) to report the YIELD, and the loop
-//! body and the code after the loop report the RESUME. A `finally` cannot tell `gen.return()`
-//! from a throw, so these functions report EXCEPT from a `catch` that re-throws.
+//! `catch` or `finally` instead, and each of those starts with `$mt$s=__mt$k(7,$mt$s);`, which
+//! reports the RESUME there if it was suspended. `for await` suspends inside the loop machinery,
+//! so its iterable is wrapped (`__mt$i`) to report the YIELD, and the loop body and the code after
+//! the loop report the RESUME. A generator's `finally` cannot tell `gen.return()` from a throw, so
+//! a generator that suspends reports EXCEPT from a `catch` that re-throws.
 //!
 //! Other function-like code: an arrow with an expression body becomes a block that returns the
-//! expression; a class field initialiser is wrapped in an arrow called on the spot (`this` and
-//! `super` are the same inside it; `arguments`, `await` and `yield` cannot appear in one).
+//! expression; a class field initialiser reports CALL before its value and RETURN after,
+//! `x = (__mt$c(7),__mt$p(7,(value)/*$mt$*/))`, and no EXCEPT (it is no function of its own).
+//!
+//! With native calls on (the default), each call may report C_CALL and C_RETURN around it; see
+//! `collect::Collector::call`.
 //!
 //! A body whose function declarations would clash once inside a block (see `collect::unwrappable`)
 //! is left as it is: that function reports no events, the functions in it still do.
@@ -56,6 +61,7 @@
 mod cache;
 mod collect;
 mod lines;
+mod map;
 mod names;
 mod sources;
 
@@ -75,7 +81,7 @@ use crate::functions::{self, Site};
 /// Bumped whenever planning changes (where pieces go, the sites and their names), so that cached
 /// plans of older versions are not reused. A change to the pieces' text needs no bump: the cache
 /// key holds a hash of it.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 12;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,8 +102,20 @@ pub struct Plan {
   pub sites: Vec<Site>,
   /// Sorted by offset, in the order they go in at equal offsets.
   pub insertions: Vec<Insertion>,
+  /// Characters of the source that stand for a call site in the source map (see `map`).
+  pub anchors: Vec<Anchor>,
   /// Functions left unwrapped, and why: known when the plan is made, not kept in the cache.
   pub skipped: Vec<String>,
+}
+
+/// The `(` of a call that memtrace rewrote: V8 places the call there now, where it placed it at
+/// the callee before (`o.m(x)` at `m`), so the source map sends it to the call's site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+  /// Byte offset of the `(` in the original source.
+  pub at: u32,
+  /// The call's site, an index into `sites`.
+  pub site: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,19 +135,21 @@ pub struct Insertion {
 pub enum Piece {
   Semicolon,
   Vars,
-  VarsSuspending,
+  VarsAsync,
+  VarsGenerator,
   ArrowVars,
-  ArrowVarsSuspending,
-  FieldVars,
+  ArrowVarsAsync,
   ModuleVars,
   Temporaries,
   Try,
   TryValue,
-  TryReturn,
+  Completed,
   Exit,
-  ExitSuspending,
+  ExitAsync,
+  ExitGenerator,
   ArrowClose,
-  ArrowCloseSuspending,
+  ArrowCloseAsync,
+  FieldOpen,
   FieldClose,
   ReturnOpen,
   ReturnClose,
@@ -155,6 +175,7 @@ pub enum Piece {
   CallClose,
   CalleeOpen,
   CalleeClose,
+  MethodOpen,
   ReceiverOpen,
   ReceiverClose,
   ApplyClose,
@@ -170,6 +191,7 @@ pub enum Piece {
   CheckNewSpreadOpen,
   CheckedSpread,
   Catch,
+  Mark,
 }
 
 /// How many temporaries (`$mt$f0`…, `$mt$o0`…) a function has for its native calls: calls
@@ -177,22 +199,24 @@ pub enum Piece {
 pub const TEMPORARIES: u32 = 4;
 
 impl Piece {
-  pub const ALL: [Piece; 55] = [
+  pub const ALL: [Piece; 59] = [
     Piece::Semicolon,
     Piece::Vars,
-    Piece::VarsSuspending,
+    Piece::VarsAsync,
+    Piece::VarsGenerator,
     Piece::ArrowVars,
-    Piece::ArrowVarsSuspending,
-    Piece::FieldVars,
+    Piece::ArrowVarsAsync,
     Piece::ModuleVars,
     Piece::Temporaries,
     Piece::Try,
     Piece::TryValue,
-    Piece::TryReturn,
+    Piece::Completed,
     Piece::Exit,
-    Piece::ExitSuspending,
+    Piece::ExitAsync,
+    Piece::ExitGenerator,
     Piece::ArrowClose,
-    Piece::ArrowCloseSuspending,
+    Piece::ArrowCloseAsync,
+    Piece::FieldOpen,
     Piece::FieldClose,
     Piece::ReturnOpen,
     Piece::ReturnClose,
@@ -218,6 +242,7 @@ impl Piece {
     Piece::CallClose,
     Piece::CalleeOpen,
     Piece::CalleeClose,
+    Piece::MethodOpen,
     Piece::ReceiverOpen,
     Piece::ReceiverClose,
     Piece::ApplyClose,
@@ -233,6 +258,7 @@ impl Piece {
     Piece::CheckNewSpreadOpen,
     Piece::CheckedSpread,
     Piece::Catch,
+    Piece::Mark,
   ];
 
   /// The text, in parts: the number goes between consecutive parts. Pieces that may follow a
@@ -242,49 +268,51 @@ impl Piece {
   pub fn parts(self) -> &'static [&'static str] {
     match self {
       Piece::Semicolon => &[";"],
-      // A function's prologue is its variables, then its temporaries, then its CALL.
+      // A function's prologue is its variables, then its temporaries, then its CALL. An arrow's
+      // `{` is memtrace's, a function's the user's: the arrow's variables come in another order,
+      // so that taking pieces out again cannot take the user's `{`.
       Piece::Vars => &["var $mt$t=1,$mt$v"],
-      Piece::VarsSuspending => &["var $mt$s=0"],
-      // An arrow's `{` is memtrace's, a function's the user's: the arrow's variables come in
-      // another order, so that taking pieces out again cannot take the user's `{`.
+      Piece::VarsAsync => &["var $mt$t=1,$mt$v,$mt$s=0"],
+      Piece::VarsGenerator => &["var $mt$s=0"],
       Piece::ArrowVars => &["{var $mt$v,$mt$t=1"],
-      Piece::ArrowVarsSuspending => &["{var $mt$v,$mt$s=0"],
-      Piece::FieldVars => &["(()=>{var $mt$t=1,$mt$v"],
+      Piece::ArrowVarsAsync => &["{var $mt$v,$mt$s=0,$mt$t=1"],
       Piece::ModuleVars => &["var $mt$t"],
       Piece::Temporaries => &[",$mt$f", ",$mt$o", ""],
       Piece::Try => &[";__mt$c(", ");try{"],
-      Piece::TryValue => &[";__mt$c(", ");try{$mt$v=("],
-      Piece::TryReturn => &[";__mt$c(", ");try{return("],
-      Piece::Exit => &[";$mt$t=0}finally{$mt$t?__mt$e(", "):__mt$r(", ")}"],
-      Piece::ExitSuspending => &[
-        "}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
-        "));__mt$x(",
-        ");throw $mt$e}finally{$mt$s&&($mt$s=__mt$k(",
-        "));__mt$r(",
+      // A value is kept as `$mt$v=(0,…)`, never `$mt$v=(…)`: assigning an anonymous function
+      // would name it `$mt$v` (`(() => 1).name`).
+      Piece::TryValue => &[";__mt$c(", ");try{$mt$v=(0,"],
+      // The epilogue: the body completed (left out where it never can, after a last `return`),
+      // then a `finally` with no branch of its own (`__mt$w` decides between RETURN and EXCEPT):
+      // coverage tools see no code the user did not write.
+      Piece::Completed => &[";$mt$t=0"],
+      Piece::Exit => &["}finally{__mt$w($mt$t,", ")}"],
+      Piece::ExitAsync => &["}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}"],
+      Piece::ExitGenerator => &[
+        "}catch($mt$e){$mt$s=__mt$k(",
+        ",$mt$s);__mt$x(",
+        ");throw $mt$e}finally{$mt$s=__mt$k(",
+        ",$mt$s);__mt$r(",
         ")}",
       ],
-      Piece::ArrowClose => &[");$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(", "):__mt$r(", ")}}"],
-      Piece::ArrowCloseSuspending => &[
-        ")}catch($mt$e){$mt$s&&($mt$s=__mt$k(",
-        "));__mt$x(",
-        ");throw $mt$e}finally{$mt$s&&($mt$s=__mt$k(",
-        "));__mt$r(",
-        ")}}",
-      ],
-      Piece::FieldClose => &[");$mt$t=0;return $mt$v}finally{$mt$t?__mt$e(", "):__mt$r(", ")}})()"],
-      Piece::ReturnOpen => &[" ($mt$v=("],
+      Piece::ArrowClose => &[");$mt$t=0;return $mt$v}finally{__mt$w($mt$t,", ")}}"],
+      Piece::ArrowCloseAsync => &[");$mt$t=0;return $mt$v}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}}"],
+      // A class field's initialiser reports CALL before and RETURN after its value.
+      Piece::FieldOpen => &["(__mt$c(", "),__mt$p(", ",("],
+      Piece::FieldClose => &[")/*$mt$*/))"],
+      Piece::ReturnOpen => &[" ($mt$v=(0,"],
       Piece::ReturnClose => &["),$mt$t=0,$mt$v)"],
       Piece::BareReturn => &[" void($mt$t=0)"],
       Piece::SuspendOpen => &["__mt$u(", ","],
       Piece::ArgumentOpen => &[" __mt$y(", ","],
       Piece::SuspendClose => &[",$mt$s=1),$mt$s=0)"],
       Piece::BareYieldClose => &[" __mt$y(", ",void 0,$mt$s=1),$mt$s=0)"],
-      Piece::Resume => &["$mt$s&&($mt$s=__mt$k(", "));"],
+      Piece::Resume => &["$mt$s=__mt$k(", ",$mt$s);"],
       Piece::LoopOpen => &["{"],
-      Piece::LoopClose => &[";$mt$s&&($mt$s=__mt$k(", "))}"],
+      Piece::LoopClose => &[";$mt$s=__mt$k(", ",$mt$s)}"],
       Piece::IterableOpen => &[" __mt$i(", ","],
       Piece::IterableClose => &[",()=>$mt$s=1)"],
-      Piece::BodyOpen => &["{$mt$s&&($mt$s=__mt$k(", "));"],
+      Piece::BodyOpen => &["{$mt$s=__mt$k(", ",$mt$s);"],
       Piece::BodyClose => &["}"],
       Piece::ModuleEnter => &["__mt$c(", ");"],
       Piece::ModuleExit => &[";__mt$r(", ");"],
@@ -298,10 +326,11 @@ impl Piece {
       // `__mt$0` is an empty array. No piece ends in a bare `)`: the comment marks it as ours.
       Piece::CallOpen => &[" __mt$q(", ","],
       Piece::CallClose => &["/*$mt$*/)"],
-      Piece::CalleeOpen => &["($mt$f", "="],
-      Piece::CalleeClose => &[",$mt$f", ")"],
-      Piece::ReceiverOpen => &["($mt$o", "="],
-      Piece::ReceiverClose => &[",$mt$o", ")"],
+      Piece::CalleeOpen => &["($mt$f", "=(0,"],
+      Piece::CalleeClose => &["),$mt$f", ")"],
+      Piece::MethodOpen => &["($mt$f", "="],
+      Piece::ReceiverOpen => &["($mt$o", "=(0,"],
+      Piece::ReceiverClose => &["),$mt$o", ")"],
       Piece::ApplyClose => &[",__mt$a)"],
       Piece::ApplyArguments => &["$mt$f", ",$mt$o", ","],
       Piece::ApplyNoArguments => &["$mt$f", "/*$mt$*/),$mt$o", ""],
@@ -315,6 +344,9 @@ impl Piece {
       Piece::CheckNewSpreadOpen => &[",...__mt$n(~", ","],
       Piece::CheckedSpread => &["$mt$f", ",__mt$0)"],
       Piece::Catch => &["__mt$z();"],
+      // Before a `}` that starts a line and has code after it (`};`, `})`): v8-to-istanbul reads
+      // a range that ends at column 1 of mapped code as ending one column later, over that code.
+      Piece::Mark => &["/*$mt$*/"],
     }
   }
 
@@ -325,6 +357,7 @@ impl Piece {
       Piece::Temporaries
         | Piece::CalleeOpen
         | Piece::CalleeClose
+        | Piece::MethodOpen
         | Piece::ReceiverOpen
         | Piece::ReceiverClose
         | Piece::ApplyArguments
@@ -404,10 +437,13 @@ pub fn plan_with(source: &str, path: &str, kind: SourceKind, options: Options) -
   }
   let mut insertions = collector.insertions;
   insertions.sort_unstable_by_key(|(key, _)| *key);
+  let mut anchors = collector.anchors;
+  anchors.sort_unstable_by_key(|anchor| anchor.at);
   let skipped = collector.skipped.into_iter().map(|(name, why)| format!("{name}: {why}")).collect();
   Ok(Plan {
     sites: collector.sites,
     insertions: insertions.into_iter().map(|(_, insertion)| insertion).collect(),
+    anchors,
     skipped,
   })
 }
@@ -418,7 +454,7 @@ impl Plan {
     self
       .insertions
       .iter()
-      .filter(|i| matches!(i.piece, Piece::Try | Piece::TryValue | Piece::TryReturn | Piece::ModuleEnter))
+      .filter(|i| matches!(i.piece, Piece::Try | Piece::TryValue | Piece::FieldOpen | Piece::ModuleEnter))
       .count()
   }
 
@@ -445,6 +481,8 @@ impl Plan {
 #[derive(Debug)]
 pub struct Instrumented {
   pub code: String,
+  /// The instrumented code's source map, as a `data:` URL, when it was asked for.
+  pub map: Option<String>,
   /// How many functions report events (sites of statements and calls not counted).
   pub functions: usize,
   /// Functions left unwrapped and why (empty when the plan came from the cache).
@@ -454,13 +492,16 @@ pub struct Instrumented {
 }
 
 /// Instruments `source` (loaded from `path`): plans it (with the events `options` asks for),
-/// or takes the plan from `cache`, registers its functions, and applies the plan.
+/// or takes the plan from `cache`, registers its functions, and applies the plan. With
+/// `source_map`, or when the source comes with a map of its own (which would no longer fit the
+/// code), it also makes the instrumented code's source map (see `map`).
 pub fn instrument(
   source: &str,
   path: &str,
   kind: SourceKind,
   options: Options,
   cache: Option<&Cache>,
+  source_map: bool,
 ) -> Result<Instrumented, SyntaxError> {
   let key = cache.map(|cache| cache.key(source, path, kind, options));
   let cached = cache.zip(key.as_ref()).and_then(|(cache, key)| cache.get(key, source.len()));
@@ -475,7 +516,8 @@ pub fn instrument(
       plan
     }
   };
-  let first = match sources::Original::of(source, path) {
+  let original = sources::Original::of(source, path);
+  let first = match &original {
     // Each function where the user wrote it, as far as the map knows; the rest where they run.
     Some(original) => {
       let locate = original.locator();
@@ -499,8 +541,10 @@ pub fn instrument(
     }
     None => functions::register(path, &plan.sites),
   };
+  let target = original.as_ref().map_or(map::Target::Itself, map::Target::Original);
   Ok(Instrumented {
     code: plan.apply(source, first),
+    map: (source_map || original.is_some()).then(|| map::data_url(source, path, &plan, first, target)),
     functions: plan.functions(),
     cached: from_cache,
     skipped: plan.skipped,

@@ -74,6 +74,22 @@ impl Original {
     normalize(&file)
   }
 
+  /// Every source the map names, resolved, with its content when the map holds it.
+  pub fn sources(&self) -> impl Iterator<Item = (String, Option<&str>)> + '_ {
+    // A map need not hold the sources' content (tsc writes none).
+    self.map.get_sources().enumerate().map(|(i, source)| (self.resolve(source), self.map.get_source_content(i as u32)))
+  }
+
+  /// Lookups of many places, 0-based: the source's index in [`Self::sources`], its line and
+  /// column, or `None` where the map has nothing.
+  pub fn lookup(&self) -> impl Fn(u32, u32) -> Option<(u32, u32, u32)> + '_ {
+    let table = self.map.generate_lookup_table();
+    move |line, column| {
+      let token: Token = self.map.lookup_token(&table, line, column)?;
+      Some((token.get_source_id()?, token.get_src_line(), token.get_src_col()))
+    }
+  }
+
   /// Lookups of many places: the map's line table, made once. A source that can be seen
   /// neither on disk nor in the map (a published package's map that names its `src/` without
   /// shipping it) is no better than the generated code, which stays.
