@@ -265,12 +265,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
             report.lines.len() - 1
           });
           let totals = &mut report.lines[at];
-          totals.rows += 1;
-          if e.d_rss >= 0 {
-            totals.growth += e.d_rss as u64;
-          } else {
-            totals.release += e.d_rss.unsigned_abs();
-          }
+          count_row(&mut totals.growth, &mut totals.release, &mut totals.rows, e.d_rss);
         } else if e.kind == RowKind::Next {
           let at_entry = e.what.is_entry();
           let native = e.what.is_native();
@@ -289,12 +284,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
             report.functions.len() - 1
           });
           let totals = &mut report.functions[at];
-          totals.rows += 1;
-          if e.d_rss >= 0 {
-            totals.growth += e.d_rss as u64;
-          } else {
-            totals.release += e.d_rss.unsigned_abs();
-          }
+          count_row(&mut totals.growth, &mut totals.release, &mut totals.rows, e.d_rss);
         }
       }
       Ok(Step::Row(LogRow::Message { event, clock, text, .. })) => {
@@ -339,6 +329,16 @@ enum Step<'a> {
 }
 
 /// Reads line `number` and checks that it may come where it stands, moving `state` on.
+/// Counts one NEXT row into a total: its dRSS as growth or as release.
+fn count_row(growth: &mut u64, release: &mut u64, rows: &mut u64, d_rss: i64) {
+  *rows += 1;
+  if d_rss >= 0 {
+    *growth += d_rss as u64;
+  } else {
+    *release += d_rss.unsigned_abs();
+  }
+}
+
 fn read_row<'a, R: BufRead>(
   lines: &'a mut Lines<R>,
   number: u64,
