@@ -276,18 +276,21 @@ let open = 0
 
 /** Right before a call (its arguments evaluated) at `site` (`~site`: a `new`): C_CALL if `callee` is native. */
 function nativeCall<T>(site: number, callee: unknown, value: T): T {
-  const s = site < 0 ? ~site : site
-  if (callee !== siteCallees[s]) lookAt(site, s, callee, nativeCall)
-  if (on && nativeCalls && siteNative[s] === 1) enterNative(s)
+  beforeCall(site, callee, nativeCall)
   return value
 }
 
 /** {@link nativeCall} for a call without arguments: returns the callee. */
 function nativeCallee(site: number, callee: unknown): unknown {
-  const s = site < 0 ? ~site : site
-  if (callee !== siteCallees[s]) lookAt(site, s, callee, nativeCallee)
-  if (on && nativeCalls && siteNative[s] === 1) enterNative(s)
+  beforeCall(site, callee, nativeCallee)
   return callee
+}
+
+/** `caller`: the hot-path function the instrumented code called, where a TypeError's stack starts. */
+function beforeCall(site: number, callee: unknown, caller: Function): void {
+  const s = site < 0 ? ~site : site
+  if (callee !== siteCallees[s]) lookAt(site, s, callee, caller)
+  if (on && nativeCalls && siteNative[s] === 1) enterNative(s)
 }
 
 /** Right after the call at `site`: C_RETURN if it was native. */
