@@ -17,7 +17,9 @@ function run(t: import('ava').ExecutionContext, options: string[]): EventRow[] {
   const dir = tempDir('native')
   const big = join(dir, 'big.bin')
   writeFileSync(big, Buffer.alloc(20 * MiB, 7))
-  const result = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, ...options, script, big])
+  // Read RSS at each event, so that each row's growth is exactly its own (sampled, part of it
+  // may land an event late on a loaded machine).
+  const result = cli(['run', '--rss', 'exact', '--d-rss-trigger', '0', '--log-dir', dir, ...options, script, big])
   t.is(result.status, 0, result.stderr)
   t.is(result.stdout, `${16 * MiB} 200000 ${20 * MiB} ${16 * MiB} 2\n`)
   return eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))).filter((r) => r.kind === 'NEXT')
@@ -38,7 +40,6 @@ test('each native call that allocates is a C row naming the callee at its line',
       ['C_CALL', 'C_RETURN'],
       `${callee} at line ${line}`,
     )
-    // The sampler may see part of the growth an event late.
     t.true(calls[1].dRss >= 12 * MiB, `${callee} grew by ${calls[1].dRss / MiB} MiB`)
   }
   // One that throws ends in C_EXCEPT, as its caller's `catch` starts (and calls own()).
@@ -56,7 +57,7 @@ test('the report counts C rows under the callee and its call site, in the tables
   const dir = tempDir('native-report')
   const big = join(dir, 'big.bin')
   writeFileSync(big, Buffer.alloc(20 * MiB, 7))
-  t.is(cli(['run', '--log-dir', dir, script, big]).status, 0)
+  t.is(cli(['run', '--rss', 'exact', '--log-dir', dir, script, big]).status, 0)
   const log = logsIn(dir)[0]
   type Totals = { function: string; file: string; line: number; native: boolean; atEntry: boolean; growth: number }
   type Line = Totals & { text: string }
