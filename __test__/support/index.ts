@@ -156,7 +156,7 @@ const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +#(?: (.*))?$/
 
 /** User text as the log writes it (see crates/core/src/format/text.rs), back to the string it was. */
 export function unescapeText(text: string): string {
-  return text.replace(/\\(?:u([0-9A-F]{4})|([\\nrt]))|\\/g, (escape, hex: string | undefined, short: string | undefined) => {
+  return text.replace(/\\(?:u([0-9A-F]{4})|([\\nrt]))|\\/g, (_escape, hex: string | undefined, short: string | undefined) => {
     if (hex) return String.fromCharCode(parseInt(hex, 16))
     if (short) return { '\\': '\\', n: '\n', r: '\r', t: '\t' }[short]!
     throw new Error(`a broken escape in ${JSON.stringify(text)}`)
