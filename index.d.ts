@@ -222,6 +222,8 @@ export interface ProfileOptions {
   message?: string
   capacity: number
   rssPeriodUs: number
+  /** The worker thread recorded (its `threadId`), named in the file name; absent for the main thread. */
+  thread?: number
 }
 
 export interface ProfileSummary {

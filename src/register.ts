@@ -6,10 +6,11 @@
  *
  * It defines the hot-path globals, instruments CommonJS by patching `Module.prototype._compile`,
  * and registers the ES module loader hooks (`instrument/esm.ts`). Under `memtrace run` it also starts the profiler of
- * this process (its settings come in `MEMTRACE_RUN`).
+ * this process (its settings come in `MEMTRACE_RUN`), and in a worker thread started while a
+ * profiler records workers, the worker's (see `WORKER_SETTINGS`).
  */
 import { appendFileSync, existsSync, writeSync } from 'node:fs'
-import { isMainThread, parentPort } from 'node:worker_threads'
+import { getEnvironmentData, isMainThread, parentPort, threadId } from 'node:worker_threads'
 
 import { patchCommonJs } from './instrument/commonjs.js'
 import { configFromEnv, type InstrumentConfig } from './instrument/config.js'
@@ -19,40 +20,44 @@ import { restoreFunctionSources } from './instrument/source.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
 import { installGlobals } from './profile/hotpath.js'
-import { start, UNTRACEABLE, type ProfileOptions, type Profiler } from './profile/profiler.js'
+import { start, UNTRACEABLE, WORKER_SETTINGS, type Profiler, type WorkerSettings } from './profile/profiler.js'
 
 /** What `memtrace run` passes each process it traces, as JSON in `MEMTRACE_RUN`. */
-export interface RunSettings {
-  profile: ProfileOptions
-  /** A file to which each traced process appends one JSON line naming its log. */
-  manifest: string
-}
+export type RunSettings = Required<WorkerSettings>
 
 const REGISTERED = Symbol.for('memtrace.registered')
 
 /**
- * Starts this process's profiler under `memtrace run`. A process started after the run has
- * ended (by a daemon, say) finds its manifest gone; it then runs untraced, with one line saying
- * so, rather than failing.
+ * Starts this thread's profiler with `json` (`WorkerSettings`): in a process under `memtrace
+ * run`, or in a worker thread started while a profiler that records workers runs. Under `memtrace
+ * run`, the log is noted in the run's manifest; a process started after the run has ended (by a
+ * daemon, say) finds the manifest gone and runs untraced, with one line saying so, rather than
+ * failing.
  */
-function startRunProfiler(json: string): void {
-  let settings: RunSettings
+function startProfiler(json: string): void {
+  const who = isMainThread ? `process ${process.pid}` : `thread ${threadId} of process ${process.pid}`
+  let settings: WorkerSettings
   let profiler: Profiler
   try {
-    settings = JSON.parse(json) as RunSettings
-    if (!existsSync(settings.manifest)) {
-      process.stderr.write(`memtrace: not tracing process ${process.pid}: its memtrace run has ended\n`)
+    settings = JSON.parse(json) as WorkerSettings
+    if (settings.manifest !== undefined && !existsSync(settings.manifest)) {
+      process.stderr.write(`memtrace: not tracing ${who}: its memtrace run has ended\n`)
       return
     }
-    const site = native.registerSite(process.argv[1] ?? process.execPath, 1, 1, '<memtrace run>')
-    profiler = start(settings.profile, site)
+    // A worker's script is not known yet while its preloads run (its argv[1] is node's).
+    const site = isMainThread
+      ? native.registerSite(process.argv[1] ?? process.execPath, 1, 1, '<memtrace run>')
+      : native.registerSite('<worker>', 0, 0, `<thread ${threadId}>`)
+    profiler = start(settings.profile, { site, manifest: settings.manifest })
   } catch (error) {
-    process.stderr.write(`memtrace: not tracing process ${process.pid}: ${(error as Error).message}\n`)
+    process.stderr.write(`memtrace: not tracing ${who}: ${(error as Error).message}\n`)
     return
   }
+  const manifest = settings.manifest
+  if (manifest === undefined) return
   const note = (entry: object) => {
     try {
-      appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, log: profiler.logPath, ...entry })}\n`)
+      appendFileSync(manifest, `${JSON.stringify({ pid: process.pid, thread: threadId, log: profiler.logPath, ...entry })}\n`)
     } catch {
       // The run has ended (this process outlives it): the log is written all the same, unlisted.
     }
@@ -92,8 +97,8 @@ function main(): void {
   patchCommonJs(transform)
   patchVm(transform)
   registerEsmHooks(config)
-  const run = process.env.MEMTRACE_RUN
-  if (run && isMainThread) startRunProfiler(run)
+  const settings = isMainThread ? process.env.MEMTRACE_RUN : getEnvironmentData(WORKER_SETTINGS)
+  if (typeof settings === 'string') startProfiler(settings)
 }
 
 main()

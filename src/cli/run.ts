@@ -108,6 +108,7 @@ export const run: Command = {
       nativeCalls,
       rss,
       message: one('message'),
+      workers: true,
     }
     const include = globs('include', options.get('include'))
     const exclude = globs('exclude', options.get('exclude'))

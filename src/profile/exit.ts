@@ -9,10 +9,14 @@
  *   and passes the signal on (`crates/core/src/signals.rs`). A signal the program listens for
  *   is the program's business; if it exits, `exit` ends the logs. Once it stops listening, the
  *   native handler is back.
+ * - A worker thread: `exit` when it ends or calls `process.exit()`; when `terminate()` ends it,
+ *   its profilers' native halves are dropped with it and end their logs (LAST `<terminated>`).
+ *   Signals are the main thread's to catch: the native handler ends every thread's logs.
  * - SIGKILL or a crash: nothing runs, but rows reach the file at least every 50 ms, in whole
  *   lines, so the log is complete up to then.
  */
 import { constants } from 'node:os'
+import { isMainThread } from 'node:worker_threads'
 
 import { native } from '../native.js'
 
@@ -29,7 +33,7 @@ export function installExitHandlers(stopAll: () => void): void {
   if (installed) return
   installed = true
   process.once('exit', stopAll)
-  if (process.platform === 'win32') return
+  if (process.platform === 'win32' || !isMainThread) return
   catchUnheard()
   // When the program's last listener for a signal goes, Node puts back the default action,
   // which would kill the process with its logs unfinished: catch it again.

@@ -5,8 +5,9 @@
  * writer; this side owns the hot-path state, nesting and the ends of the log (FRST, LAST, MSG),
  * and makes sure every log ends however the process does (`./exit.ts`).
  */
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { getEnvironmentData, isMainThread, setEnvironmentData, threadId } from 'node:worker_threads'
 
 import { native, type Binding } from '../native.js'
 import {
@@ -71,6 +72,13 @@ export interface ProfileOptions {
    * (and read RSS), `'filter'` (and apply the filter, write nothing), `'log'` (default: all).
    */
   record?: 'count' | 'rss' | 'filter' | 'log'
+  /**
+   * Also record each worker thread started while this profiler runs (and the workers they
+   * start), each into a log of its own beside this one, `YYYYMMDD_HHMMSS_<pid>_<threadId>.log`,
+   * with these options. The worker needs the loader hooks too, which it inherits from
+   * `node --import memtrace/register`. Default: false.
+   */
+  workers?: boolean
 }
 
 const OPTIONS = [
@@ -85,6 +93,7 @@ const OPTIONS = [
   'record',
   'lines',
   'nativeCalls',
+  'workers',
 ] as const
 
 const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
@@ -96,6 +105,18 @@ export const DEFAULT_RING_SIZE = 65536
 /** Why a thread cannot be traced when code froze `globalThis` before memtrace/register ran. */
 export const UNTRACEABLE =
   'globalThis was frozen or sealed before memtrace/register ran, so the functions that instrumented code calls cannot be defined; load memtrace/register first'
+
+/**
+ * What a worker thread started now is to record, as JSON `WorkerSettings`, in Node's environment
+ * data, which each worker copies from its parent as it starts (whatever `env` it is given).
+ */
+export const WORKER_SETTINGS = 'memtrace.workers'
+
+/** What a worker thread records: `profile` into its own log; under `memtrace run`, noted in `manifest`. */
+export interface WorkerSettings {
+  profile: ProfileOptions
+  manifest?: string
+}
 
 /** Profilers of this thread, innermost last. */
 const stack: Profiler[] = []
@@ -121,12 +142,16 @@ export class Profiler {
   /** Events once stopped, when the ring is gone. */
   #finalEvents: number | null = null
   readonly #memory: ArrayBuffer
+  /** With `workers`: what workers were to record before this profiler started, put back at stop. */
+  readonly #workersBefore: unknown
 
   /** @internal Use `profile()`. */
-  constructor(native: InstanceType<Binding['NativeProfiler']>, recording: Recording, memory: ArrayBuffer) {
+  constructor(native: InstanceType<Binding['NativeProfiler']>, recording: Recording, memory: ArrayBuffer, workers?: WorkerSettings) {
     this.#native = native
     this.#recording = recording
     this.#memory = memory
+    this.#workersBefore = getEnvironmentData(WORKER_SETTINGS)
+    if (workers) setEnvironmentData(WORKER_SETTINGS, JSON.stringify(workers))
   }
 
   /** The log file, or null when the log is discarded. */
@@ -175,6 +200,7 @@ export class Profiler {
       }
     }
     this.#within(() => writeLast(site))
+    setEnvironmentData(WORKER_SETTINGS, this.#workersBefore as string | undefined)
     const result = this.#native.stop()
     this.#failure = result.failure ?? null
     stack.splice(at, 1)
@@ -268,14 +294,20 @@ export function profileDepth(): number {
  * cannot be created.
  */
 export function profile(options?: ProfileOptions): Profiler {
-  return start(options, undefined, profile)
+  return start(options, { caller: profile })
 }
 
-/**
- * @internal `profile()` with its FRST row at `site` (a registered call site), or, without one,
- * where user code called `caller`. (Ids start at 0: none is taken to mean "no site".)
- */
-export function start(options: ProfileOptions | undefined, site: number | undefined, caller: Function = start): Profiler {
+/** Where a profiler is started from, when not by user code calling `profile()`. */
+export interface Origin {
+  /** The registered call site of the FRST row; without it, where user code called `caller`. */
+  site?: number
+  caller?: Function
+  /** Under `memtrace run`: the file where each traced thread notes its log, passed on to workers. */
+  manifest?: string
+}
+
+/** @internal `profile()`, started from `origin`. (Site ids start at 0: none is taken to mean "no site".) */
+export function start(options: ProfileOptions | undefined, origin: Origin = {}): Profiler {
   const o = checkObject('profile() options', options, OPTIONS)
   const logPath = optionalString('logPath', o.logPath)
   const logDir = optionalString('logDir', o.logDir)
@@ -292,6 +324,7 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
   const stage = STAGES[optionalChoice('record', o.record, ['count', 'rss', 'filter', 'log'], 'log')]
   const lines = optionalBoolean('lines', o.lines, false)
   const nativeCalls = optionalBoolean('nativeCalls', o.nativeCalls, withNativeCalls())
+  const workers = optionalBoolean('workers', o.workers, false)
 
   if (!globalsInstalled()) {
     throw new Error(
@@ -320,6 +353,7 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
     message,
     capacity: ringSize,
     rssPeriodUs,
+    thread: isMainThread ? undefined : threadId,
   })
   const memory = profiler.memory()
   const page = native.pageSize()
@@ -335,12 +369,22 @@ export function start(options: ProfileOptions | undefined, site: number | undefi
     nativeCalls,
     waitForSpace: () => profiler.waitForSpace(),
   }
-  const created = new Profiler(profiler, recording, memory)
+  const logsBeside = logPath === undefined ? resolve(logDir ?? '.') : dirname(resolve(logPath))
+  const forWorkers: WorkerSettings | undefined = workers
+    ? { profile: { ...o, logPath: undefined, logDir: logsBeside, message: undefined }, manifest: origin.manifest }
+    : undefined
+  const created = new Profiler(profiler, recording, memory, forWorkers)
   Profiler.suspendInnermost(created.logPath ?? '<discarded>')
   installExitHandlers(() => Profiler.stopAll('<exit>'))
   stack.push(created)
   switchTo(recording)
-  writeFirst(site ?? callSite(caller))
+  writeFirst(origin.site ?? callSite(origin.caller ?? start))
+  // Which thread of which process, and the process's uptime now: what `memtrace report` joins
+  // the logs of one process by, on one timeline.
+  if (!isMainThread || workers) {
+    const thread = isMainThread ? 'main thread' : `thread ${threadId}`
+    created.message(`${thread} of process ${process.pid} (uptime ${process.uptime().toFixed(6)} s)`)
+  }
   return created
 }
 

@@ -1,8 +1,8 @@
 //! Log files: where a profiler or monitor log goes, and how a new one is named.
 //!
 //! A new log is named `YYYYMMDD_HHMMSS_<subject>.<extension>` (UTC, as pymemtrace names its logs),
-//! where the subject is the pid of the process the log is about, and a name already taken gets
-//! `_<n>` added, so that no log ever overwrites another.
+//! where the subject is the pid of the process the log is about (with `_<threadId>` for a worker
+//! thread's), and a name already taken gets `_<n>` added, so that no log ever overwrites another.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;

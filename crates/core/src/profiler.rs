@@ -26,6 +26,9 @@ pub struct Options {
   pub capacity: u32,
   /// How often the sampler reads RSS; zero polls without sleeping.
   pub rss_period: Duration,
+  /// The worker thread recorded (Node's `threadId`), named in a new log's file name after the
+  /// pid; `None` for the main thread.
+  pub thread: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +72,7 @@ impl Profiler {
   pub fn start(options: &Options) -> Result<Profiler, ProfileError> {
     let started = Instant::now();
     let (sink, path): (Box<dyn Sink>, Option<PathBuf>) =
-      match logfile::create(&options.log, &std::process::id().to_string(), "log")? {
+      match logfile::create(&options.log, &subject(options.thread), "log")? {
         Some((file, path)) => (Box::new(file), Some(path)),
         None => (Box::new(Discard), None),
       };
@@ -163,6 +166,12 @@ impl Drop for Profiler {
   }
 }
 
+/// What a new log is named after: the pid, and for a worker thread its id (`4321_2`).
+fn subject(thread: Option<u32>) -> String {
+  let pid = std::process::id();
+  thread.map_or_else(|| pid.to_string(), |thread| format!("{pid}_{thread}"))
+}
+
 /// Ends every running log because the process got `signal`, waiting at most `patience` for the
 /// writers. Called from the signal watcher thread, while the JS thread may still be running.
 pub fn finish_all_for_signal(signal: i32, patience: Duration) {
@@ -186,11 +195,26 @@ mod tests {
 
   #[test]
   fn an_unwritable_location_fails_before_anything_runs() {
-    let options = |log| Options { log, message: None, capacity: 4, rss_period: Duration::from_millis(1) };
+    let options = |log| Options { log, message: None, capacity: 4, rss_period: Duration::from_millis(1), thread: None };
     let err = Profiler::start(&options(LogTarget::File("/proc/memtrace/x.log".into()))).err().unwrap();
     assert!(err.to_string().starts_with("cannot create the log file /proc/memtrace/x.log: "), "{err}");
     let err = Profiler::start(&options(LogTarget::Directory("/proc/memtrace".into()))).err().unwrap();
     assert!(err.to_string().starts_with("cannot create the log directory /proc/memtrace: "), "{err}");
+  }
+
+  #[test]
+  fn a_worker_thread_log_is_named_after_the_pid_and_the_thread() {
+    let dir = std::env::temp_dir().join(format!("memtrace-thread-{}", std::process::id()));
+    let start = |thread| {
+      let options = Options { log: LogTarget::Directory(dir.clone()), message: None, capacity: 4, rss_period: Duration::from_millis(1), thread };
+      let mut profiler = Profiler::start(&options).unwrap();
+      profiler.stop().unwrap();
+      profiler.path().unwrap().file_name().unwrap().to_string_lossy().into_owned()
+    };
+    let pid = std::process::id();
+    assert!(start(Some(3)).ends_with(&format!("_{pid}_3.log")));
+    assert!(start(None).ends_with(&format!("_{pid}.log")));
+    std::fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]
@@ -200,6 +224,7 @@ mod tests {
       message: None,
       capacity: 4,
       rss_period: Duration::from_millis(1),
+      thread: None,
     })
     .unwrap();
     let first = profiler.stop().unwrap();

@@ -254,6 +254,8 @@ pub struct ProfileOptions {
   pub message: Option<Utf16String>,
   pub capacity: u32,
   pub rss_period_us: f64,
+  /// The worker thread recorded (its `threadId`), named in the file name; absent for the main thread.
+  pub thread: Option<u32>,
 }
 
 #[napi(object)]
@@ -296,6 +298,7 @@ impl NativeProfiler {
       message: options.message.map(|m| text::escape(&m)),
       capacity: options.capacity,
       rss_period: Duration::from_nanos((options.rss_period_us.max(0.0) * 1000.0) as u64),
+      thread: options.thread,
     };
     let inner = Profiler::start(&options).map_err(js_error)?;
     let path = inner.path().map(|path| path.display().to_string());

@@ -1,0 +1,103 @@
+// Worker threads: under `memtrace run` (and with `profile({ workers: true })`) each worker thread
+// records into a log of its own, named after the pid and its threadId, that ends however the
+// worker does.
+import { readFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+
+import test from 'ava'
+
+import { cli, eventRows, fixtures, logsIn, node, parseLog, registerPath, root, tempDir, type Log } from './support/index.js'
+
+const MiB = 1024 * 1024
+const pool = join(fixtures, 'workers', 'pool.cjs')
+const fill = join(fixtures, 'workers', 'fill.cjs')
+const untraced = `${[1, 2, 3, 4].map((n) => 32 * MiB + n).join(' ')}\n`
+
+/** The thread a worker's log names in its first MSG row, or null for a main thread's log. */
+function threadOf(log: Log): { thread: number; pid: number } | null {
+  const first = log.rows.find((r) => r.kind === 'MSG')
+  const m = first && 'text' in first ? /^thread (\d+) of process (\d+) \(uptime \d+\.\d{6} s\)$/.exec(first.text) : null
+  return m ? { thread: Number(m[1]), pid: Number(m[2]) } : null
+}
+
+test('memtrace run: the main thread and each of four workers write a log of their own; each worker ranks its allocation first', (t) => {
+  t.is(node([pool]).stdout, untraced)
+  // Five runs in a row, none crashing as its workers exit.
+  for (let run = 0; run < 5; run++) {
+    const dir = tempDir('workers')
+    // RSS read at each event: the four workers allocate at once, and each sees its own growth whole.
+    const result = cli(['run', '--rss', 'exact', '--no-native-calls', '--log-dir', dir, pool])
+    t.is(result.status, 0, result.stderr)
+    t.is(result.stdout, untraced)
+    const logs = logsIn(dir)
+    t.is(logs.length, 5, logs.join(' '))
+    const parsed = logs.map((path) => ({ path, log: parseLog(readFileSync(path, 'utf8')) }))
+    const main = parsed.filter(({ log }) => threadOf(log) === null)
+    t.is(main.length, 1)
+    const pid = Number(/_(\d+)\.log$/.exec(main[0].path)![1])
+    const workers = parsed.filter(({ log }) => threadOf(log) !== null)
+    t.deepEqual(
+      workers.map(({ path, log }) => basename(path).endsWith(`_${pid}_${threadOf(log)!.thread}.log`) && threadOf(log)!.pid === pid),
+      [true, true, true, true],
+    )
+    for (const { path, log } of workers) {
+      t.is(eventRows(log).at(-1)!.file, '<exit>', path)
+      type Totals = { function: string; file: string; growth: number; atEntry: boolean }
+      const json = JSON.parse(cli(['report', '--json', path]).stdout) as { byGrowth: Totals[] }
+      // Growth seen at a function's entry was made before it, here often by another worker.
+      const own = json.byGrowth.find((f) => !f.atEntry)
+      t.like(own, { function: 'fillBuffer', file: fill }, path)
+      t.true(own!.growth >= 30 * MiB, `${own!.growth} bytes in ${path}`)
+    }
+    // memtrace run sums up every log it saw.
+    t.is(result.stderr.match(/^memtrace: \S+\.log: /gm)?.length, 5, result.stderr)
+
+    // The report of the directory joins the five logs of the process, with a thread column.
+    type Totals = { thread: string | number; function: string; atEntry: boolean }
+    type Joined = { processes: { pid: number; threads: { thread: string | number }[]; byGrowth: Totals[] }[]; logs: number }
+    const joined = JSON.parse(cli(['report', '--json', '--top', '50', dir]).stdout) as Joined
+    t.is(joined.logs, 5)
+    t.is(joined.processes.length, 1)
+    t.is(joined.processes[0].pid, pid)
+    t.deepEqual(joined.processes[0].threads.map((th) => th.thread), ['main', ...workers.map(({ log }) => threadOf(log)!.thread).sort((a, b) => a - b)])
+    // (A row seen at a function's entry may hold what another thread made meanwhile.)
+    const grew = joined.processes[0].byGrowth.filter((f) => f.function === 'fillBuffer' && !f.atEntry)
+    t.deepEqual(grew.map((f) => f.thread).sort(), workers.map(({ log }) => threadOf(log)!.thread).sort())
+    const text = cli(['report', '--top', '50', dir]).stdout
+    t.regex(text, new RegExp(`^process ${pid}: the main thread and 4 workers, `))
+    t.is(text.match(/^ +\+[\d.]+ MiB +1 +worker \d+ +fillBuffer +\S+fill\.cjs:5$/gm)?.length, 4, text)
+    t.regex(text, /growth seen by one thread may have been made by another/)
+  }
+})
+
+test('memtrace run: a worker terminated mid-run leaves a complete log that says so', (t) => {
+  const dir = tempDir('workers-terminated')
+  const result = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, pool, 'terminate'])
+  t.is(result.status, 0, result.stderr)
+  const endless = logsIn(dir)
+    .map((path) => parseLog(readFileSync(path, 'utf8')))
+    .filter((log) => eventRows(log).some((r) => r.func === 'spin'))
+  t.is(endless.length, 1)
+  t.deepEqual(
+    [endless[0].complete, eventRows(endless[0]).at(-1)!.kind, eventRows(endless[0]).at(-1)!.file],
+    [true, 'LAST', '<terminated>'],
+  )
+})
+
+test('profile({ workers: true }) records the workers started while it runs, beside its own log', (t) => {
+  const dir = tempDir('profile-workers')
+  const script = join(fixtures, 'workers', 'profiled.cjs')
+  const result = node(['--require', registerPath, script, join(dir, 'main.log')], { env: { MEMTRACE_INDEX: join(root, 'dist', 'index.js') } })
+  t.is(result.status, 0, result.stderr)
+  const [sizes, pid] = result.stdout.split('\n')
+  t.is(sizes, `${32 * MiB + 1} ${32 * MiB + 2}`)
+  // The worker started after stop() is not recorded; the one before is, though given an env of its own.
+  const logs = logsIn(dir)
+  t.is(logs.length, 2, logs.join(' '))
+  const path = logs.find((l) => !l.endsWith('main.log'))!
+  const worker = parseLog(readFileSync(path, 'utf8'))
+  const thread = threadOf(worker)
+  t.is(thread?.pid, Number(pid))
+  t.true(basename(path).endsWith(`_${pid}_${thread?.thread}.log`), path)
+  t.true(eventRows(worker).some((r) => r.func === 'Buffer.alloc' && r.file === fill && r.what === 'C_RETURN'))
+})
