@@ -178,6 +178,9 @@ test('the HTML report of a monitor log and of a profiler log: drawn offline, wit
   const profileDir = tempDir('report-profile')
   t.is(node(['--require', registerPath, join(fixtures, 'profile', 'allocate.cjs'), profileDir], { env }).status, 0)
   const [profileLog] = logsIn(profileDir)
+  // A process and its four workers: a directory of five logs, joined.
+  const poolDir = tempDir('report-joined')
+  t.is(cli(['run', '--log-dir', poolDir, join(fixtures, 'workers', 'pool.cjs')]).status, 0)
 
   mkdirSync(artifacts, { recursive: true })
   const browser = await launch()
@@ -187,6 +190,7 @@ test('the HTML report of a monitor log and of a profiler log: drawn offline, wit
       ['tree', treeLog, ['Processes', 'family.cjs', 'Peak ']],
       // The 32 MiB grow in Buffer.alloc, a native call on a line of allocate32.
       ['profile', profileLog, ['Buffer.alloc (native)', 'Functions by RSS growth', 'Lines by RSS growth', 'Peak ']],
+      ['joined', poolDir, ['Logs of process', 'Functions by RSS growth, process', 'every thread', 'worker ', 'fill.cjs', 'Peak ']],
     ] as const) {
       const html = join(dir, `${name}.html`)
       const svg = join(dir, `${name}.svg`)

@@ -4,12 +4,14 @@
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { readdirSync } from 'node:fs'
 import { once } from 'node:events'
 import { finished } from 'node:stream/promises'
 
 import { native } from '../native.js'
 import { AT_ENTRY_NOTE, growthTables, named, placeOf, where, type LogReport, type Totals } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
+import { joinedModel, joinLogs, SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from '../reports/joined.js'
 import { LogError, logKind, monitorModel, profileModel, readMonitorLog, type Damage } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
 import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
@@ -17,6 +19,7 @@ import { bytes, count, counted } from './human.js'
 
 
 const HELP = `Usage: memtrace report [options] <log>     (- reads the log from standard input)
+       memtrace report [options] <log|directory>...
 
 Reads a log (streaming: logs of any size) and tells what it says. The kind of log is told by
 its first line:
@@ -25,6 +28,11 @@ its first line:
   where it happened, the functions with the largest RSS growth and release (the sum of the
   dRSS of their NEXT: rows), and the growth summed by package (node_modules/<package>);
   a monitor log (memtrace monitor, monitor()): samples, the peak and when, and the processes.
+
+Several profiler logs, or a directory of them (its *.log files, as memtrace run writes them),
+are joined: the logs of one process (its main thread and its worker threads) make one report
+with a thread column, most growth first across its threads; each process gets its own, and a
+total ends the report.
 
 Options:
   --html <file>   also write a self-contained HTML page: RSS over time with marks, the peak,
@@ -171,6 +179,50 @@ export function renderReport(path: string, report: LogReport, top: number): stri
   return lines.join('\n')
 }
 
+/** The logs `args` name: each file as it is, each directory's profiler logs (`*.log`). */
+function logsNamed(args: string[]): string[] {
+  return args.flatMap((arg) => {
+    let entries: string[]
+    try {
+      if (!statSync(arg).isDirectory()) return [arg]
+      entries = readdirSync(arg)
+    } catch {
+      // Missing or unreadable: reading it says which.
+      return [arg]
+    }
+    const logs = entries.filter((name) => name.endsWith('.log')).sort().map((name) => join(arg, name))
+    if (logs.length === 0) throw new CommandError(`there are no profiler logs (*.log) in ${arg}`)
+    return logs
+  })
+}
+
+/** The joined report of several profiler logs, as text. */
+export function renderJoined(joined: Joined): string {
+  const lines: string[] = []
+  for (const p of joined.processes) {
+    const workers = p.threads.filter((t) => t.thread !== 'main').length
+    const who = p.pid === null ? 'a process' : `process ${p.pid}`
+    const threads = [p.threads.some((t) => t.thread === 'main') ? 'the main thread' : '', workers > 0 ? counted(workers, 'worker') : '']
+    lines.push(
+      `${who}: ${threads.filter(Boolean).join(' and ')}, ${count(p.events)} events` + (p.peakRss === null ? '' : `, peak RSS ${bytes(p.peakRss)}`),
+    )
+    const threadRows = p.threads.map(({ thread, path, report }) => {
+      const state = report.damage ? ` (DAMAGED at line ${report.damage.line})` : report.complete ? '' : ' (INCOMPLETE)'
+      return [count(report.events), count(report.rows), report.peakRss == null ? '-' : bytes(report.peakRss), threadName(thread), `${path}${state}`]
+    })
+    lines.push(...table('logs', ['events', 'rows', 'peak RSS', 'thread', 'log'], threadRows, 3).map((l) => `  ${l}`))
+    const functionRow = (value: number, sign: string, t: ThreadTotals) => [`${sign}${bytes(value)}`, count(t.rows), threadName(t.thread), named(t), where(t)]
+    const columns = ['bytes', 'rows', 'thread', 'function', 'where']
+    lines.push('', ...table('RSS growth by function, every thread', columns, p.byGrowth.map((t) => functionRow(t.growth, '+', t)), 2))
+    lines.push('', ...table('RSS release by function, every thread', columns, p.byRelease.map((t) => functionRow(t.release, '-', t)), 2))
+    if (p.threads.length > 1) lines.push('', SHARED_RSS_NOTE)
+    if ([...p.byGrowth, ...p.byRelease].some((t) => t.atEntry)) lines.push(AT_ENTRY_NOTE)
+    lines.push('')
+  }
+  lines.push(`${counted(joined.processes.length, 'process', 'processes')}, ${counted(joined.logs, 'log')}, ${count(joined.events)} events in all`)
+  return lines.join('\n')
+}
+
 export const report: Command = {
   name: 'report',
   summary: 'tell what a log says, as text, JSON, an HTML page or an SVG chart',
@@ -187,24 +239,58 @@ export const report: Command = {
       console.log(HELP)
       return 0
     }
-    if (rest.length !== 1) throw usage('report', rest.length ? `one log at a time, got ${rest.length}` : 'which log? Give its path, or - for standard input')
+    if (rest.length === 0) throw usage('report', 'which log? Give its path, or - for standard input')
     const top = integerOption('report', 'top', options.get('top')?.[0], 1) ?? 10
     const html = options.get('html')?.[0]
     const svg = options.get('svg')?.[0]
+    const write = (target: string, text: string) => {
+      try {
+        writeFileSync(target, text)
+      } catch (error) {
+        throw new CommandError(`cannot write ${target}: ${(error as Error).message}`)
+      }
+      process.stderr.write(`memtrace: wrote ${target}\n`)
+    }
+    const logs = rest.includes('-') ? rest : logsNamed(rest)
+    if (logs.length > 1 || logs[0] !== rest[0]) {
+      if (logs.includes('-')) throw usage('report', 'standard input (-) is one log, reported alone')
+      const read = await orCommandError(async () => {
+        const kinds = await Promise.all(logs.map(async (path) => [path, await logKind(path, path)] as const))
+        const monitor = kinds.find(([, kind]) => kind === 'monitor')
+        if (monitor) throw new CommandError(`${monitor[0]} is a monitor log: monitor logs are reported one at a time`)
+        return logs.map((path) => ({ path, report: readLog(path) }))
+      })
+      const joined = joinLogs(read, top)
+      if (html) write(html, renderHtml(joinedModel(joined)))
+      if (svg) write(svg, renderSvg(joinedModel(joined).charts[0]))
+      if (options.has('json')) {
+        const processes = joined.processes.map(({ threads, ...p }) => ({
+          ...p,
+          threads: threads.map(({ thread, path, report }) => ({
+            thread,
+            path,
+            events: report.events,
+            rows: report.rows,
+            peakRss: report.peakRss ?? null,
+            complete: report.complete,
+            damage: report.damage ?? null,
+          })),
+        }))
+        console.log(JSON.stringify({ processes, logs: joined.logs, events: joined.events }, null, 2))
+      } else {
+        console.log(renderJoined(joined))
+      }
+      for (const { path, report } of read) {
+        if (report.damage) process.stderr.write(`memtrace: ${path} is damaged at line ${report.damage.line}: ${report.damage.reason}; reported up to it\n`)
+      }
+      return 0
+    }
     const input = await readable(rest[0])
     try {
       const { file, path } = input
       const kind = await orCommandError(() => logKind(file, path))
       if (html || svg) {
         const model = await orCommandError(() => (kind === 'monitor' ? monitorModel(file, path) : profileModel(file, path, top)))
-        const write = (target: string, text: string) => {
-          try {
-            writeFileSync(target, text)
-          } catch (error) {
-            throw new CommandError(`cannot write ${target}: ${(error as Error).message}`)
-          }
-          process.stderr.write(`memtrace: wrote ${target}\n`)
-        }
         if (html) write(html, renderHtml(model))
         if (svg) write(svg, renderSvg(model.charts[0]))
       }

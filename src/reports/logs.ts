@@ -19,7 +19,7 @@ export type LogKind = 'monitor' | 'profile'
 /** Most points a chart gets; longer runs keep the highest sample of each stretch. */
 const MAX_POINTS = 20_000
 /** The largest jumps of a profile, annotated on its chart by function. */
-const JUMPS_SHOWN = 5
+export const JUMPS_SHOWN = 5
 
 /** What kind of log `file` is (`path` to the user), from its first line. */
 export function logKind(file: string, path = file): LogKind {
