@@ -67,6 +67,15 @@ export declare class NativeProfiler {
 /** Ends running logs when SIGINT or SIGTERM ends the process (see `crates/core/src/signals.rs`). */
 export declare function catchSignals(signals: Array<number>): void
 
+/** A GC row: a garbage collection, when it started, its kind and duration. */
+export interface Collection {
+  clock: number
+  kind: string
+  milliseconds: number
+  rss: number
+  dRss: number
+}
+
 /** How a command ended: its exit code, or the name of the signal that killed it. */
 export interface CommandExit {
   code?: number
@@ -174,6 +183,8 @@ export interface LogReport {
   jumps: Array<Jump>
   /** The MSG rows (the first thousand), their text as it was given. */
   messages: Array<LogMessage>
+  /** The GC rows with the largest |dRSS|, largest first. */
+  collections: Array<Collection>
   /** Where the log stops being a log before its end, and why; the report covers what is above. */
   damage?: Damage
 }
@@ -224,6 +235,10 @@ export interface ProfileOptions {
   rssPeriodUs: number
   /** The worker thread recorded (its `threadId`), named in the file name; absent for the main thread. */
   thread?: number
+  /** Record garbage collections as GC rows. */
+  gc?: boolean
+  /** The dRSS filter JS applies to events, in pages (applied to GC rows too). */
+  triggerPages: number
 }
 
 export interface ProfileSummary {

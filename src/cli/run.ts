@@ -25,7 +25,8 @@ const HELP = `Usage: memtrace run [options] <script.js> [args...]
 
 Runs a Node script (or any command) with every Node process it starts traced: the RSS at each
 call and return of their JavaScript, logged when it moves by at least --d-rss-trigger bytes.
-Each process writes its own log, named YYYYMMDD_HHMMSS_<pid>.log. At the end, the path and a
+Each process writes its own log, named YYYYMMDD_HHMMSS_<pid>.log, and each of its worker
+threads one of its own, YYYYMMDD_HHMMSS_<pid>_<threadId>.log. At the end, the path and a
 summary of each log go to stderr, and memtrace exits with the command's own exit code.
 
 Options:
@@ -37,6 +38,8 @@ Options:
   --no-native-calls        no C_CALL/C_RETURN rows around calls of native functions
                            (JSON.parse, fs.readFileSync, addons, excluded files); they are
                            on by default (--native-calls)
+  --gc                     also a GC row for each garbage collection: its kind, when it
+                           started, how long it took, and how RSS moved
   --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
                            nanoseconds (default); exact: a kernel read at every event
   --log-dir <dir>          where the logs go (default: the working directory)
@@ -47,7 +50,7 @@ Options:
                            without matches a file name in any directory; ** spans directories)
   -h, --help               this text
 
-Then read a log with \`memtrace report <log>\`.`
+Then read a log with \`memtrace report <log>\`, or all of them with \`memtrace report <log-dir>\`.`
 
 const SPECS = {
   'd-rss-trigger': { value: true },
@@ -55,6 +58,7 @@ const SPECS = {
   lines: { value: false },
   'native-calls': { value: false },
   'no-native-calls': { value: false },
+  gc: { value: false },
   rss: { value: true },
   'log-dir': { value: true },
   message: { value: true },
@@ -109,6 +113,7 @@ export const run: Command = {
       rss,
       message: one('message'),
       workers: true,
+      gc: options.has('gc'),
     }
     const include = globs('include', options.get('include'))
     const exclude = globs('exclude', options.get('exclude'))

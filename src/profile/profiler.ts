@@ -79,6 +79,11 @@ export interface ProfileOptions {
    * `node --import memtrace/register`. Default: false.
    */
   workers?: boolean
+  /**
+   * Also record each garbage collection of this thread as a GC row: its kind and duration, when
+   * it started, and the RSS when Node reported it (soon after it ran). Default: false.
+   */
+  gc?: boolean
 }
 
 const OPTIONS = [
@@ -94,6 +99,7 @@ const OPTIONS = [
   'lines',
   'nativeCalls',
   'workers',
+  'gc',
 ] as const
 
 const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
@@ -325,6 +331,8 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
   const lines = optionalBoolean('lines', o.lines, false)
   const nativeCalls = optionalBoolean('nativeCalls', o.nativeCalls, withNativeCalls())
   const workers = optionalBoolean('workers', o.workers, false)
+  const gc = optionalBoolean('gc', o.gc, false)
+  const triggerPages = Math.ceil(trigger / native.pageSize())
 
   if (!globalsInstalled()) {
     throw new Error(
@@ -354,15 +362,16 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     capacity: ringSize,
     rssPeriodUs,
     thread: isMainThread ? undefined : threadId,
+    gc,
+    triggerPages,
   })
   const memory = profiler.memory()
-  const page = native.pageSize()
   const recording: Recording = {
     ints: new Int32Array(memory),
     floats: new Float64Array(memory),
     capacity: profiler.capacity,
     stage,
-    triggerPages: Math.ceil(trigger / page),
+    triggerPages,
     previous,
     exact: rss === 'exact',
     lines,
@@ -385,6 +394,7 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     const thread = isMainThread ? 'main thread' : `thread ${threadId}`
     created.message(`${thread} of process ${process.pid} (uptime ${process.uptime().toFixed(6)} s)`)
   }
+
   return created
 }
 

@@ -31,8 +31,12 @@ export interface PackageTotals {
 /** What is not under a node_modules directory: the program itself, or code with no file. */
 export const OWN_CODE = '(not in node_modules)'
 
+/** What GC rows (File `<gc>`) count under in the table by package. */
+export const GARBAGE_COLLECTION = '(garbage collection)'
+
 /** The package a file belongs to: the directory after its last `node_modules`. */
 export function packageOf(file: string): string {
+  if (file === '<gc>') return GARBAGE_COLLECTION
   const parts = file.split(/[\\/]/)
   const at = parts.lastIndexOf('node_modules')
   if (at < 0 || at + 1 >= parts.length) return OWN_CODE
@@ -129,9 +133,9 @@ function withText(lines: Omit<LineRow, 'text'>[]): LineRow[] {
   return lines.map((l) => ({ ...l, text: textOf(l.file, l.line) }))
 }
 
-/** Where a function is, as `file:line`. */
+/** Where a function is, as `file:line`; a place that is no file (`<gc>`) as itself. */
 export function where(place: { file: string; line: number }): string {
-  return `${place.file}:${place.line}`
+  return place.file.startsWith('<') && place.line === 0 ? place.file : `${place.file}:${place.line}`
 }
 
 /** A row's function and where it is, or only the function for a place that is no file (`<exit>`). */

@@ -281,7 +281,8 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
     title: 'RSS at the logged events',
     times: log.timelineClock,
     series: [{ name: 'RSS', values: log.timelineRss }],
-    markers: [],
+    // The garbage collections that moved RSS most (GC rows, logged with `gc`).
+    markers: log.collections.map((c) => ({ time: c.clock, label: `${c.kind} ${c.dRss > 0 ? '+' : ''}${formatBytes(c.dRss)}` })),
     peak: log.peakAt && log.peakRss != null ? { time: log.peakAt.clock, value: log.peakRss, label: short(log.peakAt) } : null,
     annotations: log.jumps.slice(0, JUMPS_SHOWN).map((jump) => ({
       time: jump.place.clock,

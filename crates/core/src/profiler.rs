@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 pub use crate::logfile::LogTarget;
 use crate::logfile::{self, LogFileError};
 use crate::ring::Ring;
+use crate::rss;
 use crate::sampler::{self, Subscription};
 use crate::sink::{Discard, Sink};
-use crate::writer::{Summary, WriteError, Writer, WriterControl};
+use crate::writer::{Collection, Summary, WriteError, Writer, WriterControl};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -29,6 +30,8 @@ pub struct Options {
   /// The worker thread recorded (Node's `threadId`), named in a new log's file name after the
   /// pid; `None` for the main thread.
   pub thread: Option<u32>,
+  /// The dRSS filter JS applies to events, in pages, which the writer applies to GC rows.
+  pub trigger_pages: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,7 @@ pub struct StopError {
 
 pub struct Profiler {
   ring: Arc<Ring>,
+  trigger_pages: u64,
   path: Option<PathBuf>,
   writer: Option<Writer>,
   /// The sampler keeps this ring fresh while the profiler records (not while suspended).
@@ -91,6 +95,7 @@ impl Profiler {
     live.push((Arc::downgrade(&writer.control), Arc::downgrade(&ring)));
     Ok(Profiler {
       ring,
+      trigger_pages: options.trigger_pages,
       path,
       writer: Some(writer),
       sampling: Some(sampling),
@@ -137,6 +142,12 @@ impl Profiler {
     Ok(())
   }
 
+  /// Where the garbage collections of the recorded thread go, for GC rows.
+  pub fn collections(&self) -> Option<Collections> {
+    let control = self.writer.as_ref()?.control.clone();
+    Some(Collections { control, ring: self.ring.clone(), started: self.started, trigger_pages: self.trigger_pages })
+  }
+
   /// Blocks until the ring has room (JS calls this when it finds the ring full).
   pub fn wait_for_space(&self) {
     if let Some(writer) = &self.writer {
@@ -163,6 +174,31 @@ impl Profiler {
 impl Drop for Profiler {
   fn drop(&mut self) {
     let _ = self.stop();
+  }
+}
+
+/// Takes the garbage collections of a profiler's thread (from V8's GC callbacks, on that thread)
+/// to its writer, which writes them as GC rows among the events.
+pub struct Collections {
+  control: Arc<WriterControl>,
+  ring: Arc<Ring>,
+  started: Instant,
+  trigger_pages: u64,
+}
+
+impl Collections {
+  /// A collection of `kind` (`format::gc::KINDS`) that ran from `start` for `duration` has just
+  /// ended: its row gets the RSS of now.
+  pub fn record(&self, start: Instant, duration: Duration, kind: u8) {
+    let Ok(rss) = rss::current() else { return };
+    self.control.push_collection(Collection {
+      after_event: self.ring.events(),
+      clock: start.saturating_duration_since(self.started).as_secs_f64(),
+      kind,
+      duration_us: duration.as_micros() as u64,
+      rss_pages: rss / rss::page_size(),
+      trigger_pages: self.trigger_pages,
+    });
   }
 }
 
@@ -195,7 +231,7 @@ mod tests {
 
   #[test]
   fn an_unwritable_location_fails_before_anything_runs() {
-    let options = |log| Options { log, message: None, capacity: 4, rss_period: Duration::from_millis(1), thread: None };
+    let options = |log| Options { log, message: None, capacity: 4, rss_period: Duration::from_millis(1), thread: None, trigger_pages: 1 };
     let err = Profiler::start(&options(LogTarget::File("/proc/memtrace/x.log".into()))).err().unwrap();
     assert!(err.to_string().starts_with("cannot create the log file /proc/memtrace/x.log: "), "{err}");
     let err = Profiler::start(&options(LogTarget::Directory("/proc/memtrace".into()))).err().unwrap();
@@ -206,7 +242,14 @@ mod tests {
   fn a_worker_thread_log_is_named_after_the_pid_and_the_thread() {
     let dir = std::env::temp_dir().join(format!("memtrace-thread-{}", std::process::id()));
     let start = |thread| {
-      let options = Options { log: LogTarget::Directory(dir.clone()), message: None, capacity: 4, rss_period: Duration::from_millis(1), thread };
+      let options = Options {
+        log: LogTarget::Directory(dir.clone()),
+        message: None,
+        capacity: 4,
+        rss_period: Duration::from_millis(1),
+        thread,
+        trigger_pages: 1,
+      };
       let mut profiler = Profiler::start(&options).unwrap();
       profiler.stop().unwrap();
       profiler.path().unwrap().file_name().unwrap().to_string_lossy().into_owned()
@@ -225,6 +268,7 @@ mod tests {
       capacity: 4,
       rss_period: Duration::from_millis(1),
       thread: None,
+      trigger_pages: 1,
     })
     .unwrap();
     let first = profiler.stop().unwrap();

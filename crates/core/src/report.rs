@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use crate::format::{parse_row, text, LogRow, RowKind, What, START_OF_FILE};
+use crate::format::{gc, parse_row, text, LogRow, RowKind, What, START_OF_FILE};
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,10 +93,27 @@ pub struct LogReport {
   pub jumps: Vec<Jump>,
   /// The MSG rows, the first [`MESSAGES`] of them; their text as written (see `format::text`).
   pub messages: Vec<Message>,
+  /// GC rows with the largest |dRSS|, largest first (their totals by kind are in `functions`,
+  /// as `<gc>`).
+  pub collections: Vec<Collection>,
   /// Where the log stops being a log, and why, when it does before its end: everything above
   /// that line is in the report.
   pub damage: Option<ReportError>,
 }
+
+/// A GC row (see `format::gc`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+  /// When it started, seconds.
+  pub clock: f64,
+  pub kind: String,
+  pub milliseconds: f64,
+  pub rss: u64,
+  pub d_rss: i64,
+}
+
+/// How many GC rows a report keeps: those with the largest |dRSS|.
+pub const COLLECTIONS: usize = 20;
 
 /// A MSG row.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,6 +231,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     timeline: Vec::new(),
     jumps: Vec::new(),
     messages: Vec::new(),
+    collections: Vec::new(),
     damage: None,
   };
   let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
@@ -234,7 +252,12 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           RowKind::Last => e.event.saturating_sub(1),
           _ => report.events.max(e.event),
         };
-        timeline.push(e.clock, e.rss);
+        let collection = if e.what == What::Gc { gc::parse(e.function) } else { None };
+        // A GC row's Clock is when the collection started, before the rows above it perhaps:
+        // the timeline keeps to the order of time.
+        if collection.is_none() {
+          timeline.push(e.clock, e.rss);
+        }
         let place = || Place {
           event: e.event,
           clock: e.clock,
@@ -267,14 +290,25 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           let totals = &mut report.lines[at];
           count_row(&mut totals.growth, &mut totals.release, &mut totals.rows, e.d_rss);
         } else if e.kind == RowKind::Next {
+          if let Some((kind, milliseconds)) = collection {
+            let size = |c: &Collection| c.d_rss.unsigned_abs();
+            let gc = Collection { clock: e.clock, kind: kind.to_string(), milliseconds, rss: e.rss, d_rss: e.d_rss };
+            let at = report.collections.partition_point(|c| size(c) >= size(&gc));
+            if at < COLLECTIONS {
+              report.collections.insert(at, gc);
+              report.collections.truncate(COLLECTIONS);
+            }
+          }
           let at_entry = e.what.is_entry();
           let native = e.what.is_native();
-          let key = (e.file.to_string(), e.line, e.function.to_string(), at_entry, native);
+          // Collections are totalled by kind, whatever each lasted.
+          let function = collection.map_or(e.function, |(kind, _)| kind);
+          let key = (e.file.to_string(), e.line, function.to_string(), at_entry, native);
           let at = *by_function.entry(key).or_insert_with(|| {
             report.functions.push(FunctionTotals {
               file: e.file.to_string(),
               line: e.line,
-              function: e.function.to_string(),
+              function: function.to_string(),
               at_entry,
               native,
               growth: 0,
@@ -589,5 +623,27 @@ mod tests {
   fn messages_are_kept_as_written() {
     let report = read_log(log(ROWS, true).as_bytes()).unwrap();
     assert_eq!(report.messages, [Message { event: 11, clock: 0.011, text: "checkpoint".into() }]);
+  }
+
+  #[test]
+  fn gc_rows_are_totalled_by_kind_kept_as_collections_and_left_off_the_timeline() {
+    let mut out = header(None).into_bytes();
+    let mut writer = RowWriter::default();
+    let main = RowWriter::site("/app/a.js", 3, "main");
+    writer.event_row(&mut out, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20);
+    writer.event_row(&mut out, RowKind::Next, 1, 1, 5000, What::Return, &main, 9 << 20, 8 << 20);
+    // Collections reported after the row above, started before it.
+    for (event, id, d_rss) in [(2, 412 * gc::CODES, -(2 << 20)), (3, 9000 * gc::CODES + 2, -(4 << 20)), (4, 300 * gc::CODES, 1 << 20)] {
+      let site = RowWriter::site(gc::FILE, 0, &gc::function(id));
+      writer.event_row(&mut out, RowKind::Next, event, 1, 4000, What::Gc, &site, 4 << 20, d_rss);
+    }
+    writer.event_row(&mut out, RowKind::Last, 5, 1, 6000, What::Line, &main, 4 << 20, 0);
+    out.extend_from_slice(b"EOF\n");
+    let report = read_log(out.as_slice()).unwrap();
+    let scavenge = report.functions.iter().find(|f| f.function == "scavenge").unwrap();
+    assert_eq!((scavenge.file.as_str(), scavenge.rows, scavenge.growth, scavenge.release), (gc::FILE, 2, 1 << 20, 2 << 20));
+    let kinds: Vec<_> = report.collections.iter().map(|c| (c.kind.as_str(), c.milliseconds, c.d_rss)).collect();
+    assert_eq!(kinds, [("mark-compact", 9.0, -(4 << 20)), ("scavenge", 0.412, -(2 << 20)), ("scavenge", 0.3, 1 << 20)]);
+    assert!(report.timeline.windows(2).all(|w| w[0].0 <= w[1].0), "{:?}", report.timeline);
   }
 }

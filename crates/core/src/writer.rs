@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::format::{header, message_row, text, RowKind, RowWriter, What, END_OF_FILE};
+use crate::format::{gc, header, message_row, text, RowKind, RowWriter, What, END_OF_FILE};
 use crate::functions;
 use crate::ring::{BadRecord, Record, Ring};
 use crate::rss;
@@ -37,6 +37,26 @@ pub struct WriterControl {
   thread: Mutex<Option<Thread>>,
   space: (Mutex<()>, Condvar),
   messages: Mutex<VecDeque<String>>,
+  /// Garbage collections seen on the JS thread, oldest first, for GC rows among the events.
+  collections: Mutex<VecDeque<Collection>>,
+}
+
+/// A garbage collection of the recorded thread, to be written as a GC row where it happened
+/// among the events (see `format::gc`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Collection {
+  /// Events JS had counted when it ran: its row goes after theirs.
+  pub after_event: u64,
+  /// When it started, seconds on the log's clock.
+  pub clock: f64,
+  /// `format::gc::KINDS` index.
+  pub kind: u8,
+  pub duration_us: u64,
+  /// RSS just after it.
+  pub rss_pages: u64,
+  /// The dRSS filter, as JS applies it to events: the row is written when RSS has moved this
+  /// many pages since the last logged row.
+  pub trigger_pages: u64,
 }
 
 const RUNNING: i32 = 0;
@@ -61,6 +81,14 @@ impl WriterControl {
   /// Queues the text of the next MSG record JS writes.
   pub fn push_message(&self, text: String) {
     self.messages.lock().unwrap_or_else(|p| p.into_inner()).push_back(text);
+  }
+
+  /// Queues a GC row (called on the JS thread, from V8's GC callbacks): the writer puts it among
+  /// the events. Nothing is queued while suspended, as no event is recorded then.
+  pub fn push_collection(&self, collection: Collection) {
+    if !self.suspended.load(Ordering::Acquire) {
+      self.collections.lock().unwrap_or_else(|p| p.into_inner()).push_back(collection);
+    }
   }
 
   /// Blocks the calling (JS) thread until the ring has room or the log is closed.
@@ -132,6 +160,7 @@ impl Writer {
       thread: Mutex::new(None),
       space: (Mutex::new(()), Condvar::new()),
       messages: Mutex::new(VecDeque::new()),
+      collections: Mutex::new(VecDeque::new()),
     });
     let state = Drain {
       ring,
@@ -220,12 +249,15 @@ impl Drain {
   fn drain_until_done(&mut self) -> Result<(), WriteError> {
     loop {
       let state = self.control.state.load(Ordering::Acquire);
+      // Read before the head: once JS has counted an event, every record before it is published.
+      let counted = self.ring.events();
       let head = self.ring.head();
       let mut tail = self.ring.tail();
       let mut saw_last = false;
       while tail != head {
         let record = self.ring.read(tail)?;
         saw_last |= record.row == RowKind::Last;
+        self.collections_before(record.event);
         self.row(&record);
         tail = tail.wrapping_add(1);
         if self.file.buffered() >= BUFFER_BYTES {
@@ -240,13 +272,16 @@ impl Drain {
       if state == FINISH && self.ring.head() == tail {
         // Asked to finish without a LAST from JS: the thread that traced is gone (a worker
         // ended by terminate(), a profiler dropped unstopped).
+        self.collections_before(u64::MAX);
         self.synthetic_last("<terminated>", "<not stopped>".into());
         break;
       }
       if state > 0 {
+        self.collections_before(u64::MAX);
         self.synthetic_last("<signal>", format!("<{}>", signal_name(state)));
         break;
       }
+      self.collections_before(counted);
       self.mark_rss_failures();
       let suspended = self.control.suspended.load(Ordering::Acquire);
       if self.file.buffered() > 0 && (suspended || self.last_write.elapsed() >= FLUSH_EVERY) {
@@ -312,14 +347,39 @@ impl Drain {
     if matches!(record.row, RowKind::First | RowKind::Next) {
       self.reference = (record.event, record.rss_pages);
     }
-    if record.row == RowKind::Next && d_rss > 0 {
-      *self.growth.entry((record.id, record.what.is_entry())).or_default() += d_rss;
-    }
-    let site = site_of(&mut self.sites, record.id);
+    let site = if record.what == What::Gc {
+      // A collection is no function: it has a row, not a place in the summary.
+      std::borrow::Cow::Owned(RowWriter::site(gc::FILE, 0, &gc::function(record.id)).into_vec())
+    } else {
+      if record.row == RowKind::Next && d_rss > 0 {
+        *self.growth.entry((record.id, record.what.is_entry())).or_default() += d_rss;
+      }
+      site_of(&mut self.sites, record.id)
+    };
     let rows = &mut self.rows;
     self
       .file
       .line(|out| rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, &site, rss, d_rss));
+  }
+
+  /// Writes the GC rows of collections that ran before event `event` (after `event - 1`
+  /// events), each if it moved RSS past the filter, as JS filters events.
+  fn collections_before(&mut self, event: u64) {
+    loop {
+      let next = {
+        let mut queue = self.control.collections.lock().unwrap_or_else(|p| p.into_inner());
+        match queue.front() {
+          Some(c) if c.after_event < event => queue.pop_front(),
+          _ => None,
+        }
+      };
+      let Some(c) = next else { return };
+      if c.rss_pages.abs_diff(self.reference.1) < c.trigger_pages {
+        continue;
+      }
+      let id = c.duration_us * gc::CODES + u64::from(c.kind);
+      self.row(&Record { event: c.after_event, clock: c.clock, rss_pages: c.rss_pages, row: RowKind::Next, what: What::Gc, id });
+    }
   }
 
   /// The LAST row when JS cannot write one: `file` and `name` say why.
@@ -428,6 +488,46 @@ mod tests {
     assert!(events[1..=N as usize].iter().enumerate().all(|(i, &e)| e == (i as u64 + 1, 1, page)));
     assert_eq!(events[N as usize + 1], (N, 0, 0));
     assert_eq!(events[N as usize + 2], (N + 1, 1, 0));
+  }
+
+  #[test]
+  fn gc_rows_go_after_the_events_before_them_and_are_filtered_as_events_are() {
+    let site = functions::register("/t/gc.js", &[functions::Site { line: 2, column: 1, name: "work".into() }]);
+    let (ring, sink, writer) = started();
+    let collection = |after_event, kind, rss_pages| Collection { after_event, clock: 0.5, kind, duration_us: 1500, rss_pages, trigger_pages: 4 };
+    writer.control.push_collection(collection(1, 0, 90));
+    // Within the filter of the row before it: not written.
+    writer.control.push_collection(collection(1, 0, 92));
+    writer.control.push_collection(collection(3, 2, 60));
+    for r in [
+      record(0, RowKind::First, What::Line, site, 100),
+      record(1, RowKind::Next, What::Call, site, 110),
+      record(3, RowKind::Next, What::Return, site, 120),
+      record(4, RowKind::Last, What::Line, site, 120),
+    ] {
+      push_blocking(&ring, &writer.control, r);
+    }
+    writer.join().unwrap();
+    let page = rss::page_size() as i64;
+    let rows: Vec<_> = text(&sink)
+      .lines()
+      .filter_map(|line| match parse_row(line.trim_end()).ok()? {
+        LogRow::Event(row) => Some((row.event, row.what.name(), row.function.to_string(), row.d_rss / page)),
+        _ => None,
+      })
+      .collect();
+    let row = |event, what: &'static str, function: &str, d_rss| (event, what, function.to_string(), d_rss);
+    assert_eq!(
+      rows,
+      [
+        row(0, "LINE", "work", 100),
+        row(1, "CALL", "work", 10),
+        row(1, "GC", "scavenge (1.500 ms)", -20),
+        row(3, "RETURN", "work", 30),
+        row(3, "GC", "mark-compact (1.500 ms)", -60),
+        row(4, "LINE", "work", 60),
+      ]
+    );
   }
 
   #[test]

@@ -18,6 +18,8 @@ use memtrace_core::{functions, ring, rss, signals};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+mod gc;
+
 fn js_error(err: impl std::fmt::Display) -> Error {
   Error::from_reason(err.to_string())
 }
@@ -256,6 +258,10 @@ pub struct ProfileOptions {
   pub rss_period_us: f64,
   /// The worker thread recorded (its `threadId`), named in the file name; absent for the main thread.
   pub thread: Option<u32>,
+  /// Record garbage collections as GC rows.
+  pub gc: Option<bool>,
+  /// The dRSS filter JS applies to events, in pages (applied to GC rows too).
+  pub trigger_pages: f64,
 }
 
 #[napi(object)]
@@ -276,6 +282,8 @@ pub struct ProfileSummary {
 pub struct NativeProfiler {
   /// None once released: the ring and everything else are freed then.
   inner: Option<Profiler>,
+  /// Tells this profiler's GC rows apart from those of others on the thread (`gc`).
+  id: u64,
   path: Option<String>,
   capacity: u32,
   memory_given: bool,
@@ -283,10 +291,13 @@ pub struct NativeProfiler {
 
 const RELEASED: &str = "this profiler has been released";
 
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[napi]
 impl NativeProfiler {
   #[napi(constructor)]
   pub fn new(options: ProfileOptions) -> Result<Self> {
+    let gc_rows = options.gc.unwrap_or(false);
     let log = match (options.log_file, options.log_dir, options.discard) {
       (_, _, Some(true)) => LogTarget::Discard,
       (Some(file), _, _) => LogTarget::File(PathBuf::from(file)),
@@ -299,11 +310,23 @@ impl NativeProfiler {
       capacity: options.capacity,
       rss_period: Duration::from_nanos((options.rss_period_us.max(0.0) * 1000.0) as u64),
       thread: options.thread,
+      trigger_pages: options.trigger_pages.max(0.0) as u64,
     };
-    let inner = Profiler::start(&options).map_err(js_error)?;
+    let mut inner = Profiler::start(&options).map_err(js_error)?;
     let path = inner.path().map(|path| path.display().to_string());
     let capacity = inner.ring().capacity();
-    Ok(NativeProfiler { inner: Some(inner), path, capacity, memory_given: false })
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if gc_rows {
+      if let Err(err) = gc::watch(id, inner.collections().expect("a profiler just started has a writer")) {
+        // Nothing was traced yet: the log is ended, and says why.
+        let _ = inner.stop();
+        if let Some(path) = inner.path() {
+          let _ = std::fs::remove_file(path);
+        }
+        return Err(js_error(err));
+      }
+    }
+    Ok(NativeProfiler { inner: Some(inner), id, path, capacity, memory_given: false })
   }
 
   fn profiler(&mut self) -> Result<&mut Profiler> {
@@ -381,6 +404,7 @@ impl NativeProfiler {
   /// Ends the log (idempotent).
   #[napi]
   pub fn stop(&mut self) -> Result<ProfileSummary> {
+    gc::unwatch(self.id);
     Ok(match self.profiler()?.stop() {
       Ok(summary) => ProfileSummary {
         events: summary.events as f64,
@@ -401,6 +425,13 @@ impl NativeProfiler {
         failure: Some(err.reason),
       },
     })
+  }
+}
+
+impl Drop for NativeProfiler {
+  fn drop(&mut self) {
+    // Dropped unstopped (its worker was terminated): no more GC rows for it.
+    gc::unwatch(self.id);
   }
 }
 
@@ -464,8 +495,20 @@ pub struct LogReport {
   pub jumps: Vec<Jump>,
   /// The MSG rows (the first thousand), their text as it was given.
   pub messages: Vec<LogMessage>,
+  /// The GC rows with the largest |dRSS|, largest first.
+  pub collections: Vec<Collection>,
   /// Where the log stops being a log before its end, and why; the report covers what is above.
   pub damage: Option<Damage>,
+}
+
+/// A GC row: a garbage collection, when it started, its kind and duration.
+#[napi(object)]
+pub struct Collection {
+  pub clock: f64,
+  pub kind: String,
+  pub milliseconds: f64,
+  pub rss: f64,
+  pub d_rss: f64,
 }
 
 #[napi(object)]
@@ -553,6 +596,11 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
         })
       })
       .collect::<Result<_>>()?,
+    collections: report
+      .collections
+      .into_iter()
+      .map(|c| Collection { clock: c.clock, kind: c.kind, milliseconds: c.milliseconds, rss: c.rss as f64, d_rss: c.d_rss as f64 })
+      .collect(),
     damage: report.damage.map(|d| Damage { line: d.line as f64, reason: d.reason }),
   })
 }

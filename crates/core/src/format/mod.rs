@@ -29,10 +29,15 @@
 //!   process's CPU time; wall time lines up with the monitor's timeline and with what a user
 //!   waited for.)
 //! * RSS: bytes.
+//! * GC rows (What `GC`, with the profiler's `gc` option): a garbage collection, as an event
+//!   like any other, written when Node reports it, soon after it ran. File is `<gc>`, Function
+//!   its kind and duration (`scavenge (0.412 ms)`), Clock its start, so it may be earlier than
+//!   the row above; RSS is read as it is reported (see [`gc`]).
 //! * MSG: a user message, with the Event, dEvent and Clock at which it was written. Its text,
 //!   like the message line, is written as given but for a few escapes that keep it one line
 //!   and give back any string exactly (see [`text`]).
 
+pub mod gc;
 pub mod jsonl;
 mod parse;
 mod row;

@@ -1,0 +1,54 @@
+// GC rows: each garbage collection while a profiler with `gc` records is a row, at the events it
+// ran among, named by its kind and duration, filtered by dRSS as events are.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import test from 'ava'
+
+import { cli, eventRows, fixtures, logsIn, node, parseLog, root, tempDir } from './support/index.js'
+
+const churn = join(fixtures, 'gc', 'churn.cjs')
+const KIND = /^(scavenge|minor-mark-sweep|mark-compact|incremental-marking|weak-callbacks) \(\d+\.\d{3} ms\)$/
+
+test('memtrace run --gc: a program that churns garbage gets GC rows of several kinds, some giving memory back, and prints as untraced', (t) => {
+  const untraced = node(['--expose-gc', churn])
+  t.is(untraced.status, 0, untraced.stderr)
+  const dir = tempDir('gc')
+  const result = cli(['run', '--gc', '--log-dir', dir, '--', process.execPath, '--expose-gc', churn])
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout, untraced.stdout)
+  const [log] = logsIn(dir)
+  const rows = eventRows(parseLog(readFileSync(log, 'utf8')))
+  const collections = rows.filter((r) => r.what === 'GC')
+  t.true(collections.every((r) => r.kind === 'NEXT' && r.file === '<gc>' && r.line === 0 && KIND.test(r.func)), JSON.stringify(collections[0]))
+  const kinds = new Set(collections.map((r) => KIND.exec(r.func)![1]))
+  t.true(kinds.has('scavenge') && kinds.has('mark-compact'), [...kinds].join(' '))
+  t.true(collections.some((r) => r.dRss < 0), 'a collection that gave memory back')
+  // Among the events: a GC row's event is that of the last event before it ran.
+  for (const [i, row] of rows.entries()) {
+    if (row.what === 'GC' && i > 0) t.true(row.event >= rows[i - 1].event, `row ${i}`)
+  }
+  // Every row passed the filter of one page, GC rows included.
+  t.true(collections.every((r) => Math.abs(r.dRss) >= 4096))
+
+  // The report totals them by kind, as <gc>, and keeps those that moved RSS most.
+  type Totals = { function: string; file: string; rows: number }
+  type Collection = { kind: string; clock: number; milliseconds: number; dRss: number }
+  const json = JSON.parse(cli(['report', '--json', log]).stdout) as { functions: Totals[]; collections: Collection[]; byPackage: { package: string }[] }
+  const scavenges = json.functions.filter((f) => f.file === '<gc>' && f.function === 'scavenge')
+  t.is(scavenges.length, 1)
+  t.is(scavenges[0].rows, collections.filter((r) => r.func.startsWith('scavenge ')).length)
+  t.true(json.collections.length > 0 && json.collections.every((c) => kinds.has(c.kind) && c.milliseconds >= 0))
+  t.true(json.byPackage.some((p) => p.package === '(garbage collection)'))
+  t.regex(cli(['report', log]).stdout, /\n +[+-][\d.]+ [KMG]?i?B +\d+ +scavenge +<gc>\n/)
+})
+
+test('without gc there are no GC rows; profile({ gc }) takes a boolean', (t) => {
+  const dir = tempDir('no-gc')
+  t.is(cli(['run', '--log-dir', dir, '--', process.execPath, '--expose-gc', churn]).status, 0)
+  t.false(eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))).some((r) => r.what === 'GC'))
+  const code = `const { profile } = require(${JSON.stringify(join(root, 'dist', 'index.js'))})
+try { profile({ gc: 'yes', logDir: process.argv[1] }) } catch (error) { console.log(error.name, error.message) }`
+  const result = node(['--require', join(root, 'dist', 'register.js'), '-e', code, dir])
+  t.regex(result.stdout, /^TypeError .*\bgc\b/)
+})
