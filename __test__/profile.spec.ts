@@ -398,7 +398,7 @@ test('bad options are TypeErrors that name the option and what it allows; a bad 
     "TypeError: record must be one of 'count', 'rss', 'filter', 'log', got \"everything\"",
     'TypeError: logPath and logDir cannot both be given: logPath names the file, logDir a directory for a new one',
     'TypeError: logDir must be a non-empty string, got ""',
-    'TypeError: profile() options has no option "colour"; the options are: logPath, logDir, message, dRssTrigger, previous, rss, rssPeriodUs, ringSize, record, lines, nativeCalls',
+    'TypeError: profile() options has no option "colour"; the options are: logPath, logDir, message, dRssTrigger, previous, rss, rssPeriodUs, ringSize, record, lines, nativeCalls, workers, gc',
     'Error: cannot create the log file /proc/memtrace-cannot-write-here/x.log: No such file or directory (os error 2)',
     'Error: cannot create the log directory /proc/memtrace-cannot-write-here: No such file or directory (os error 2)',
     'depth 0',

@@ -3,9 +3,10 @@
 // side by side in one invocation. Configurations alternate in rounds so that a noisy machine
 // spreads its noise over all of them; each row reports the median of its rounds.
 //
-//   node bench/profile.bench.mjs [--rounds 3] [--workload las|markdown] [--quick]
+//   node bench/profile.bench.mjs [--rounds 3] [--workload las|markdown] [--only drss,gc] [--quick]
 //
 // --quick: one round of about a quarter of the input, for CI on every OS.
+// --only: these configurations (and the untraced runs they compare with), for a quick look.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -49,12 +50,13 @@ const WORKLOADS = {
 // (C_CALL/C_RETURN) are on unless MEMTRACE_NATIVE_CALLS=0, LINE events off unless MEMTRACE_LINES=1.
 const NO_NATIVE_CALLS = { MEMTRACE_NATIVE_CALLS: '0' }
 const LINES = { MEMTRACE_LINES: '1' }
-const ROWS = [
+const ALL_ROWS = [
   ['untraced', 'untraced', 'full'],
   ['hooks attached, nothing computed', 'count', 'full'],
   ['RSS computed, nothing logged', 'rss', 'full'],
   ['everything computed, nothing logged', 'filter', 'full'],
   ['dRSS ≥ 4096 logged', 'drss', 'full'],
+  ['GC rows too, dRSS ≥ 4096 logged', 'gc', 'full'],
   ['dRSS ≥ 4096 and previous event logged', 'previous', 'full'],
   ['every event logged', 'every', 'full'],
   ['native calls off, dRSS ≥ 4096 logged', 'drss', 'full', NO_NATIVE_CALLS],
@@ -64,6 +66,9 @@ const ROWS = [
   ['untraced (a smaller input)', 'untraced', 'small'],
   ['naive JS tracer: memoryUsage.rss() + writeSync per event (the smaller input, no native calls)', 'naive', 'small', NO_NATIVE_CALLS],
 ]
+
+const only = argv.only ? String(argv.only).split(',') : null
+const ROWS = only ? ALL_ROWS.filter(([, config, scale]) => only.includes(config) || (config === 'untraced' && scale === 'full')) : ALL_ROWS
 
 function runOnce(workload, config, args, extraEnv = {}) {
   const preload = config === 'untraced' ? [] : ['--require', config === 'naive' ? join(here, 'naive-register.cjs') : register]

@@ -18,6 +18,7 @@ export const CONFIGS = {
   rss: { record: 'rss' },
   filter: { record: 'filter' },
   drss: {},
+  gc: { gc: true },
   previous: { previous: true },
   every: { dRssTrigger: 0 },
   lines: { lines: true },
