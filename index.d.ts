@@ -185,6 +185,14 @@ export interface LogReport {
   messages: Array<LogMessage>
   /** The GC rows with the largest |dRSS|, largest first. */
   collections: Array<Collection>
+  /**
+   * V8's heap after collections (HEAP rows), thinned: clock (seconds) and bytes used, reserved
+   * and outside the heap (external).
+   */
+  heapClock: Array<number>
+  heapUsed: Array<number>
+  heapTotal: Array<number>
+  heapExternal: Array<number>
   /** Where the log stops being a log before its end, and why; the report covers what is above. */
   damage?: Damage
 }
@@ -239,6 +247,8 @@ export interface ProfileOptions {
   gc?: boolean
   /** The dRSS filter JS applies to events, in pages (applied to GC rows too). */
   triggerPages: number
+  /** `v8.getHeapStatistics().heap_size_limit`, with `gc`: what V8's heap figures are checked by. */
+  heapLimit?: number
 }
 
 export interface ProfileSummary {

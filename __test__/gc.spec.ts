@@ -5,7 +5,7 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { cli, eventRows, fixtures, logsIn, node, parseLog, root, tempDir } from './support/index.js'
+import { arithmetic, cli, eventRows, fixtures, logsIn, node, parseLog, root, tempDir } from './support/index.js'
 
 const churn = join(fixtures, 'gc', 'churn.cjs')
 const KIND = /^(scavenge|minor-mark-sweep|mark-compact|incremental-marking|weak-callbacks) \(\d+\.\d{3} ms\)$/
@@ -18,7 +18,11 @@ test('memtrace run --gc: a program that churns garbage gets GC rows of several k
   t.is(result.status, 0, result.stderr)
   t.is(result.stdout, untraced.stdout)
   const [log] = logsIn(dir)
-  const rows = eventRows(parseLog(readFileSync(log, 'utf8')))
+  const parsed = parseLog(readFileSync(log, 'utf8'))
+  // Rows add up as the seed's do, GC and HEAP rows among them.
+  t.deepEqual(arithmetic(parsed, 4096), [])
+  t.true(parsed.rows.some((r) => r.kind === 'HEAP'))
+  const rows = eventRows(parsed)
   const collections = rows.filter((r) => r.what === 'GC')
   t.true(collections.every((r) => r.kind === 'NEXT' && r.file === '<gc>' && r.line === 0 && KIND.test(r.func)), JSON.stringify(collections[0]))
   const kinds = new Set(collections.map((r) => KIND.exec(r.func)![1]))
@@ -51,4 +55,28 @@ test('without gc there are no GC rows; profile({ gc }) takes a boolean', (t) => 
 try { profile({ gc: 'yes', logDir: process.argv[1] }) } catch (error) { console.log(error.name, error.message) }`
   const result = node(['--require', join(root, 'dist', 'register.js'), '-e', code, dir])
   t.regex(result.stdout, /^TypeError .*\bgc\b/)
+})
+
+test('the heap series: growing Buffers shows memory outside the JS heap growing with RSS; growing objects, the JS heap', (t) => {
+  const MiB = 1024 * 1024
+  type Growth = { rss: number; used: number; total: number; external: number }
+  const grown = (kind: string) => {
+    const dir = tempDir(`heap-${kind}`)
+    const script = join(fixtures, 'gc', 'grow.cjs')
+    const result = cli(['run', '--gc', '--log-dir', dir, '--', process.execPath, '--expose-gc', script, kind])
+    t.is(result.stdout, '20\n', result.stderr)
+    const [log] = logsIn(dir)
+    const heap = parseLog(readFileSync(log, 'utf8')).rows.filter((r) => r.kind === 'HEAP')
+    t.true(heap.length >= 20, `${heap.length} HEAP rows`)
+    const text = cli(['report', log]).stdout
+    return { growth: JSON.parse(cli(['report', '--json', log]).stdout).heapGrowth as Growth, text }
+  }
+  const buffers = grown('buffers')
+  t.true(buffers.growth.external >= 60 * MiB && buffers.growth.rss >= 60 * MiB, JSON.stringify(buffers.growth))
+  t.true(Math.abs(buffers.growth.used) < 8 * MiB, JSON.stringify(buffers.growth))
+  t.regex(buffers.text, /most of the growth: external\n/)
+  const objects = grown('objects')
+  t.true(objects.growth.used >= 40 * MiB && objects.growth.total >= objects.growth.used, JSON.stringify(objects.growth))
+  t.true(Math.abs(objects.growth.external) < 8 * MiB, JSON.stringify(objects.growth))
+  t.regex(objects.text, /most of the growth: the JS heap\n/)
 })

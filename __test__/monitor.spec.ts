@@ -181,6 +181,10 @@ test('the HTML report of a monitor log and of a profiler log: drawn offline, wit
   // A process and its four workers: a directory of five logs, joined.
   const poolDir = tempDir('report-joined')
   t.is(cli(['run', '--log-dir', poolDir, join(fixtures, 'workers', 'pool.cjs')]).status, 0)
+  // GC rows and the heap after each collection.
+  const gcDir = tempDir('report-gc')
+  t.is(cli(['run', '--gc', '--log-dir', gcDir, '--', process.execPath, '--expose-gc', join(fixtures, 'gc', 'grow.cjs'), 'buffers']).status, 0)
+  const [gcLog] = logsIn(gcDir)
 
   mkdirSync(artifacts, { recursive: true })
   const browser = await launch()
@@ -190,6 +194,7 @@ test('the HTML report of a monitor log and of a profiler log: drawn offline, wit
       ['tree', treeLog, ['Processes', 'family.cjs', 'Peak ']],
       // The 32 MiB grow in Buffer.alloc, a native call on a line of allocate32.
       ['profile', profileLog, ['Buffer.alloc (native)', 'Functions by RSS growth', 'Lines by RSS growth', 'Peak ']],
+      ['gc', gcLog, ['V8 heap after each collection', 'heapUsed', 'external', '(garbage collection)']],
       ['joined', poolDir, ['Logs of process', 'Functions by RSS growth, process', 'every thread', 'worker ', 'fill.cjs', 'Peak ']],
     ] as const) {
       const html = join(dir, `${name}.html`)

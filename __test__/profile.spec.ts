@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import test from 'ava'
 
 import {
+  arithmetic,
   cli,
   cliPath,
   eventRows,
@@ -19,7 +20,6 @@ import {
   started,
   tempDir,
   until,
-  type Log,
 } from './support/index.js'
 
 const MiB = 1024 * 1024
@@ -28,35 +28,6 @@ const profileFixture = (name: string) => join(fixtures, 'profile', name)
 /** `node --require memtrace/register <fixture> …args`. */
 const withHooks = (name: string, ...args: string[]) => node(['--require', registerPath, profileFixture(name), ...args], { env })
 
-/** What is wrong with the arithmetic of the rows (what the seed's format promises); [] if nothing. */
-function arithmetic(log: Log, trigger: number): string[] {
-  const problems: string[] = []
-  const fail = (what: string) => problems.length < 10 && problems.push(what)
-  let refEvent = 0
-  let refRss = 0
-  let lastEvent = -1
-  log.rows.forEach((row, i) => {
-    const at = `row ${i} (${row.kind} ${row.event})`
-    if (row.event < lastEvent) fail(`${at}: event number went back`)
-    lastEvent = row.event
-    if (row.dEvent !== row.event - refEvent) fail(`${at}: dEvent ${row.dEvent}, expected ${row.event - refEvent}`)
-    if (row.kind === 'MSG') return
-    if (row.kind === 'FRST' && (row.event !== 0 || row.dRss !== row.rss)) fail(`${at}: FRST must be event 0 with dRSS = RSS`)
-    if (row.kind !== 'FRST' && row.dRss !== row.rss - refRss) fail(`${at}: dRSS ${row.dRss}, expected ${row.rss - refRss}`)
-    if (row.kind === 'NEXT' && Math.abs(row.dRss) < trigger) fail(`${at}: a NEXT row that moved only ${row.dRss}`)
-    if (row.kind === 'PREV') {
-      const next = log.rows[i + 1]
-      if (next?.kind !== 'NEXT' || row.event !== next.event - 1) fail(`${at}: not the event just before a NEXT`)
-      if (row.event <= refEvent) fail(`${at}: a PREV for an event already logged`)
-      if (trigger > 0 && Math.abs(row.dRss) >= trigger) fail(`${at}: a PREV row that passed the filter itself`)
-    }
-    if (row.kind === 'FRST' || row.kind === 'NEXT') {
-      refEvent = row.event
-      refRss = row.rss
-    }
-  })
-  return problems
-}
 
 const readLog = (path: string) => parseLog(readFileSync(path, 'utf8'))
 

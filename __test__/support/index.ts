@@ -139,7 +139,18 @@ export interface MessageRow {
   text: string
 }
 
-export type Row = EventRow | MessageRow
+/** V8's heap after a garbage collection (logs made with `gc`). */
+export interface HeapRow {
+  kind: 'HEAP'
+  event: number
+  dEvent: number
+  clock: number
+  used: number
+  total: number
+  external: number
+}
+
+export type Row = EventRow | MessageRow | HeapRow
 
 export interface Log {
   message: string | null
@@ -153,6 +164,7 @@ export const ROW_WIDTH = 6 + 13 + 8 + 13 + 9 + 80 + 5 + 1 + 33 + 12 + 1 + 12
 const EVENT_ROW =
   /^(FRST|NEXT|PREV|LAST): (\d+) +\+(\d+) +(\d+\.\d{6}) +([A-Z_]+) +(.*?) *#( *\d+) (.*?) +(\d+) +(-?\d+)$/
 const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +#(?: (.*))?$/
+const HEAP_ROW = /^HEAP: (\d+) +\+(\d+) +(\d+\.\d{6}) +# used (\d+) total (\d+) external (\d+)$/
 
 /** User text as the log writes it (see crates/core/src/format/text.rs), back to the string it was. */
 export function unescapeText(text: string): string {
@@ -164,7 +176,7 @@ export function unescapeText(text: string): string {
 }
 
 /**
- * Reads a log strictly: `[message] SOF HEDR FRST (NEXT|PREV|MSG)* LAST EOF`, every row in its
+ * Reads a log strictly: `[message] SOF HEDR FRST (NEXT|PREV|MSG|HEAP)* LAST EOF`, every row in its
  * exact format, fixed-width where the values fit. A log cut short (no LAST/EOF) is accepted
  * only with `allowIncomplete`, and then every line it has must still be whole.
  */
@@ -197,6 +209,13 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
     const m = MESSAGE_ROW.exec(line)
     if (m) {
       rows.push({ kind: 'MSG', event: Number(m[1]), dEvent: Number(m[2]), clock: Number(m[3]), text: unescapeText(m[4] ?? '') })
+      continue
+    }
+    const h = HEAP_ROW.exec(line)
+    if (h) {
+      expect(events > 0 && !ended, 'a HEAP row comes between FRST and LAST')
+      const [event, dEvent, clock, used, total, external] = h.slice(1).map(Number)
+      rows.push({ kind: 'HEAP', event, dEvent, clock, used, total, external })
       continue
     }
     const e = EVENT_ROW.exec(line)
@@ -233,4 +252,39 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
   return { message, rows, complete }
 }
 
-export const eventRows = (log: Log) => log.rows.filter((r): r is EventRow => r.kind !== 'MSG')
+export const eventRows = (log: Log) => log.rows.filter((r): r is EventRow => r.kind !== 'MSG' && r.kind !== 'HEAP')
+
+/** What is wrong with the arithmetic of the rows (what the seed's format promises); [] if nothing. */
+export function arithmetic(log: Log, trigger: number): string[] {
+  const problems: string[] = []
+  const fail = (what: string) => problems.length < 10 && problems.push(what)
+  let refEvent = 0
+  let refRss = 0
+  let lastEvent = -1
+  log.rows.forEach((row, i) => {
+    const at = `row ${i} (${row.kind} ${row.event})`
+    if (row.event < lastEvent) fail(`${at}: event number went back`)
+    lastEvent = row.event
+    if (row.dEvent !== row.event - refEvent) fail(`${at}: dEvent ${row.dEvent}, expected ${row.event - refEvent}`)
+    if (row.kind === 'MSG' || row.kind === 'HEAP') return
+    if (row.what === 'GC') {
+      // What RSS moved during the collection: no reference for the rows after it.
+      if (Math.abs(row.dRss) < trigger) fail(`${at}: a GC row that moved only ${row.dRss}`)
+      return
+    }
+    if (row.kind === 'FRST' && (row.event !== 0 || row.dRss !== row.rss)) fail(`${at}: FRST must be event 0 with dRSS = RSS`)
+    if (row.kind !== 'FRST' && row.dRss !== row.rss - refRss) fail(`${at}: dRSS ${row.dRss}, expected ${row.rss - refRss}`)
+    if (row.kind === 'NEXT' && Math.abs(row.dRss) < trigger) fail(`${at}: a NEXT row that moved only ${row.dRss}`)
+    if (row.kind === 'PREV') {
+      const next = log.rows[i + 1]
+      if (next?.kind !== 'NEXT' || row.event !== next.event - 1) fail(`${at}: not the event just before a NEXT`)
+      if (row.event <= refEvent) fail(`${at}: a PREV for an event already logged`)
+      if (trigger > 0 && Math.abs(row.dRss) >= trigger) fail(`${at}: a PREV row that passed the filter itself`)
+    }
+    if (row.kind === 'FRST' || row.kind === 'NEXT') {
+      refEvent = row.event
+      refRss = row.rss
+    }
+  })
+  return problems
+}

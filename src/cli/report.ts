@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import { finished } from 'node:stream/promises'
 
 import { native } from '../native.js'
-import { AT_ENTRY_NOTE, growthTables, named, placeOf, where, type LogReport, type Totals } from '../reports/growth.js'
+import { AT_ENTRY_NOTE, describeHeapGrowth, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
 import { joinedModel, joinLogs, SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from '../reports/joined.js'
 import { LogError, logKind, monitorModel, profileModel, readMonitorLog, type Damage } from '../reports/logs.js'
@@ -164,6 +164,8 @@ export function renderReport(path: string, report: LogReport, top: number): stri
     const at = report.peakAt
     lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${placeOf(at)}`)
   }
+  const heap = heapGrowth(report)
+  if (heap) lines.push(`  ${describeHeapGrowth(heap, bytes)}`)
   const { byGrowth, byRelease, byPackage, byLine } = growthTables(report, top)
   const functionRow = (value: number, sign: string, t: Totals) => [`${sign}${bytes(value)}`, count(t.rows), named(t), where(t)]
   const columns = ['bytes', 'rows', 'function', 'where']
@@ -302,7 +304,7 @@ export const report: Command = {
       } else {
         const log = readLog(file, path)
         if (options.has('json')) {
-          console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, ...growthTables(log, top) }, null, 2))
+          console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, heapGrowth: heapGrowth(log), ...growthTables(log, top) }, null, 2))
         } else {
           console.log(renderReport(path, log, top))
         }

@@ -6,6 +6,7 @@
  * and makes sure every log ends however the process does (`./exit.ts`).
  */
 import { dirname, resolve } from 'node:path'
+import { getHeapStatistics } from 'node:v8'
 import { fileURLToPath } from 'node:url'
 import { getEnvironmentData, isMainThread, setEnvironmentData, threadId } from 'node:worker_threads'
 
@@ -364,6 +365,7 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     thread: isMainThread ? undefined : threadId,
     gc,
     triggerPages,
+    heapLimit: gc ? getHeapStatistics().heap_size_limit : undefined,
   })
   const memory = profiler.memory()
   const recording: Recording = {

@@ -133,6 +133,63 @@ function withText(lines: Omit<LineRow, 'text'>[]): LineRow[] {
   return lines.map((l) => ({ ...l, text: textOf(l.file, l.line) }))
 }
 
+/** What grew between the first and the last HEAP row of a log (made with `gc`), in bytes. */
+export interface HeapGrowth {
+  /** Seconds: the clock of the first and the last HEAP row. */
+  from: number
+  to: number
+  /** RSS over the same span, from the rows logged nearest its ends. */
+  rss: number
+  /** The JS heap: the part in use, and all V8 holds for it. */
+  used: number
+  total: number
+  /** Memory outside the JS heap that JS objects hold (Buffers and ArrayBuffers among it). */
+  external: number
+}
+
+/** The growth of RSS and of V8's heap figures between the first and last HEAP rows, if two. */
+export function heapGrowth(report: Pick<LogReport, 'heapClock' | 'heapUsed' | 'heapTotal' | 'heapExternal' | 'timelineClock' | 'timelineRss'>): HeapGrowth | null {
+  const n = report.heapClock.length
+  if (n < 2) return null
+  const from = report.heapClock[0]
+  const to = report.heapClock[n - 1]
+  // The RSS of the last row at or before a moment (the first row's if none is).
+  const rssAt = (clock: number) => {
+    let at = 0
+    while (at + 1 < report.timelineClock.length && report.timelineClock[at + 1] <= clock) at++
+    return report.timelineRss[at] ?? 0
+  }
+  return {
+    from,
+    to,
+    rss: rssAt(to) - rssAt(from),
+    used: report.heapUsed[n - 1] - report.heapUsed[0],
+    total: report.heapTotal[n - 1] - report.heapTotal[0],
+    external: report.heapExternal[n - 1] - report.heapExternal[0],
+  }
+}
+
+/**
+ * `growth` in one line, bytes written by `format`: how RSS moved, and how much of it was the JS
+ * heap, memory outside it that V8 counts (external) and the rest, native memory V8 does not count
+ * (code, addons, the allocator); and which grew most.
+ */
+export function describeHeapGrowth(growth: HeapGrowth, format: (bytes: number) => string): string {
+  const signed = (n: number) => `${n < 0 ? '-' : '+'}${format(Math.abs(n))}`
+  const native = growth.rss - growth.total - growth.external
+  const parts: [string, number][] = [
+    ['the JS heap', growth.total],
+    ['external', growth.external],
+    ['native memory', native],
+  ]
+  const most = parts.reduce((a, b) => (b[1] > a[1] ? b : a))
+  return (
+    `from the first collection (${growth.from.toFixed(3)} s) to the last (${growth.to.toFixed(3)} s): RSS ${signed(growth.rss)} = ` +
+    `JS heap ${signed(growth.total)} (in use ${signed(growth.used)}) + external (Buffers, ArrayBuffers) ${signed(growth.external)} + ` +
+    `native memory ${signed(native)}${growth.rss > 0 ? `; most of the growth: ${most[0]}` : ''}`
+  )
+}
+
 /** Where a function is, as `file:line`; a place that is no file (`<gc>`) as itself. */
 export function where(place: { file: string; line: number }): string {
   return place.file.startsWith('<') && place.line === 0 ? place.file : `${place.file}:${place.line}`

@@ -8,7 +8,7 @@ import { basename } from 'node:path'
 
 import { native } from '../native.js'
 import { formatBytes } from './appearance.js'
-import { growthTables, named, where } from './growth.js'
+import { describeHeapGrowth, growthTables, heapGrowth, named, where } from './growth.js'
 import type { Annotation, Chart, Marker, ReportModel, Series } from './model.js'
 
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
@@ -290,6 +290,21 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
       label: `${jump.place.function} ${jump.dRss > 0 ? '+' : ''}${formatBytes(jump.dRss)}`,
     })),
   }
+  const charts = [chart]
+  if (log.heapClock.length > 0) {
+    charts.push({
+      title: 'V8 heap after each collection',
+      times: log.heapClock,
+      series: [
+        { name: 'heapUsed', values: log.heapUsed },
+        { name: 'heapTotal', values: log.heapTotal },
+        { name: 'external', values: log.heapExternal, secondary: true },
+      ],
+      markers: [],
+      peak: null,
+      annotations: [],
+    })
+  }
   const { byGrowth, byPackage, byLine } = growthTables(log, top)
   const facts: [string, string][] = [['Log', path]]
   if (log.message) facts.push(['Message', log.message])
@@ -300,10 +315,12 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
     ['Complete', log.complete ? 'yes' : 'no: the log has no EOF; the process ended before it was finished'],
     ...(log.damage ? [['Damaged', `at line ${log.damage.line}: ${log.damage.reason}; the report covers the rows above it`] as [string, string]] : []),
   )
+  const heap = heapGrowth(log)
+  if (heap) facts.push(['V8 heap', describeHeapGrowth(heap, formatBytes)])
   return {
     title: 'memtrace profile',
     facts,
-    charts: [chart],
+    charts,
     tables: [
       {
         title: 'Functions by RSS growth',

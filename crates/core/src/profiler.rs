@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::logfile::LogTarget;
 use crate::logfile::{self, LogFileError};
+use crate::format::Heap;
 use crate::ring::Ring;
 use crate::rss;
 use crate::sampler::{self, Subscription};
@@ -187,17 +188,19 @@ pub struct Collections {
 }
 
 impl Collections {
-  /// A collection of `kind` (`format::gc::KINDS`) that ran from `start` for `duration` has just
-  /// ended: its row gets the RSS of now.
-  pub fn record(&self, start: Instant, duration: Duration, kind: u8) {
+  /// A collection of `kind` (`format::gc::KINDS`) that ran from `start` for `duration`, with
+  /// RSS at `rss_before` bytes then, has just ended, leaving V8's heap as `heap` says.
+  pub fn record(&self, start: Instant, duration: Duration, rss_before: u64, kind: u8, heap: Option<Heap>) {
     let Ok(rss) = rss::current() else { return };
     self.control.push_collection(Collection {
       after_event: self.ring.events(),
       clock: start.saturating_duration_since(self.started).as_secs_f64(),
       kind,
       duration_us: duration.as_micros() as u64,
+      rss_before_pages: rss_before / rss::page_size(),
       rss_pages: rss / rss::page_size(),
       trigger_pages: self.trigger_pages,
+      heap,
     });
   }
 }

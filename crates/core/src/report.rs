@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use crate::format::{gc, parse_row, text, LogRow, RowKind, What, START_OF_FILE};
+use crate::format::{gc, parse_row, text, Heap, LogRow, RowKind, What, START_OF_FILE};
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +93,9 @@ pub struct LogReport {
   pub jumps: Vec<Jump>,
   /// The MSG rows, the first [`MESSAGES`] of them; their text as written (see `format::text`).
   pub messages: Vec<Message>,
+  /// `(clock, heap)` of the HEAP rows, ascending in clock, thinned to a few thousand (the last
+  /// one always kept).
+  pub heap: Vec<(f64, Heap)>,
   /// GC rows with the largest |dRSS|, largest first (their totals by kind are in `functions`,
   /// as `<gc>`).
   pub collections: Vec<Collection>,
@@ -232,8 +235,11 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     jumps: Vec::new(),
     messages: Vec::new(),
     collections: Vec::new(),
+    heap: Vec::new(),
     damage: None,
   };
+  // Every `heap_stride`th HEAP row is kept, doubling as the series grows; and the last.
+  let (mut heap_stride, mut heap_rows, mut heap_last) = (1u64, 0u64, None);
   let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
   let mut by_function: HashMap<(String, u32, String, bool, bool), usize> = HashMap::new();
   let mut by_line: HashMap<(String, u32), usize> = HashMap::new();
@@ -328,6 +334,23 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           report.messages.push(Message { event, clock, text: text.to_string() });
         }
       }
+      Ok(Step::Row(LogRow::Heap { event, clock, heap, .. })) => {
+        report.rows += 1;
+        report.events = report.events.max(event);
+        if heap_rows % heap_stride == 0 {
+          report.heap.push((clock, heap));
+          if report.heap.len() >= 2 * TIMELINE_POINTS {
+            heap_stride *= 2;
+            let mut keep = false;
+            report.heap.retain(|_| {
+              keep = !keep;
+              keep
+            });
+          }
+        }
+        heap_rows += 1;
+        heap_last = Some((clock, heap));
+      }
       Ok(Step::Row(LogRow::End)) => report.complete = true,
       Ok(Step::Row(LogRow::Start | LogRow::Header) | Step::Skip) => {}
       Ok(Step::End) => break,
@@ -343,6 +366,9 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     return Err(ReportError { line: 1, reason: "the file is empty or is not a memtrace log (no SOF)".into() });
   }
   report.timeline = timeline.finish();
+  if let Some(last) = heap_last.filter(|last| report.heap.last() != Some(last)) {
+    report.heap.push(last);
+  }
   // The order of the report's table: most growth first, then most release, then by name.
   report.lines.sort_by(|a, b| b.growth.cmp(&a.growth).then_with(|| (&a.file, a.line).cmp(&(&b.file, b.line))));
   report.functions.sort_by(|a, b| {
@@ -415,7 +441,7 @@ fn read_row<'a, R: BufRead>(
     }
     (State::Header, LogRow::Header) => State::First,
     (State::First, LogRow::Event(e)) if e.kind == RowKind::First => State::Rows,
-    (State::First | State::Rows, LogRow::Message { .. }) => *state,
+    (State::First | State::Rows, LogRow::Message { .. } | LogRow::Heap { .. }) => *state,
     (State::Rows, LogRow::Event(e)) if matches!(e.kind, RowKind::Next | RowKind::Prev) => State::Rows,
     (State::Rows, LogRow::Event(e)) if e.kind == RowKind::Last => State::Last,
     (State::Last, LogRow::End) => State::Ended,
@@ -440,7 +466,7 @@ impl State {
       State::Start => "SOF",
       State::Header => "the HEDR: row",
       State::First => "the FRST: row",
-      State::Rows => "a NEXT:, PREV:, MSG: or LAST: row",
+      State::Rows => "a NEXT:, PREV:, MSG:, HEAP: or LAST: row",
       State::Last => "EOF",
       State::Ended => "nothing",
     }
@@ -450,7 +476,7 @@ impl State {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::format::{header, message_row, RowWriter, What};
+  use crate::format::{header, heap_row, message_row, RowWriter, What};
 
   fn log(rows: &[(RowKind, u64, &str, u64, i64)], end: bool) -> String {
     let mut out = header(Some("run 1")).into_bytes();
@@ -637,6 +663,9 @@ mod tests {
       let site = RowWriter::site(gc::FILE, 0, &gc::function(id));
       writer.event_row(&mut out, RowKind::Next, event, 1, 4000, What::Gc, &site, 4 << 20, d_rss);
     }
+    for (event, used) in [(2, 3 << 20), (4, 5 << 20)] {
+      heap_row(&mut out, event, 0, 4100, Heap { used, total: 8 << 20, external: 1 << 20 });
+    }
     writer.event_row(&mut out, RowKind::Last, 5, 1, 6000, What::Line, &main, 4 << 20, 0);
     out.extend_from_slice(b"EOF\n");
     let report = read_log(out.as_slice()).unwrap();
@@ -645,5 +674,7 @@ mod tests {
     let kinds: Vec<_> = report.collections.iter().map(|c| (c.kind.as_str(), c.milliseconds, c.d_rss)).collect();
     assert_eq!(kinds, [("mark-compact", 9.0, -(4 << 20)), ("scavenge", 0.412, -(2 << 20)), ("scavenge", 0.3, 1 << 20)]);
     assert!(report.timeline.windows(2).all(|w| w[0].0 <= w[1].0), "{:?}", report.timeline);
+    assert_eq!(report.heap.iter().map(|(_, heap)| heap.used).collect::<Vec<_>>(), [3 << 20, 5 << 20]);
+    assert_eq!(report.rows, 8);
   }
 }

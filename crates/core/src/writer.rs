@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::format::{gc, header, message_row, text, RowKind, RowWriter, What, END_OF_FILE};
+use crate::format::{gc, header, heap_row, message_row, text, Heap, RowKind, RowWriter, What, END_OF_FILE};
 use crate::functions;
 use crate::ring::{BadRecord, Record, Ring};
 use crate::rss;
@@ -52,11 +52,14 @@ pub struct Collection {
   /// `format::gc::KINDS` index.
   pub kind: u8,
   pub duration_us: u64,
-  /// RSS just after it.
+  /// RSS just before it and just after it.
+  pub rss_before_pages: u64,
   pub rss_pages: u64,
   /// The dRSS filter, as JS applies it to events: the row is written when RSS has moved this
   /// many pages since the last logged row.
   pub trigger_pages: u64,
+  /// V8's heap just after it, for a HEAP row (always written).
+  pub heap: Option<Heap>,
 }
 
 const RUNNING: i32 = 0;
@@ -347,15 +350,10 @@ impl Drain {
     if matches!(record.row, RowKind::First | RowKind::Next) {
       self.reference = (record.event, record.rss_pages);
     }
-    let site = if record.what == What::Gc {
-      // A collection is no function: it has a row, not a place in the summary.
-      std::borrow::Cow::Owned(RowWriter::site(gc::FILE, 0, &gc::function(record.id)).into_vec())
-    } else {
-      if record.row == RowKind::Next && d_rss > 0 {
-        *self.growth.entry((record.id, record.what.is_entry())).or_default() += d_rss;
-      }
-      site_of(&mut self.sites, record.id)
-    };
+    if record.row == RowKind::Next && d_rss > 0 {
+      *self.growth.entry((record.id, record.what.is_entry())).or_default() += d_rss;
+    }
+    let site = site_of(&mut self.sites, record.id);
     let rows = &mut self.rows;
     self
       .file
@@ -374,11 +372,25 @@ impl Drain {
         }
       };
       let Some(c) = next else { return };
-      if c.rss_pages.abs_diff(self.reference.1) < c.trigger_pages {
-        continue;
+      let d_event = c.after_event.saturating_sub(self.reference.0);
+      let clock_us = (c.clock.max(0.0) * 1e6).round() as u64;
+      if c.rss_pages.abs_diff(c.rss_before_pages) >= c.trigger_pages {
+        // What RSS moved during the collection; no reference for the rows after it, as JS
+        // filters events against the last event it logged.
+        self.summary.rows += 1;
+        let rss = c.rss_pages * self.page;
+        self.summary.peak_rss = self.summary.peak_rss.max(rss);
+        let d_rss = (c.rss_pages as i64 - c.rss_before_pages as i64) * self.page as i64;
+        let site = RowWriter::site(gc::FILE, 0, &gc::function(c.duration_us * gc::CODES + u64::from(c.kind)));
+        let rows = &mut self.rows;
+        self
+          .file
+          .line(|out| rows.event_row(out, RowKind::Next, c.after_event, d_event, clock_us, What::Gc, &site, rss, d_rss));
       }
-      let id = c.duration_us * gc::CODES + u64::from(c.kind);
-      self.row(&Record { event: c.after_event, clock: c.clock, rss_pages: c.rss_pages, row: RowKind::Next, what: What::Gc, id });
+      if let Some(heap) = c.heap {
+        self.summary.rows += 1;
+        self.file.line(|out| heap_row(out, c.after_event, d_event, clock_us + c.duration_us, heap));
+      }
     }
   }
 
@@ -494,11 +506,21 @@ mod tests {
   fn gc_rows_go_after_the_events_before_them_and_are_filtered_as_events_are() {
     let site = functions::register("/t/gc.js", &[functions::Site { line: 2, column: 1, name: "work".into() }]);
     let (ring, sink, writer) = started();
-    let collection = |after_event, kind, rss_pages| Collection { after_event, clock: 0.5, kind, duration_us: 1500, rss_pages, trigger_pages: 4 };
-    writer.control.push_collection(collection(1, 0, 90));
-    // Within the filter of the row before it: not written.
-    writer.control.push_collection(collection(1, 0, 92));
-    writer.control.push_collection(collection(3, 2, 60));
+    let collection = |after_event, kind, rss_before_pages, rss_pages| Collection {
+      after_event,
+      clock: 0.5,
+      kind,
+      duration_us: 1500,
+      rss_before_pages,
+      rss_pages,
+      trigger_pages: 4,
+      heap: None,
+    };
+    writer.control.push_collection(collection(1, 0, 110, 90));
+    // It moved RSS less than the filter: not written.
+    writer.control.push_collection(collection(1, 0, 90, 92));
+    let heap = Heap { used: 5 << 20, total: 8 << 20, external: 1 << 20 };
+    writer.control.push_collection(Collection { heap: Some(heap), ..collection(3, 2, 120, 60) });
     for r in [
       record(0, RowKind::First, What::Line, site, 100),
       record(1, RowKind::Next, What::Call, site, 110),
@@ -517,17 +539,27 @@ mod tests {
       })
       .collect();
     let row = |event, what: &'static str, function: &str, d_rss| (event, what, function.to_string(), d_rss);
+    // A GC row's dRSS is what moved during the collection, and event rows count from event rows.
     assert_eq!(
       rows,
       [
         row(0, "LINE", "work", 100),
         row(1, "CALL", "work", 10),
         row(1, "GC", "scavenge (1.500 ms)", -20),
-        row(3, "RETURN", "work", 30),
+        row(3, "RETURN", "work", 10),
         row(3, "GC", "mark-compact (1.500 ms)", -60),
-        row(4, "LINE", "work", 60),
+        row(4, "LINE", "work", 0),
       ]
     );
+    // The heap after the mark-compact, at the clock it ended, whether or not its GC row was written.
+    let heaps: Vec<_> = text(&sink)
+      .lines()
+      .filter_map(|line| match parse_row(line.trim_end()).ok()? {
+        LogRow::Heap { event, clock, heap, .. } => Some((event, clock, heap)),
+        _ => None,
+      })
+      .collect();
+    assert_eq!(heaps, [(3, 0.5015, heap)]);
   }
 
   #[test]

@@ -5,28 +5,59 @@
 //! and `AddGCPrologueCallback`/`AddGCEpilogueCallback` (the forms with a data pointer, stable
 //! from Node 20 to 26) are looked up by their Itanium-mangled names at run time, so that a
 //! runtime without them gets a clear error rather than an addon that fails to load. The
-//! callbacks run on the collected thread, during the collection, and do little: a clock read,
-//! an RSS read and a queue push for the writer, nothing that touches JavaScript.
+//! callbacks run on the collected thread, during the collection, and do little: a clock read
+//! and an RSS read before and after, V8's heap figures (`Isolate::GetHeapStatistics`, as Node's own `v8.GCProfiler`
+//! reads them after each collection) and a queue push for the writer, nothing that touches
+//! JavaScript. `HeapStatistics` is a C++ class whose fields V8 has kept in one order for years;
+//! its layout is checked against what JavaScript's `v8.getHeapStatistics()` says the heap's
+//! limit is before it is trusted, and without a match the GC rows come without HEAP rows.
 //! (`perf_hooks` reports collections too, but only once the event loop turns: a program busy
 //! for seconds would get its GC rows at the end, or not at all.)
 
 use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
 use std::time::Instant;
 
+use memtrace_core::format::Heap;
 use memtrace_core::profiler::Collections;
+use memtrace_core::rss;
+
+/// `v8::Isolate::GetHeapStatistics(HeapStatistics*)`, `this` first.
+type GetHeapStatistics = unsafe extern "C" fn(*mut c_void, *mut u64);
+/// Room for `v8::HeapStatistics` (14 words in V8 11 to 14), and its fields' places in it.
+const STATISTICS_WORDS: usize = 32;
+const TOTAL: usize = 0;
+const USED: usize = 4;
+const LIMIT: usize = 5;
+const EXTERNAL: usize = 7;
 
 thread_local! {
   /// Profilers of this thread that record collections, by the binding's id for each.
   static WATCHERS: RefCell<Vec<(u64, Collections)>> = const { RefCell::new(Vec::new()) };
-  /// When the collections under way started (weak callbacks run within a mark-compact).
-  static STARTS: RefCell<Vec<Instant>> = const { RefCell::new(Vec::new()) };
+  /// When the collections under way started, and RSS then (weak callbacks run within a
+  /// mark-compact).
+  static STARTS: RefCell<Vec<(Instant, u64)>> = const { RefCell::new(Vec::new()) };
   static INSTALLED: Cell<bool> = const { Cell::new(false) };
+  /// This thread's isolate and V8's function for its heap figures, once their layout is checked.
+  static HEAP: Cell<Option<(*mut c_void, GetHeapStatistics)>> = const { Cell::new(None) };
+}
+
+/// V8's heap figures now, where they can be read.
+fn heap() -> Option<Heap> {
+  let (isolate, get) = HEAP.try_with(Cell::get).ok().flatten()?;
+  let mut words = [0u64; STATISTICS_WORDS];
+  // SAFETY: `get` is V8's GetHeapStatistics and `isolate` this thread's (see `install`); it
+  // writes a HeapStatistics, which `words` has room for.
+  unsafe { get(isolate, words.as_mut_ptr()) };
+  Some(Heap { used: words[USED], total: words[TOTAL], external: words[EXTERNAL] })
 }
 
 /// Records the collections of this thread into `collections` until [`unwatch`]`(id)`.
-pub fn watch(id: u64, collections: Collections) -> Result<(), String> {
+/// `heap_limit` is the heap's limit as `v8.getHeapStatistics()` gives it, to check V8's layout
+/// of its heap figures by.
+pub fn watch(id: u64, collections: Collections, heap_limit: u64) -> Result<(), String> {
   if !INSTALLED.get() {
-    install()?;
+    install(heap_limit)?;
     INSTALLED.set(true);
   }
   WATCHERS.with_borrow_mut(|watchers| watchers.push((id, collections)));
@@ -38,26 +69,35 @@ pub fn unwatch(id: u64) {
   let _ = WATCHERS.try_with(|watchers| watchers.borrow_mut().retain(|(watcher, _)| *watcher != id));
 }
 
-extern "C" fn prologue(_isolate: *mut std::ffi::c_void, _gc_type: i32, _flags: i32, _data: *mut std::ffi::c_void) {
-  let _ = STARTS.try_with(|starts| starts.borrow_mut().push(Instant::now()));
+extern "C" fn prologue(_isolate: *mut c_void, _gc_type: i32, _flags: i32, _data: *mut c_void) {
+  if WATCHERS.try_with(|watchers| watchers.try_borrow().is_ok_and(|w| w.is_empty())).unwrap_or(true) {
+    return;
+  }
+  let rss = rss::current().unwrap_or(0);
+  let _ = STARTS.try_with(|starts| starts.borrow_mut().push((Instant::now(), rss)));
 }
 
-extern "C" fn epilogue(_isolate: *mut std::ffi::c_void, gc_type: i32, _flags: i32, _data: *mut std::ffi::c_void) {
-  let Ok(Some(start)) = STARTS.try_with(|starts| starts.borrow_mut().pop()) else { return };
+extern "C" fn epilogue(_isolate: *mut c_void, gc_type: i32, _flags: i32, _data: *mut c_void) {
+  let Ok(Some((start, rss_before))) = STARTS.try_with(|starts| starts.borrow_mut().pop()) else { return };
+  let duration = start.elapsed();
   // GCType is one bit per kind, in the order of `format::gc::KINDS`.
   let kind = (gc_type as u32).trailing_zeros().min(7) as u8;
   let _ = WATCHERS.try_with(|watchers| {
     if let Ok(watchers) = watchers.try_borrow() {
+      if watchers.is_empty() {
+        return;
+      }
+      let heap = heap();
       for (_, collections) in watchers.iter() {
-        collections.record(start, start.elapsed(), kind);
+        collections.record(start, duration, rss_before, kind, heap);
       }
     }
   });
 }
 
 #[cfg(unix)]
-fn install() -> Result<(), String> {
-  use std::ffi::{c_void, CStr};
+fn install(heap_limit: u64) -> Result<(), String> {
+  use std::ffi::CStr;
   type Callback = extern "C" fn(*mut c_void, i32, i32, *mut c_void);
   type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
   // Member functions take `this` first (Itanium C++ ABI): (isolate, callback, data, filter).
@@ -78,6 +118,7 @@ fn install() -> Result<(), String> {
   let get_current = symbol(c"_ZN2v87Isolate10GetCurrentEv")?;
   let add_prologue = symbol(c"_ZN2v87Isolate21AddGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
   let add_epilogue = symbol(c"_ZN2v87Isolate21AddGCEpilogueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
+  let get_heap = symbol(c"_ZN2v87Isolate17GetHeapStatisticsEPNS_14HeapStatisticsE").ok();
   // SAFETY: the symbols are V8's functions of these signatures (see the module comment), called
   // on a JS thread, whose isolate GetCurrent returns. The callbacks live as long as the addon.
   unsafe {
@@ -86,6 +127,14 @@ fn install() -> Result<(), String> {
     if isolate.is_null() {
       return Err("GC rows are recorded on a JavaScript thread, and this is none".into());
     }
+    if let Some(get_heap) = get_heap {
+      let get_heap = std::mem::transmute::<*mut c_void, GetHeapStatistics>(get_heap);
+      let mut words = [0u64; STATISTICS_WORDS];
+      get_heap(isolate, words.as_mut_ptr());
+      if words[LIMIT] == heap_limit && words[USED] <= words[TOTAL] && words[TOTAL] <= heap_limit {
+        HEAP.set(Some((isolate, get_heap)));
+      }
+    }
     std::mem::transmute::<*mut c_void, AddCallback>(add_prologue)(isolate, prologue, std::ptr::null_mut(), ALL_KINDS);
     std::mem::transmute::<*mut c_void, AddCallback>(add_epilogue)(isolate, epilogue, std::ptr::null_mut(), ALL_KINDS);
   }
@@ -93,6 +142,6 @@ fn install() -> Result<(), String> {
 }
 
 #[cfg(not(unix))]
-fn install() -> Result<(), String> {
+fn install(_heap_limit: u64) -> Result<(), String> {
   Err("GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there".into())
 }

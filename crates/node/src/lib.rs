@@ -262,6 +262,8 @@ pub struct ProfileOptions {
   pub gc: Option<bool>,
   /// The dRSS filter JS applies to events, in pages (applied to GC rows too).
   pub trigger_pages: f64,
+  /// `v8.getHeapStatistics().heap_size_limit`, with `gc`: what V8's heap figures are checked by.
+  pub heap_limit: Option<f64>,
 }
 
 #[napi(object)]
@@ -298,6 +300,7 @@ impl NativeProfiler {
   #[napi(constructor)]
   pub fn new(options: ProfileOptions) -> Result<Self> {
     let gc_rows = options.gc.unwrap_or(false);
+    let heap_limit = options.heap_limit.unwrap_or(0.0) as u64;
     let log = match (options.log_file, options.log_dir, options.discard) {
       (_, _, Some(true)) => LogTarget::Discard,
       (Some(file), _, _) => LogTarget::File(PathBuf::from(file)),
@@ -317,7 +320,7 @@ impl NativeProfiler {
     let capacity = inner.ring().capacity();
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if gc_rows {
-      if let Err(err) = gc::watch(id, inner.collections().expect("a profiler just started has a writer")) {
+      if let Err(err) = gc::watch(id, inner.collections().expect("a profiler just started has a writer"), heap_limit) {
         // Nothing was traced yet: the log is ended, and says why.
         let _ = inner.stop();
         if let Some(path) = inner.path() {
@@ -497,6 +500,12 @@ pub struct LogReport {
   pub messages: Vec<LogMessage>,
   /// The GC rows with the largest |dRSS|, largest first.
   pub collections: Vec<Collection>,
+  /// V8's heap after collections (HEAP rows), thinned: clock (seconds) and bytes used, reserved
+  /// and outside the heap (external).
+  pub heap_clock: Vec<f64>,
+  pub heap_used: Vec<f64>,
+  pub heap_total: Vec<f64>,
+  pub heap_external: Vec<f64>,
   /// Where the log stops being a log before its end, and why; the report covers what is above.
   pub damage: Option<Damage>,
 }
@@ -601,6 +610,10 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
       .into_iter()
       .map(|c| Collection { clock: c.clock, kind: c.kind, milliseconds: c.milliseconds, rss: c.rss as f64, d_rss: c.d_rss as f64 })
       .collect(),
+    heap_clock: report.heap.iter().map(|(clock, _)| *clock).collect(),
+    heap_used: report.heap.iter().map(|(_, heap)| heap.used as f64).collect(),
+    heap_total: report.heap.iter().map(|(_, heap)| heap.total as f64).collect(),
+    heap_external: report.heap.iter().map(|(_, heap)| heap.external as f64).collect(),
     damage: report.damage.map(|d| Damage { line: d.line as f64, reason: d.reason }),
   })
 }

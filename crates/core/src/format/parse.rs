@@ -6,7 +6,7 @@
 //! dEvent, Clock and What from the left (they never contain spaces), RSS and dRSS from the right,
 //! and what is left is File, `#line` and Function, split at the `#` that follows the File column.
 
-use super::{RowKind, What, END_OF_FILE, FILE_WIDTH, START_OF_FILE};
+use super::{Heap, RowKind, What, END_OF_FILE, FILE_WIDTH, HEAP_PREFIX, START_OF_FILE};
 
 /// One row of a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,8 @@ pub enum LogRow<'a> {
   Event(EventRow<'a>),
   /// `MSG:`.
   Message { event: u64, d_event: u64, clock: f64, text: &'a str },
+  /// `HEAP:`.
+  Heap { event: u64, d_event: u64, clock: f64, heap: Heap },
   /// `EOF`.
   End,
 }
@@ -58,17 +60,26 @@ pub fn parse_row(line: &str) -> Result<LogRow<'_>, ParseError> {
   if line.starts_with("HEDR: ") {
     return Ok(LogRow::Header);
   }
+  if let Some(mut rest) = line.strip_prefix(HEAP_PREFIX) {
+    let (event, d_event, clock) = event_clock(&mut rest)?;
+    if token(&mut rest) != "#" {
+      return Err(bad("a HEAP: row has no '#' before its figures"));
+    }
+    let mut figure = |name: &str| {
+      if token(&mut rest) != name {
+        return Err(bad(format!("a HEAP: row has no {name} figure")));
+      }
+      number(token(&mut rest), name)
+    };
+    let heap = Heap { used: figure("used")?, total: figure("total")?, external: figure("external")? };
+    return Ok(LogRow::Heap { event, d_event, clock, heap });
+  }
   let kind = [RowKind::First, RowKind::Next, RowKind::Prev, RowKind::Message, RowKind::Last]
     .into_iter()
     .find(|kind| line.starts_with(kind.prefix()))
-    .ok_or_else(|| bad("it does not start with SOF, HEDR:, FRST:, NEXT:, PREV:, MSG:, LAST: or EOF"))?;
+    .ok_or_else(|| bad("it does not start with SOF, HEDR:, FRST:, NEXT:, PREV:, MSG:, HEAP:, LAST: or EOF"))?;
   let mut rest = &line[kind.prefix().len()..];
-
-  let event = number(token(&mut rest), "Event")?;
-  let d_event = token(&mut rest).strip_prefix('+').ok_or_else(|| bad("dEvent does not start with '+'"))?;
-  let d_event = number(d_event, "dEvent")?;
-  let clock = token(&mut rest);
-  let clock: f64 = clock.parse().map_err(|_| bad(format!("Clock {clock:?} is not a number")))?;
+  let (event, d_event, clock) = event_clock(&mut rest)?;
 
   if kind == RowKind::Message {
     // The text as written (see `text`); an empty one leaves the '#' last.
@@ -120,6 +131,16 @@ fn line_marker(text: &str) -> Option<usize> {
       digits.get(spaces).is_some_and(u8::is_ascii_digit)
     }
   })
+}
+
+/// Event, dEvent and Clock, the columns every row but the header starts with.
+fn event_clock(rest: &mut &str) -> Result<(u64, u64, f64), ParseError> {
+  let event = number(token(rest), "Event")?;
+  let d_event = token(rest).strip_prefix('+').ok_or_else(|| bad("dEvent does not start with '+'"))?;
+  let d_event = number(d_event, "dEvent")?;
+  let clock = token(rest);
+  let clock: f64 = clock.parse().map_err(|_| bad(format!("Clock {clock:?} is not a number")))?;
+  Ok((event, d_event, clock))
 }
 
 fn token<'a>(rest: &mut &'a str) -> &'a str {

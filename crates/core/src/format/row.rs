@@ -2,7 +2,7 @@
 //! with `itoa` into a reused buffer and keeps the File/#line/Function part of each function
 //! pre-formatted ([`RowWriter::site`]): a row costs a few copies, not a `format!`.
 
-use super::{RowKind, What, FILE_WIDTH, FUNCTION_WIDTH, START_OF_FILE};
+use super::{Heap, RowKind, What, FILE_WIDTH, FUNCTION_WIDTH, HEAP_PREFIX, START_OF_FILE};
 
 /// `text` with every line terminator and run of whitespace made one space: a name taken from
 /// source (`holder\n  .grow`) must not break a row in two.
@@ -55,6 +55,18 @@ pub fn message_row(out: &mut Vec<u8>, event: u64, d_event: u64, clock_us: u64, t
   push_event_clock(out, event, d_event, clock_us);
   out.extend_from_slice(b" # ");
   out.extend_from_slice(text.as_bytes());
+  out.push(b'\n');
+}
+
+/// A HEAP row: `heap` at an event and clock.
+pub fn heap_row(out: &mut Vec<u8>, event: u64, d_event: u64, clock_us: u64, heap: Heap) {
+  let mut itoa = itoa::Buffer::new();
+  out.extend_from_slice(HEAP_PREFIX.as_bytes());
+  push_event_clock(out, event, d_event, clock_us);
+  for (name, value) in [(" # used ", heap.used), (" total ", heap.total), (" external ", heap.external)] {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(itoa.format(value).as_bytes());
+  }
   out.push(b'\n');
 }
 
@@ -183,6 +195,18 @@ mod tests {
     }
     assert_eq!(titles.len(), data.trim_end().len());
     assert_eq!(header.lines().count(), 3);
+  }
+
+  #[test]
+  fn heap_rows_name_their_figures() {
+    let mut out = Vec::new();
+    heap_row(&mut out, 302, 0, 5_102, Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230 });
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text, "HEAP: 302          +0      0.005102     # used 10934512 total 16777216 external 2351230\n");
+    assert_eq!(
+      crate::format::parse_row(text.trim_end()).unwrap(),
+      crate::format::LogRow::Heap { event: 302, d_event: 0, clock: 0.005102, heap: Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230 } }
+    );
   }
 
   #[test]
