@@ -1,5 +1,5 @@
 // Worker threads: the LAS summariser over four directories of well logs, in one thread and split
-// over four worker threads, untraced and traced (`profile({ workers: true })`: a log per
+// over two and four worker threads, untraced and traced (`profile({ workers: true })`: a log per
 // thread), side by side in one invocation. Configurations alternate in rounds; each row is the
 // median of its rounds. The ns added per event should be no worse with four threads than with
 // one: each thread has its own ring and writer, and one sampler serves them all.
@@ -28,17 +28,19 @@ const dirs = [0, 1, 2, 3].map((i) => {
 })
 
 const ROWS = [
-  ['one thread, untraced', 'single', 'untraced'],
-  ['one thread, traced', 'single', 'traced'],
-  ['four worker threads, untraced', 'pool', 'untraced'],
-  ['four worker threads, traced (a log per thread)', 'pool', 'traced'],
+  ['one thread, untraced', '0', 'untraced'],
+  ['one thread, traced', '0', 'traced'],
+  ['two worker threads, untraced', '2', 'untraced'],
+  ['two worker threads, traced (a log per thread)', '2', 'traced'],
+  ['four worker threads, untraced', '4', 'untraced'],
+  ['four worker threads, traced (a log per thread)', '4', 'traced'],
 ]
 const results = ROWS.map(() => [])
 for (let round = 0; round < rounds; round++) {
-  for (const [i, [, shape, traced]] of ROWS.entries()) {
+  for (const [i, [, workers, traced]] of ROWS.entries()) {
     const preload = traced === 'traced' ? ['--require', join(here, '..', 'dist', 'register.js')] : []
-    const result = spawnSync(process.execPath, [...preload, join(here, 'pool-one.mjs'), shape, traced, ...dirs], { encoding: 'utf8' })
-    if (result.status !== 0) throw new Error(`${shape} ${traced}: exit code ${result.status}\n${result.stderr}`)
+    const result = spawnSync(process.execPath, [...preload, join(here, 'pool-one.mjs'), workers, traced, ...dirs], { encoding: 'utf8' })
+    if (result.status !== 0) throw new Error(`${workers} workers, ${traced}: exit code ${result.status}\n${result.stderr}`)
     results[i].push(JSON.parse(result.stdout))
     process.stderr.write(`\rworkers: round ${round + 1}/${rounds}, ${i + 1}/${ROWS.length} configurations`)
   }
@@ -47,12 +49,12 @@ process.stderr.write('\n')
 
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-console.log(`\n#### LAS summariser, ${4 * files} files in four directories: one thread, and four worker threads\n`)
+console.log(`\n#### LAS summariser, ${4 * files} files in four directories: one thread, two and four worker threads\n`)
 console.log('| configuration | time (ms, median) | ratio | logs | events | ns added per event |')
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
-for (const [i, [label, shape]] of ROWS.entries()) {
+for (const [i, [label, workers]] of ROWS.entries()) {
   const ms = median(results[i].map((r) => r.ms))
-  const untraced = median(results[ROWS.findIndex(([, s, t]) => s === shape && t === 'untraced')].map((r) => r.ms))
+  const untraced = median(results[ROWS.findIndex(([, s, t]) => s === workers && t === 'untraced')].map((r) => r.ms))
   const events = results[i][0].events == null ? null : median(results[i].map((r) => r.events))
   const logs = events == null ? '–' : String(results[i][0].logs)
   const added = events == null ? '–' : fmt(((ms - untraced) * 1e6) / events, 1)
