@@ -5,7 +5,8 @@
 //! nested inside it) unsubscribes and costs nothing, and with no subscriber the thread sleeps.
 //!
 //! Its period bounds how stale an event's RSS can be while memory is still. While memory moves
-//! (two reads in a row differ) it reads again at once instead of sleeping, so that the growth
+//! (two reads in a row differ) it reads again at once instead of sleeping (yielding its core
+//! first when as many threads record as there are cores, as a worker pool's do), so that the growth
 //! of one long native call (a big `Buffer.alloc`) is seen, to within one kernel read
 //! (~0.5-1 µs), by the event that follows it: RETURN of the function that allocated, not an
 //! event after it. A period of zero never sleeps at all, at the price of a CPU core; with
@@ -81,6 +82,8 @@ fn run() {
   let mut seen = u64::MAX;
   let mut targets: Vec<(Arc<Ring>, Instant)> = Vec::new();
   let mut period = Duration::ZERO;
+  let cores = std::thread::available_parallelism().map_or(1, usize::from);
+  let mut crowded = false;
   loop {
     {
       let mut subs = subscribers();
@@ -93,9 +96,16 @@ fn run() {
         seen = subs.generation;
         targets = subs.list.iter().map(|s| (s.ring.clone(), s.started)).collect();
         period = subs.list.iter().map(|s| s.period).min().unwrap_or_default();
+        crowded = targets.len() >= cores;
       }
     }
-    if !sample(rss::current, &targets) && !period.is_zero() {
+    if sample(rss::current, &targets) {
+      // Memory moves: read again at once; but with as many threads recording as there are
+      // cores, one of them may be waiting for this one, so let it run first.
+      if crowded {
+        std::thread::yield_now();
+      }
+    } else if !period.is_zero() {
       std::thread::sleep(period);
     }
   }
