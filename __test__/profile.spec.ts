@@ -552,6 +552,12 @@ test('memtrace report reads a damaged log up to the damage and names its line; -
     t.is(cli([command, '-h']).stdout, help.stdout, `${command} -h`)
     t.is(cli(['help', command]).stdout, help.stdout, `help ${command}`)
   }
+  // Among a command's other options.
+  t.is(cli(['report', '--top', '3', '--help']).stdout, cli(['report', '--help']).stdout)
+  // After the script, --help is the script's.
+  const echo = join(dir, 'echo.cjs')
+  writeFileSync(echo, 'console.log(process.argv.slice(2).join(" "))\n')
+  t.is(cli(['run', '--log-dir', dir, echo, '--help']).stdout, '--help\n')
 })
 
 test('memtrace report --json holds exactly the rows of the text tables', (t) => {

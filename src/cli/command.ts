@@ -28,6 +28,9 @@ export class CommandError extends Error {
   }
 }
 
+/** `--help` (or `-h`) among a command's options: `memtrace` prints the command's `help`. */
+export class HelpRequested extends Error {}
+
 /** A usage mistake: exit code 2, with a pointer to the help. */
 export function usage(command: string, message: string): CommandError {
   return new CommandError(`${message}\nRun \`memtrace ${command} --help\` for the options.`, 2)
@@ -52,7 +55,8 @@ export interface Parsed {
 const SHORT: Record<string, string> = { h: 'help' }
 
 /**
- * Reads `--name value`, `--name=value`, switches, and `-h` for `--help`. With `commandFollows`, options end at the
+ * Reads `--name value`, `--name=value` and switches; `--help` or `-h`, which every command takes,
+ * throws {@link HelpRequested}. With `commandFollows`, options end at the
  * first argument that is not one (or `--`): everything from there on belongs to the command
  * being run. Otherwise options and arguments may come in any order, until `--`.
  */
@@ -73,6 +77,7 @@ export function parseOptions(
       continue
     }
     const [name, inline] = arg.startsWith('--') ? splitOnce(arg.slice(2), '=') : [SHORT[arg.slice(1)] ?? arg.slice(1), undefined]
+    if (name === 'help' && inline === undefined) throw new HelpRequested()
     const spec = specs[name]
     if (!spec) throw usage(command, `unknown option ${arg}`)
     let value = 'true'

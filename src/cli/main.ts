@@ -2,7 +2,7 @@
 /**
  * The `memtrace` command: one subcommand per file, listed below.
  */
-import { CommandError, type Command } from './command.js'
+import { CommandError, HelpRequested, type Command } from './command.js'
 import { monitorCommand } from './monitor.js'
 import { report } from './report.js'
 import { run } from './run.js'
@@ -34,12 +34,22 @@ async function main(args: string[]): Promise<number> {
     console.log((require('../../package.json') as { version: string }).version)
     return 0
   }
-  if (name === 'help' && rest.length > 0) return commandNamed(rest[0]).run(['--help'])
+  if (name === 'help' && rest.length > 0) {
+    console.log(commandNamed(rest[0]).help)
+    return 0
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(HELP)
     return name === undefined ? 2 : 0
   }
-  return commandNamed(name).run(rest)
+  const command = commandNamed(name)
+  try {
+    return await command.run(rest)
+  } catch (error) {
+    if (!(error instanceof HelpRequested)) throw error
+    console.log(command.help)
+    return 0
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import { DEFAULT_INTERVAL_MS, monitorHeader } from '../monitor.js'
 import { native } from '../native.js'
 import { checkWritable, CommandError, integerOption, onSignals, parseOptions, startCommand, usage, type Command } from './command.js'
-import { bytes, counted } from './human.js'
+import { bytes, counted } from '../reports/appearance.js'
 
 const HELP = `Usage: memtrace monitor [options] -- <command> [args...]
        memtrace monitor [options] --pid <pid>
@@ -32,7 +32,6 @@ const SPECS = {
   pid: { value: true },
   'log-dir': { value: true },
   message: { value: true },
-  help: { value: false },
 } as const
 
 /** Seconds as a whole number of milliseconds, from 0.001 to one hour. */
@@ -65,10 +64,6 @@ export const monitorCommand: Command = {
   help: HELP,
   async run(args) {
     const { options, rest, dashed } = parseOptions('monitor', args, SPECS, { commandFollows: true })
-    if (options.has('help')) {
-      console.log(HELP)
-      return 0
-    }
     const one = (name: keyof typeof SPECS) => options.get(name)?.[0]
     const interval = intervalMs(one('interval'))
     const attach = integerOption('monitor', 'pid', one('pid'), 1, 0xffff_ffff)

@@ -18,7 +18,8 @@ import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
 import type { RunSettings } from '../register.js'
 import { checkWritable, integerOption, parseOptions, startCommand, usage, type Command } from './command.js'
-import { readLog, summaryLine } from './report.js'
+import { readProfileLog } from '../reports/logs.js'
+import { summaryLine } from '../reports/text.js'
 
 const HELP = `Usage: memtrace run [options] <script.js> [args...]
        memtrace run [options] -- <command> [args...]
@@ -64,7 +65,6 @@ const SPECS = {
   message: { value: true },
   include: { value: true, repeat: true },
   exclude: { value: true, repeat: true },
-  help: { value: false },
 } as const
 
 const REGISTER = join(__dirname, '..', 'register.js')
@@ -92,10 +92,6 @@ export const run: Command = {
   help: HELP,
   async run(args) {
     const { options, rest, dashed } = parseOptions('run', args, SPECS, { commandFollows: true })
-    if (options.has('help')) {
-      console.log(HELP)
-      return 0
-    }
     const one = (name: keyof typeof SPECS) => options.get(name)?.[0]
     const rss = one('rss') ?? 'sampled'
     if (rss !== 'sampled' && rss !== 'exact') throw usage('run', `--rss must be sampled or exact, got ${JSON.stringify(rss)}`)
@@ -168,7 +164,7 @@ export const run: Command = {
     let events = 0
     for (const log of logs) {
       try {
-        const report = readLog(log)
+        const report = readProfileLog(log)
         events += report.events
         process.stderr.write(`memtrace: ${summaryLine(log, report, failures.get(log))}\n`)
       } catch (error) {

@@ -1,6 +1,6 @@
 /**
- * What the HTML report and the SVG share, so that they read the same: series colours and
- * styles, number formats, tick labels and where labels go.
+ * What the forms of a report share, so that they read the same: series colours and styles,
+ * number formats (for the page, the SVG and the terminal), tick labels and where labels go.
  *
  * The functions marked self-contained use no module-level names: the HTML report sends their
  * source to the browser, so that its charts format and place labels as the SVG does.
@@ -86,4 +86,20 @@ export function placeLabel(x: number, y: number, width: number, height: number, 
   const spot = spots.find((r) => inside(r) && clear(r)) ?? spots.find(inside) ?? spots[0]
   placed.push(spot)
   return spot
+}
+
+// Numbers as people read them in a terminal.
+/** 91721728 → "87.5 MiB"; with `sign`, growth gets a "+" ("+26.7 MiB"). */
+export function bytes(value: number, sign = false): string {
+  return `${sign && value > 0 ? '+' : ''}${formatBytes(value)}`
+}
+
+/** 1234567 → "1,234,567". */
+export function count(value: number): string {
+  return Math.round(value).toLocaleString('en-US')
+}
+
+/** (1, 'process', 'processes') → "1 process"; (3, …) → "3 processes". */
+export function counted(value: number, one: string, many = `${one}s`): string {
+  return `${count(value)} ${value === 1 ? one : many}`
 }

@@ -58,6 +58,18 @@ export interface Tables {
   byLine: LineRow[]
 }
 
+/** Strings in code-unit order, as the log reader (Rust) orders them, not the locale's. */
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** Ties broken by name and place, as the log reader breaks them, so that every form of a report lists them in one order. */
+const byName = (a: Totals, b: Totals) => compare(a.function, b.function) || compare(a.file, b.file) || a.line - b.line
+
+/** The order of the table by growth, as the log reader sorts `functions`: most growth first. */
+export const mostGrowthFirst = (a: Totals, b: Totals) => b.growth - a.growth || b.release - a.release || byName(a, b)
+
+/** The order of the table by release: most release first. */
+export const mostReleaseFirst = (a: Totals, b: Totals) => b.release - a.release || byName(a, b)
+
 /** The first `top` rows of each table; a row with nothing to show is in none. */
 export function growthTables(report: Pick<LogReport, 'functions' | 'lines'>, top: number): Tables {
   const { functions, lines } = report
@@ -76,12 +88,11 @@ export function growthTables(report: Pick<LogReport, 'functions' | 'lines'>, top
     entry.functions = seen.size
     packages.set(name, entry)
   }
-  const byName = (a: { function: string }, b: { function: string }) => a.function.localeCompare(b.function)
   return {
     byGrowth: functions.filter((f) => f.growth > 0).slice(0, top),
     byRelease: functions
       .filter((f) => f.release > 0)
-      .sort((a, b) => b.release - a.release || byName(a, b))
+      .sort(mostReleaseFirst)
       .slice(0, top),
     byPackage: [...packages.values()]
       .sort((a, b) => b.growth - a.growth || b.release - a.release || a.package.localeCompare(b.package))

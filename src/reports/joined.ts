@@ -11,7 +11,7 @@
 import { basename } from 'node:path'
 
 import { formatBytes } from './appearance.js'
-import { named, where, type LogReport, type Totals } from './growth.js'
+import { mostGrowthFirst, mostReleaseFirst, named, where, type LogReport, type Totals } from './growth.js'
 import { JUMPS_SHOWN } from './logs.js'
 import type { Annotation, Chart, ReportModel, Series } from './model.js'
 
@@ -83,11 +83,11 @@ export function joinLogs(logs: { path: string; report: LogReport }[], top: numbe
       peakRss: peaks.length > 0 ? Math.max(...peaks) : null,
       byGrowth: all
         .filter((f) => f.growth > 0)
-        .sort((a, b) => b.growth - a.growth)
+        .sort((a, b) => mostGrowthFirst(a, b) || order(a.thread) - order(b.thread))
         .slice(0, top),
       byRelease: all
         .filter((f) => f.release > 0)
-        .sort((a, b) => b.release - a.release)
+        .sort((a, b) => mostReleaseFirst(a, b) || order(a.thread) - order(b.thread))
         .slice(0, top),
     }
   })

@@ -14,6 +14,15 @@ import type { Annotation, Chart, Marker, ReportModel, Series } from './model.js'
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
 export class LogError extends Error {}
 
+/** Reads the profiler log in `file`, whose name for the user is `path`; a LogError if it cannot. */
+export function readProfileLog(file: string, path = file): ReturnType<typeof native.readLog> {
+  try {
+    return native.readLog(file, path)
+  } catch (error) {
+    throw new LogError((error as Error).message)
+  }
+}
+
 export type LogKind = 'monitor' | 'profile'
 
 /** Most points a chart gets; longer runs keep the highest sample of each stretch. */

@@ -14,7 +14,7 @@ use memtrace_core::instrument::{self, Cache, SourceKind};
 use memtrace_core::logfile::{self, LogTarget};
 use memtrace_core::monitor::{self, Ending, Heap, Monitor, Target};
 use memtrace_core::profiler::{Options, Profiler};
-use memtrace_core::{functions, ring, rss, signals};
+use memtrace_core::{functions, report, ring, rss, signals};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -279,6 +279,40 @@ pub struct ProfileSummary {
   pub failure: Option<String>,
 }
 
+/// Where a log goes: `file`, else a new file in `dir`, else one in the working directory.
+fn log_target(file: Option<String>, dir: Option<String>) -> Result<LogTarget> {
+  Ok(match (file, dir) {
+    (Some(file), _) => LogTarget::File(PathBuf::from(file)),
+    (None, Some(dir)) => LogTarget::Directory(PathBuf::from(dir)),
+    (None, None) => LogTarget::Directory(std::env::current_dir().map_err(js_error)?),
+  })
+}
+
+impl From<std::result::Result<memtrace_core::writer::Summary, memtrace_core::profiler::StopError>> for ProfileSummary {
+  fn from(stopped: std::result::Result<memtrace_core::writer::Summary, memtrace_core::profiler::StopError>) -> Self {
+    match stopped {
+      Ok(summary) => ProfileSummary {
+        events: summary.events as f64,
+        rows: summary.rows as f64,
+        peak_rss: summary.peak_rss as f64,
+        top_function: summary.top_growth.map(|(id, _, _)| id as f64),
+        top_at_entry: summary.top_growth.map(|(_, entry, _)| entry),
+        top_growth: summary.top_growth.map(|(_, _, bytes)| bytes as f64),
+        failure: None,
+      },
+      Err(err) => ProfileSummary {
+        events: 0.0,
+        rows: 0.0,
+        peak_rss: 0.0,
+        top_function: None,
+        top_at_entry: None,
+        top_growth: None,
+        failure: Some(err.reason),
+      },
+    }
+  }
+}
+
 /// One profiler: its log, ring, sampler and writer.
 #[napi]
 pub struct NativeProfiler {
@@ -301,12 +335,7 @@ impl NativeProfiler {
   pub fn new(options: ProfileOptions) -> Result<Self> {
     let gc_rows = options.gc.unwrap_or(false);
     let heap_limit = options.heap_limit.unwrap_or(0.0) as u64;
-    let log = match (options.log_file, options.log_dir, options.discard) {
-      (_, _, Some(true)) => LogTarget::Discard,
-      (Some(file), _, _) => LogTarget::File(PathBuf::from(file)),
-      (None, Some(dir), _) => LogTarget::Directory(PathBuf::from(dir)),
-      (None, None, _) => LogTarget::Directory(std::env::current_dir().map_err(js_error)?),
-    };
+    let log = if options.discard == Some(true) { LogTarget::Discard } else { log_target(options.log_file, options.log_dir)? };
     let options = Options {
       log,
       message: options.message.map(|m| text::escape(&m)),
@@ -408,26 +437,7 @@ impl NativeProfiler {
   #[napi]
   pub fn stop(&mut self) -> Result<ProfileSummary> {
     gc::unwatch(self.id);
-    Ok(match self.profiler()?.stop() {
-      Ok(summary) => ProfileSummary {
-        events: summary.events as f64,
-        rows: summary.rows as f64,
-        peak_rss: summary.peak_rss as f64,
-        top_function: summary.top_growth.map(|(id, _, _)| id as f64),
-        top_at_entry: summary.top_growth.map(|(_, entry, _)| entry),
-        top_growth: summary.top_growth.map(|(_, _, bytes)| bytes as f64),
-        failure: None,
-      },
-      Err(err) => ProfileSummary {
-        events: 0.0,
-        rows: 0.0,
-        peak_rss: 0.0,
-        top_function: None,
-        top_at_entry: None,
-        top_growth: None,
-        failure: Some(err.reason),
-      },
-    })
+    Ok(self.profiler()?.stop().into())
   }
 }
 
@@ -469,6 +479,27 @@ pub struct LineTotals {
   pub growth: f64,
   pub release: f64,
   pub rows: f64,
+}
+
+impl From<report::FunctionTotals> for FunctionTotals {
+  fn from(f: report::FunctionTotals) -> Self {
+    FunctionTotals {
+      file: f.file,
+      line: f.line,
+      function: f.function,
+      at_entry: f.at_entry,
+      native: f.native,
+      growth: f.growth as f64,
+      release: f.release as f64,
+      rows: f.rows as f64,
+    }
+  }
+}
+
+impl From<report::LineTotals> for LineTotals {
+  fn from(l: report::LineTotals) -> Self {
+    LineTotals { file: l.file, line: l.line, function: l.function, growth: l.growth as f64, release: l.release as f64, rows: l.rows as f64 }
+  }
 }
 
 #[napi(object)]
@@ -533,7 +564,7 @@ pub struct Damage {
   pub reason: String,
 }
 
-fn place(place: memtrace_core::report::Place) -> Place {
+fn place(place: report::Place) -> Place {
   Place { event: place.event as f64, clock: place.clock, file: place.file, line: place.line, function: place.function }
 }
 
@@ -543,7 +574,7 @@ fn place(place: memtrace_core::report::Place) -> Place {
 pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
   let path = path.unwrap_or_else(|| file.clone());
   let file = std::fs::File::open(&file).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
-  let report = memtrace_core::report::read_log(std::io::BufReader::with_capacity(1 << 20, file))
+  let report = report::read_log(std::io::BufReader::with_capacity(1 << 20, file))
     .map_err(|err| js_error(format!("{path} is not a readable memtrace log: {err}")))?;
   let (peak_rss, peak_at) = match report.peak {
     Some((rss, at)) => (Some(rss as f64), Some(place(at))),
@@ -561,32 +592,8 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
     peak_rss,
     peak_at,
     duration: report.duration,
-    functions: report
-      .functions
-      .into_iter()
-      .map(|f| FunctionTotals {
-        file: f.file,
-        line: f.line,
-        function: f.function,
-        at_entry: f.at_entry,
-        native: f.native,
-        growth: f.growth as f64,
-        release: f.release as f64,
-        rows: f.rows as f64,
-      })
-      .collect(),
-    lines: report
-      .lines
-      .into_iter()
-      .map(|l| LineTotals {
-        file: l.file,
-        line: l.line,
-        function: l.function,
-        growth: l.growth as f64,
-        release: l.release as f64,
-        rows: l.rows as f64,
-      })
-      .collect(),
+    functions: report.functions.into_iter().map(FunctionTotals::from).collect(),
+    lines: report.lines.into_iter().map(LineTotals::from).collect(),
     timeline_clock: report.timeline.iter().map(|(clock, _)| *clock).collect(),
     timeline_rss: report.timeline.iter().map(|(_, rss)| *rss as f64).collect(),
     jumps: report
@@ -673,11 +680,7 @@ pub struct NativeMonitor {
 impl NativeMonitor {
   #[napi(constructor)]
   pub fn new(options: MonitorOptions) -> Result<Self> {
-    let target = match (options.log_file, options.log_dir) {
-      (Some(file), _) => LogTarget::File(PathBuf::from(file)),
-      (None, Some(dir)) => LogTarget::Directory(PathBuf::from(dir)),
-      (None, None) => LogTarget::Directory(std::env::current_dir().map_err(js_error)?),
-    };
+    let target = log_target(options.log_file, options.log_dir)?;
     // Named after the process watched, which is this one or the root of a tree.
     let subject = options.pid.unwrap_or_else(std::process::id).to_string();
     let (file, path) = logfile::create(&target, &subject, "jsonl")

@@ -1,0 +1,122 @@
+/**
+ * The text forms of a report: what `memtrace report` prints for a profiler log, a monitor log or
+ * several logs joined, and the one line per log that `memtrace run` ends with.
+ */
+import { bytes, count, counted } from './appearance.js'
+import { AT_ENTRY_NOTE, describeHeapGrowth, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
+import { SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from './joined.js'
+import { readMonitorLog, type Damage } from './logs.js'
+
+/** The line that says a log is damaged, and what the report covers. */
+export const damaged = (damage: Damage) =>
+  `DAMAGED at line ${damage.line}: ${damage.reason}; this report covers the rows above it`
+
+/** What a monitor log says: a summary as text, or as JSON. */
+export async function monitorText(file: string, path: string, json: boolean): Promise<{ text: string; damage: Damage | null }> {
+  const { header, samples, marks, end, damage, errors } = await readMonitorLog(file)
+  const peak = samples.reduce((best, s) => (best && best.rss >= s.rss ? best : s), samples[0])
+  const pids = new Set(samples.flatMap((s) => (s.processes ?? []).map((p) => p.pid)))
+  const summary = {
+    path,
+    watched: header.watched,
+    pid: header.pid,
+    samples: samples.length,
+    duration: samples.length ? samples[samples.length - 1].t : 0,
+    peakRss: peak?.rss ?? null,
+    peakAt: peak?.t ?? null,
+    processes: pids.size,
+    marks: marks.map((m) => ({ t: m.t, label: m.label, rss: m.rss })),
+    complete: end !== null,
+    exitCode: end?.exitCode ?? null,
+    errors,
+    damage,
+  }
+  if (json) return { text: JSON.stringify(summary, null, 2), damage }
+  const lines = [
+    path,
+    `  ${counted(summary.samples, 'sample')} over ${summary.duration.toFixed(1)} s` + (summary.complete ? '' : ' (INCOMPLETE: no end row)'),
+  ]
+  if (peak) lines.push(`  peak RSS ${bytes(peak.rss)} at ${peak.t.toFixed(2)} s`)
+  if (pids.size > 0) lines.push(`  ${counted(pids.size, 'process', 'processes')}`)
+  for (const mark of marks) lines.push(`  mark at ${mark.t.toFixed(2)} s: ${mark.label} (RSS ${bytes(mark.rss)})`)
+  for (const error of errors) lines.push(`  error: ${error}`)
+  if (damage) lines.push(`  ${damaged(damage)}`)
+  return { text: lines.join('\n'), damage }
+}
+
+/** One line about a log, as `memtrace run` prints at exit; `failure`: why its process could not finish it. */
+export function summaryLine(path: string, report: LogReport, failure?: string): string {
+  const parts = [`${count(report.events)} events`, `${count(report.rows)} rows logged`]
+  if (report.peakRss != null && report.peakAt) parts.push(`peak RSS ${bytes(report.peakRss)} at ${placeOf(report.peakAt)}`)
+  const top = report.functions[0]
+  if (top && top.growth > 0) parts.push(`largest growth ${bytes(top.growth, true)} in ${named(top)} (${where(top)})`)
+  if (failure) parts.push(`INCOMPLETE: ${failure}`)
+  else if (report.damage) parts.push(damaged(report.damage))
+  else if (!report.complete) parts.push('INCOMPLETE: the log has no EOF, the process ended before it was finished')
+  return `${path}: ${parts.join(', ')}`
+}
+
+/** A text table: `columns` over `rows` of cells, numbers right-aligned, the last column free. */
+function table(title: string, columns: string[], rows: string[][], numeric: number): string[] {
+  if (rows.length === 0) return [`${title}: none`]
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: string[]) =>
+    `  ${cells.map((cell, i) => (i === cells.length - 1 ? cell : i < numeric ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ')}`.trimEnd()
+  return [`${title}:`, line(columns), ...rows.map(line)]
+}
+
+export function renderReport(path: string, report: LogReport, top: number): string {
+  const lines = [path]
+  if (report.message) lines.push(`  message: ${report.message}`)
+  lines.push(
+    `  ${count(report.events)} events, ${count(report.rows)} rows logged, ${report.duration.toFixed(3)} s` +
+      (report.complete || report.damage ? '' : ' (INCOMPLETE: no EOF; the process ended before the log was finished)'),
+  )
+  if (report.damage) lines.push(`  ${damaged(report.damage)}`)
+  if (report.peakRss != null && report.peakAt) {
+    const at = report.peakAt
+    lines.push(`  peak RSS ${bytes(report.peakRss)} at event ${count(at.event)} (${at.clock.toFixed(6)} s): ${placeOf(at)}`)
+  }
+  const heap = heapGrowth(report)
+  if (heap) lines.push(`  ${describeHeapGrowth(heap, bytes)}`)
+  const { byGrowth, byRelease, byPackage, byLine } = growthTables(report, top)
+  const functionRow = (value: number, sign: string, t: Totals) => [`${sign}${bytes(value)}`, count(t.rows), named(t), where(t)]
+  const columns = ['bytes', 'rows', 'function', 'where']
+  lines.push('', ...table('RSS growth by function', columns, byGrowth.map((t) => functionRow(t.growth, '+', t)), 2))
+  lines.push('', ...table('RSS release by function', columns, byRelease.map((t) => functionRow(t.release, '-', t)), 2))
+  const packageRows = byPackage.map((p) => [`+${bytes(p.growth)}`, `-${bytes(p.release)}`, count(p.functions), p.package])
+  lines.push('', ...table('RSS growth by package', ['growth', 'release', 'functions', 'package'], packageRows, 3))
+  if (byLine.length > 0) {
+    const lineRows = byLine.map((l) => [`+${bytes(l.growth)}`, count(l.rows), `${l.file}:${l.line}`, named(l), l.text])
+    lines.push('', ...table('RSS growth by line', ['bytes', 'rows', 'where', 'function', 'line'], lineRows, 2))
+  }
+  if ([...byGrowth, ...byRelease].some((t) => t.atEntry)) lines.push('', AT_ENTRY_NOTE)
+  return lines.join('\n')
+}
+
+/** The joined report of several profiler logs, as text. */
+export function renderJoined(joined: Joined): string {
+  const lines: string[] = []
+  for (const p of joined.processes) {
+    const workers = p.threads.filter((t) => t.thread !== 'main').length
+    const who = p.pid === null ? 'a process' : `process ${p.pid}`
+    const threads = [p.threads.some((t) => t.thread === 'main') ? 'the main thread' : '', workers > 0 ? counted(workers, 'worker') : '']
+    lines.push(
+      `${who}: ${threads.filter(Boolean).join(' and ')}, ${count(p.events)} events` + (p.peakRss === null ? '' : `, peak RSS ${bytes(p.peakRss)}`),
+    )
+    const threadRows = p.threads.map(({ thread, path, report }) => {
+      const state = report.damage ? ` (DAMAGED at line ${report.damage.line})` : report.complete ? '' : ' (INCOMPLETE)'
+      return [count(report.events), count(report.rows), report.peakRss == null ? '-' : bytes(report.peakRss), threadName(thread), `${path}${state}`]
+    })
+    lines.push(...table('logs', ['events', 'rows', 'peak RSS', 'thread', 'log'], threadRows, 3).map((l) => `  ${l}`))
+    const functionRow = (value: number, sign: string, t: ThreadTotals) => [`${sign}${bytes(value)}`, count(t.rows), threadName(t.thread), named(t), where(t)]
+    const columns = ['bytes', 'rows', 'thread', 'function', 'where']
+    lines.push('', ...table('RSS growth by function, every thread', columns, p.byGrowth.map((t) => functionRow(t.growth, '+', t)), 2))
+    lines.push('', ...table('RSS release by function, every thread', columns, p.byRelease.map((t) => functionRow(t.release, '-', t)), 2))
+    if (p.threads.length > 1) lines.push('', SHARED_RSS_NOTE)
+    if ([...p.byGrowth, ...p.byRelease].some((t) => t.atEntry)) lines.push(AT_ENTRY_NOTE)
+    lines.push('')
+  }
+  lines.push(`${counted(joined.processes.length, 'process', 'processes')}, ${counted(joined.logs, 'log')}, ${count(joined.events)} events in all`)
+  return lines.join('\n')
+}
