@@ -87,6 +87,18 @@ export interface Damage {
   reason: string
 }
 
+/**
+ * Writes the profiler log `file` (named `path` for the user) as a Chrome trace (Trace Event
+ * Format) to `out`, on process `pid` and thread `tid`.
+ */
+export declare function exportChromeTrace(file: string, path: string | undefined | null, out: string, pid: number, tid: number): Exported
+
+/** What an export wrote: its entries, and where the log was damaged, if it was. */
+export interface Exported {
+  entries: number
+  damage?: Damage
+}
+
 /** What function `id` is, if it exists. */
 export declare function functionInfo(id: number): FunctionInfo | null
 

@@ -839,6 +839,7 @@ module.exports.NativeCommand = nativeBinding.NativeCommand
 module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeProfiler = nativeBinding.NativeProfiler
 module.exports.catchSignals = nativeBinding.catchSignals
+module.exports.exportChromeTrace = nativeBinding.exportChromeTrace
 module.exports.functionInfo = nativeBinding.functionInfo
 module.exports.insertedPieces = nativeBinding.insertedPieces
 module.exports.instrument = nativeBinding.instrument

@@ -80,3 +80,46 @@ test('the heap series: growing Buffers shows memory outside the JS heap growing 
   t.true(Math.abs(objects.growth.external) < 8 * MiB, JSON.stringify(objects.growth))
   t.regex(objects.text, /most of the growth: the JS heap\n/)
 })
+
+test('with --previous too, a PREV row stays next to its NEXT row and the rows add up', (t) => {
+  const dir = tempDir('gc-previous')
+  const result = cli(['run', '--gc', '--previous', '--log-dir', dir, '--', process.execPath, '--expose-gc', churn])
+  t.is(result.status, 0, result.stderr)
+  const parsed = parseLog(readFileSync(logsIn(dir)[0], 'utf8'))
+  t.true(parsed.rows.some((r) => r.kind === 'PREV') && eventRows(parsed).some((r) => r.what === 'GC'))
+  t.deepEqual(arithmetic(parsed, 4096), [])
+})
+
+test('--chrome-trace writes the Trace Event Format: RSS and heap counters, rows as instants, collections as slices', (t) => {
+  const dir = tempDir('chrome-trace')
+  t.is(cli(['run', '--gc', '--log-dir', dir, '--', process.execPath, '--expose-gc', join(fixtures, 'gc', 'grow.cjs'), 'buffers']).status, 0)
+  const [log] = logsIn(dir)
+  const trace = join(dir, 'trace.json')
+  const result = cli(['report', '--chrome-trace', trace, log])
+  t.is(result.status, 0, result.stderr)
+  t.regex(result.stderr, new RegExp(`memtrace: wrote ${trace.replace(/[.]/g, '\\.')}`))
+  type Event = { name: string; ph: string; ts: number; pid: number; tid: number; dur?: number; s?: string; args?: Record<string, unknown> }
+  const { traceEvents, displayTimeUnit } = JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: Event[]; displayTimeUnit: string }
+  t.is(displayTimeUnit, 'ms')
+  // What every event of the format needs, and what each phase adds.
+  const pid = Number(/_(\d+)\.log$/.exec(log)![1])
+  for (const e of traceEvents) {
+    t.true(typeof e.name === 'string' && typeof e.ph === 'string' && Number.isFinite(e.ts) && e.pid === pid && e.tid === 0, JSON.stringify(e))
+    if (e.ph === 'X') t.true(typeof e.dur === 'number' && e.dur >= 0, JSON.stringify(e))
+    if (e.ph === 'i') t.true(e.s === 't' || e.s === 'p' || e.s === 'g', JSON.stringify(e))
+    if (e.ph === 'C') t.true(Object.values(e.args ?? {}).every((v) => typeof v === 'number'), JSON.stringify(e))
+  }
+  const parsed = parseLog(readFileSync(log, 'utf8'))
+  const rows = eventRows(parsed)
+  const count = (ph: string, name?: string) => traceEvents.filter((e) => e.ph === ph && (name === undefined || e.name === name)).length
+  t.is(count('M', 'process_name'), 1)
+  t.is(count('C', 'RSS'), rows.length)
+  t.is(count('X'), rows.filter((r) => r.what === 'GC').length)
+  // Each row an instant (or a slice, for a collection), and each MSG row an instant too.
+  t.is(count('i') + count('X'), rows.length + parsed.rows.filter((r) => r.kind === 'MSG').length)
+  t.true(count('C', 'V8 heap') >= 20)
+  const grown = traceEvents.filter((e) => e.ph === 'i' && e.name === 'Buffer.alloc')
+  t.true(grown.length > 0 && grown.every((e) => (e.args as { file: string }).file.endsWith('grow.cjs')))
+  // One log at a time, and a profiler log.
+  t.is(cli(['report', '--chrome-trace', trace, dir, dir]).status, 2)
+})

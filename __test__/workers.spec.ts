@@ -1,7 +1,7 @@
 // Worker threads: under `memtrace run` (and with `profile({ workers: true })`) each worker thread
 // records into a log of its own, named after the pid and its threadId, that ends however the
 // worker does.
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 
 import test from 'ava'
@@ -105,9 +105,11 @@ test('profile({ workers: true }) records the workers started while it runs, besi
 
 test('memtrace report of several logs: clear errors for a directory without logs, standard input among others, and a monitor log', (t) => {
   const empty = tempDir('no-logs')
+  // Another tool's log is none of memtrace's.
+  writeFileSync(join(empty, 'npm-debug.log'), 'npm ERR! nothing\n')
   const none = cli(['report', empty])
   t.is(none.status, 1)
-  t.is(none.stderr, `memtrace: there are no profiler logs (*.log) in ${empty}\n`)
+  t.is(none.stderr, `memtrace: there are no profiler logs (YYYYMMDD_HHMMSS_<pid>.log) in ${empty}\n`)
   const dir = tempDir('several')
   t.is(cli(['run', '--log-dir', dir, pool]).status, 0)
   const [log] = logsIn(dir)

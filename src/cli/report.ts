@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 
+import { native } from '../native.js'
 import { growthTables, heapGrowth } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
-import { joinedModel, joinLogs } from '../reports/joined.js'
+import { joinedModel, joinLogs, threadOf } from '../reports/joined.js'
 import { LogError, logKind, monitorModel, profileModel, readProfileLog, type Damage } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
 import { monitorText, renderJoined, renderReport } from '../reports/text.js'
@@ -27,7 +28,7 @@ its first line:
   dRSS of their NEXT: rows), and the growth summed by package (node_modules/<package>);
   a monitor log (memtrace monitor, monitor()): samples, the peak and when, and the processes.
 
-Several profiler logs, or a directory of them (its *.log files, as memtrace run writes them),
+Several profiler logs, or a directory of them (the YYYYMMDD_HHMMSS_<pid>.log files memtrace run writes),
 are joined: the logs of one process (its main thread and its worker threads) make one report
 with a thread column, most growth first across its threads; each process gets its own, and a
 total ends the report.
@@ -37,6 +38,10 @@ Options:
                   heap figures, each process of a tree, the largest jumps by function; zoom
                   by dragging across a chart
   --svg <file>    also write the main chart as a static SVG, for READMEs and issues
+  --chrome-trace <file>
+                  also write a profiler log as a Chrome trace (Trace Event Format), which
+                  Perfetto (ui.perfetto.dev) and chrome://tracing open: RSS and the V8 heap
+                  as counter tracks, each logged row an instant event, collections as slices
   --top <n>       how many rows each table lists (default 10)
   --json          print everything as JSON instead of text
   -h, --help      this text`
@@ -84,7 +89,9 @@ async function orCommandError<T>(work: () => T | Promise<T>): Promise<T> {
   }
 }
 
-/** The logs `args` name: each file as it is, each directory's profiler logs (`*.log`). */
+const MEMTRACE_LOG = /^\d{8}_\d{6}_\d+(?:_\d+)*\.log$/
+
+/** The logs `args` name: each file as it is, each directory's profiler logs. */
 function logsNamed(args: string[]): string[] {
   return args.flatMap((arg) => {
     let entries: string[]
@@ -95,8 +102,9 @@ function logsNamed(args: string[]): string[] {
       // Missing or unreadable: reading it says which.
       return [arg]
     }
-    const logs = entries.filter((name) => name.endsWith('.log')).sort().map((name) => join(arg, name))
-    if (logs.length === 0) throw new CommandError(`there are no profiler logs (*.log) in ${arg}`)
+    // The logs memtrace names (YYYYMMDD_HHMMSS_<pid>….log), not whatever else ends in .log.
+    const logs = entries.filter((name) => MEMTRACE_LOG.test(name)).sort().map((name) => join(arg, name))
+    if (logs.length === 0) throw new CommandError(`there are no profiler logs (YYYYMMDD_HHMMSS_<pid>.log) in ${arg}`)
     return logs
   })
 }
@@ -111,11 +119,13 @@ export const report: Command = {
       json: { value: false },
       html: { value: true },
       svg: { value: true },
+      'chrome-trace': { value: true },
     })
     if (rest.length === 0) throw usage('report', 'which log? Give its path, or - for standard input')
     const top = integerOption('report', 'top', options.get('top')?.[0], 1) ?? 10
     const html = options.get('html')?.[0]
     const svg = options.get('svg')?.[0]
+    const chromeTrace = options.get('chrome-trace')?.[0]
     const write = (target: string, text: string) => {
       try {
         writeFileSync(target, text)
@@ -127,6 +137,7 @@ export const report: Command = {
     const logs = rest.includes('-') ? rest : logsNamed(rest)
     if (logs.length > 1 || logs[0] !== rest[0]) {
       if (logs.includes('-')) throw usage('report', 'standard input (-) is one log, reported alone')
+      if (chromeTrace) throw usage('report', '--chrome-trace exports one log; give one')
       const read = await orCommandError(async () => {
         const kinds = await Promise.all(logs.map(async (path) => [path, await logKind(path, path)] as const))
         const monitor = kinds.find(([, kind]) => kind === 'monitor')
@@ -134,8 +145,9 @@ export const report: Command = {
         return logs.map((path) => ({ path, report: readProfileLog(path) }))
       })
       const joined = joinLogs(read, top)
-      if (html) write(html, renderHtml(joinedModel(joined)))
-      if (svg) write(svg, renderSvg(joinedModel(joined).charts[0]))
+      const model = html || svg ? joinedModel(joined) : null
+      if (html) write(html, renderHtml(model!))
+      if (svg) write(svg, renderSvg(model!.charts[0]))
       if (options.has('json')) {
         const processes = joined.processes.map(({ threads, ...p }) => ({
           ...p,
@@ -169,11 +181,21 @@ export const report: Command = {
       }
       let damage: Damage | null
       if (kind === 'monitor') {
+        if (chromeTrace) throw usage('report', '--chrome-trace exports a profiler log; this is a monitor log')
         const result = await orCommandError(() => monitorText(file, path, options.has('json')))
         console.log(result.text)
         damage = result.damage
       } else {
         const log = await orCommandError(() => readProfileLog(file, path))
+        if (chromeTrace) {
+          const { thread, pid } = threadOf(path, log)
+          try {
+            native.exportChromeTrace(file, path, chromeTrace, pid ?? 0, thread === 'main' ? 0 : thread)
+          } catch (error) {
+            throw new CommandError((error as Error).message)
+          }
+          process.stderr.write(`memtrace: wrote ${chromeTrace}\n`)
+        }
         if (options.has('json')) {
           console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, heapGrowth: heapGrowth(log), ...growthTables(log, top) }, null, 2))
         } else {

@@ -81,8 +81,8 @@ export interface ProfileOptions {
    */
   workers?: boolean
   /**
-   * Also record each garbage collection of this thread as a GC row: its kind and duration, when
-   * it started, and the RSS when Node reported it (soon after it ran). Default: false.
+   * Also record each garbage collection of this thread as a GC row (its kind and duration, when
+   * it started, how RSS moved while it ran), and V8's heap after it as a HEAP row. Default: false.
    */
   gc?: boolean
 }

@@ -220,4 +220,6 @@ export function named(t: { function: string; native: boolean; atEntry?: boolean 
   return notes.length > 0 ? `${t.function} (${notes.join(', ')})` : t.function
 }
 
+export const GC_NOTE = '<gc>: what RSS moved while collections ran; the event row after a collection counts it again.'
+
 export const AT_ENTRY_NOTE = '"(at entry)": seen as the function was called or resumed, so the memory moved just before, in its caller.'

@@ -3,7 +3,7 @@
  * several logs joined, and the one line per log that `memtrace run` ends with.
  */
 import { bytes, count, counted } from './appearance.js'
-import { AT_ENTRY_NOTE, describeHeapGrowth, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
+import { AT_ENTRY_NOTE, describeHeapGrowth, GC_NOTE, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
 import { SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from './joined.js'
 import { readMonitorLog, type Damage } from './logs.js'
 
@@ -90,7 +90,11 @@ export function renderReport(path: string, report: LogReport, top: number): stri
     const lineRows = byLine.map((l) => [`+${bytes(l.growth)}`, count(l.rows), `${l.file}:${l.line}`, named(l), l.text])
     lines.push('', ...table('RSS growth by line', ['bytes', 'rows', 'where', 'function', 'line'], lineRows, 2))
   }
-  if ([...byGrowth, ...byRelease].some((t) => t.atEntry)) lines.push('', AT_ENTRY_NOTE)
+  const notes = [
+    [...byGrowth, ...byRelease].some((t) => t.atEntry) ? AT_ENTRY_NOTE : '',
+    [...byGrowth, ...byRelease].some((t) => t.file === '<gc>') ? GC_NOTE : '',
+  ].filter(Boolean)
+  if (notes.length > 0) lines.push('', ...notes)
   return lines.join('\n')
 }
 

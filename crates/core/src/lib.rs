@@ -23,12 +23,14 @@
 //! * [`child`]: the command `memtrace run` and `monitor` start, in a process group of its own.
 
 pub mod child;
+pub mod export;
 pub mod format;
 pub mod functions;
 pub mod instrument;
 pub mod logfile;
 pub mod monitor;
 pub mod profiler;
+pub mod reader;
 pub mod report;
 pub mod ring;
 pub mod rss;

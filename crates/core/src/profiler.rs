@@ -188,17 +188,21 @@ pub struct Collections {
 }
 
 impl Collections {
-  /// A collection of `kind` (`format::gc::KINDS`) that ran from `start` for `duration`, with
-  /// RSS at `rss_before` bytes then, has just ended, leaving V8's heap as `heap` says.
-  pub fn record(&self, start: Instant, duration: Duration, rss_before: u64, kind: u8, heap: Option<Heap>) {
-    let Ok(rss) = rss::current() else { return };
+  /// A collection of `kind` (`format::gc::KINDS`) that ran from `start` for `duration` has
+  /// just ended, with RSS `rss_before` bytes before it and `rss_after` after it, and V8's heap
+  /// as `heap` says. Nothing is kept once the log is closed (its writer has ended).
+  pub fn record(&self, start: Instant, duration: Duration, kind: u8, rss_before: u64, rss_after: u64, heap: Option<Heap>) {
+    if self.ring.is_closed() {
+      return;
+    }
+    let page = rss::page_size();
     self.control.push_collection(Collection {
       after_event: self.ring.events(),
       clock: start.saturating_duration_since(self.started).as_secs_f64(),
       kind,
       duration_us: duration.as_micros() as u64,
-      rss_before_pages: rss_before / rss::page_size(),
-      rss_pages: rss / rss::page_size(),
+      rss_before_pages: rss_before / page,
+      rss_pages: rss_after / page,
       trigger_pages: self.trigger_pages,
       heap,
     });

@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 
-use crate::format::{gc, parse_row, text, Heap, LogRow, RowKind, What, START_OF_FILE};
+use crate::format::{gc, Heap, LogRow, RowKind, What};
+pub use crate::reader::ReportError;
+use crate::reader::LogReader;
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,10 +130,6 @@ pub struct Message {
 
 /// How many MSG rows a report keeps.
 pub const MESSAGES: usize = 1000;
-/// The longest line read. Rows are a few hundred bytes, and file names and messages rarely
-/// more; a longer line is garbage (a crash can leave a file full of NULs), and reading it
-/// whole would take memory without bound.
-pub const MAX_LINE: usize = 1 << 20;
 
 /// RSS against the clock, thinned as it grows: every point stands for `stride` rows, and is
 /// the highest of them.
@@ -167,58 +165,6 @@ impl Timeline {
   }
 }
 
-/// Why a log could not be read: what is wrong and on which line (1-based).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct ReportError {
-  pub line: u64,
-  pub reason: String,
-}
-
-/// Reads lines of at most [`MAX_LINE`] bytes (without their line break).
-struct Lines<R> {
-  input: R,
-  line: Vec<u8>,
-}
-
-enum Line<'a> {
-  /// A whole line; `ended` says whether a line break followed it.
-  Text {
-    bytes: &'a [u8],
-    ended: bool,
-  },
-  TooLong,
-  /// NUL bytes: what a file holds where a crash cut it short, never text.
-  Nul,
-}
-
-impl<R: BufRead> Lines<R> {
-  fn next(&mut self) -> std::io::Result<Option<Line<'_>>> {
-    self.line.clear();
-    loop {
-      let chunk = self.input.fill_buf()?;
-      if chunk.is_empty() {
-        return Ok((!self.line.is_empty()).then_some(Line::Text { bytes: &self.line, ended: false }));
-      }
-      let (take, ended) = match chunk.iter().position(|&b| b == b'\n') {
-        Some(at) => (at, true),
-        None => (chunk.len(), false),
-      };
-      if chunk[..take].contains(&0) {
-        return Ok(Some(Line::Nul));
-      }
-      if self.line.len() + take > MAX_LINE {
-        return Ok(Some(Line::TooLong));
-      }
-      self.line.extend_from_slice(&chunk[..take]);
-      self.input.consume(take + usize::from(ended));
-      if ended {
-        return Ok(Some(Line::Text { bytes: &self.line, ended: true }));
-      }
-    }
-  }
-}
-
 /// Reads a whole log. A log that is damaged after its first row is still read up to the damage,
 /// which the report names ([`LogReport::damage`]); one that is damaged before is an error.
 pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
@@ -243,14 +189,12 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   let mut timeline = Timeline { points: Vec::new(), stride: 1, pending: None, pending_rows: 0 };
   let mut by_function: HashMap<(String, u32, String, bool, bool), usize> = HashMap::new();
   let mut by_line: HashMap<(String, u32), usize> = HashMap::new();
-  let mut state = State::Start;
   let mut first_clock = None;
-  let mut lines = Lines { input, line: Vec::new() };
-  let mut number = 0u64;
+  let mut reader = LogReader::new(input);
   loop {
-    number += 1;
-    match read_row(&mut lines, number, &mut state, &mut report) {
-      Ok(Step::Row(LogRow::Event(e))) => {
+    let started = reader.started();
+    match reader.next_row() {
+      Ok(Some(LogRow::Event(e))) => {
         report.rows += 1;
         first_clock.get_or_insert(e.clock);
         report.duration = e.clock - first_clock.unwrap_or(e.clock);
@@ -327,14 +271,14 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           count_row(&mut totals.growth, &mut totals.release, &mut totals.rows, e.d_rss);
         }
       }
-      Ok(Step::Row(LogRow::Message { event, clock, text, .. })) => {
+      Ok(Some(LogRow::Message { event, clock, text, .. })) => {
         report.rows += 1;
         report.events = report.events.max(event);
         if report.messages.len() < MESSAGES {
           report.messages.push(Message { event, clock, text: text.to_string() });
         }
       }
-      Ok(Step::Row(LogRow::Heap { event, clock, heap, .. })) => {
+      Ok(Some(LogRow::Heap { event, clock, heap, .. })) => {
         report.rows += 1;
         report.events = report.events.max(event);
         if heap_rows % heap_stride == 0 {
@@ -351,20 +295,18 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
         heap_rows += 1;
         heap_last = Some((clock, heap));
       }
-      Ok(Step::Row(LogRow::End)) => report.complete = true,
-      Ok(Step::Row(LogRow::Start | LogRow::Header) | Step::Skip) => {}
-      Ok(Step::End) => break,
+      Ok(Some(LogRow::End)) => report.complete = true,
+      Ok(Some(LogRow::Start | LogRow::Header)) => {}
+      Ok(None) => break,
       // Damage before the first row leaves nothing to report: the file is not a log.
-      Err(err) if matches!(state, State::Start | State::Header | State::First) => return Err(err),
+      Err(err) if !started => return Err(err),
       Err(err) => {
         report.damage = Some(err);
         break;
       }
     }
   }
-  if state == State::Start {
-    return Err(ReportError { line: 1, reason: "the file is empty or is not a memtrace log (no SOF)".into() });
-  }
+  report.message = reader.message().map(str::to_string);
   report.timeline = timeline.finish();
   if let Some(last) = heap_last.filter(|last| report.heap.last() != Some(last)) {
     report.heap.push(last);
@@ -379,16 +321,6 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   Ok(report)
 }
 
-/// What one line of a log is.
-enum Step<'a> {
-  Row(LogRow<'a>),
-  /// A line that is no row: the message line, a blank line after EOF.
-  Skip,
-  /// There are no more lines.
-  End,
-}
-
-/// Reads line `number` and checks that it may come where it stands, moving `state` on.
 /// Counts one NEXT row into a total: its dRSS as growth or as release.
 fn count_row(growth: &mut u64, release: &mut u64, rows: &mut u64, d_rss: i64) {
   *rows += 1;
@@ -399,83 +331,10 @@ fn count_row(growth: &mut u64, release: &mut u64, rows: &mut u64, d_rss: i64) {
   }
 }
 
-fn read_row<'a, R: BufRead>(
-  lines: &'a mut Lines<R>,
-  number: u64,
-  state: &mut State,
-  report: &mut LogReport,
-) -> Result<Step<'a>, ReportError> {
-  let fail = |reason: String| ReportError { line: number, reason };
-  let (bytes, ended) = match lines.next().map_err(|err| fail(format!("cannot be read: {err}")))? {
-    None => return Ok(Step::End),
-    Some(Line::TooLong) => return Err(fail(format!("is longer than {} MiB: not a row of a log", MAX_LINE >> 20))),
-    Some(Line::Nul) => return Err(fail("holds NUL bytes, as a file does where a crash cut it short".into())),
-    Some(Line::Text { bytes, ended }) => (bytes, ended),
-  };
-  let text = std::str::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into()))?;
-  // Rows may end in spaces (see `sink`), and a log edited on Windows in '\r'.
-  let text = text.trim_end_matches([' ', '\r']);
-  if *state == State::Ended {
-    return if text.is_empty() { Ok(Step::Skip) } else { Err(fail("comes after EOF".into())) };
-  }
-  if *state == State::Start && text != START_OF_FILE {
-    if number == 1 {
-      text::unescape(text).map_err(|err| fail(format!("the message line: {}", err.0)))?;
-      report.message = Some(text.to_string());
-      return Ok(Step::Skip);
-    }
-    return Err(fail("the log does not start with SOF (or a message line and then SOF)".into()));
-  }
-  let row = parse_row(text).map_err(|err| {
-    fail(if ended { err.0 } else { format!("the row is cut short (was the file truncated?): {}", err.0) })
-  })?;
-  if let LogRow::Message { text, .. } = &row {
-    text::unescape(text).map_err(|err| fail(format!("the MSG: row's text: {}", err.0)))?;
-  }
-  *state = match (*state, &row) {
-    (State::Start, LogRow::Start) => State::Header,
-    // The message line was "SOF" itself.
-    (State::Header, LogRow::Start) if number == 2 && report.message.is_none() => {
-      report.message = Some(START_OF_FILE.to_string());
-      State::Header
-    }
-    (State::Header, LogRow::Header) => State::First,
-    (State::First, LogRow::Event(e)) if e.kind == RowKind::First => State::Rows,
-    (State::First | State::Rows, LogRow::Message { .. } | LogRow::Heap { .. }) => *state,
-    (State::Rows, LogRow::Event(e)) if matches!(e.kind, RowKind::Next | RowKind::Prev) => State::Rows,
-    (State::Rows, LogRow::Event(e)) if e.kind == RowKind::Last => State::Last,
-    (State::Last, LogRow::End) => State::Ended,
-    (state, _) => return Err(fail(format!("{} was expected here", state.expected()))),
-  };
-  Ok(Step::Row(row))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-  Start,
-  Header,
-  First,
-  Rows,
-  Last,
-  Ended,
-}
-
-impl State {
-  fn expected(self) -> &'static str {
-    match self {
-      State::Start => "SOF",
-      State::Header => "the HEDR: row",
-      State::First => "the FRST: row",
-      State::Rows => "a NEXT:, PREV:, MSG:, HEAP: or LAST: row",
-      State::Last => "EOF",
-      State::Ended => "nothing",
-    }
-  }
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::reader::MAX_LINE;
   use crate::format::{header, heap_row, message_row, RowWriter, What};
 
   fn log(rows: &[(RowKind, u64, &str, u64, i64)], end: bool) -> String {
@@ -659,8 +518,8 @@ mod tests {
     writer.event_row(&mut out, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20);
     writer.event_row(&mut out, RowKind::Next, 1, 1, 5000, What::Return, &main, 9 << 20, 8 << 20);
     // Collections reported after the row above, started before it.
-    for (event, id, d_rss) in [(2, 412 * gc::CODES, -(2 << 20)), (3, 9000 * gc::CODES + 2, -(4 << 20)), (4, 300 * gc::CODES, 1 << 20)] {
-      let site = RowWriter::site(gc::FILE, 0, &gc::function(id));
+    for (event, kind, duration_us, d_rss) in [(2, 0, 412, -(2 << 20)), (3, 2, 9000, -(4 << 20)), (4, 0, 300, 1 << 20)] {
+      let site = RowWriter::site(gc::FILE, 0, &gc::function(kind, duration_us));
       writer.event_row(&mut out, RowKind::Next, event, 1, 4000, What::Gc, &site, 4 << 20, d_rss);
     }
     for (event, used) in [(2, 3 << 20), (4, 5 << 20)] {

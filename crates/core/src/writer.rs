@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -37,8 +37,10 @@ pub struct WriterControl {
   thread: Mutex<Option<Thread>>,
   space: (Mutex<()>, Condvar),
   messages: Mutex<VecDeque<String>>,
-  /// Garbage collections seen on the JS thread, oldest first, for GC rows among the events.
+  /// Garbage collections seen on the JS thread, oldest first, for GC rows among the events,
+  /// and how many there are (so that the writer looks at the queue only when it holds some).
   collections: Mutex<VecDeque<Collection>>,
+  queued: AtomicUsize,
 }
 
 /// A garbage collection of the recorded thread, to be written as a GC row where it happened
@@ -91,6 +93,7 @@ impl WriterControl {
   pub fn push_collection(&self, collection: Collection) {
     if !self.suspended.load(Ordering::Acquire) {
       self.collections.lock().unwrap_or_else(|p| p.into_inner()).push_back(collection);
+      self.queued.fetch_add(1, Ordering::Release);
     }
   }
 
@@ -164,6 +167,7 @@ impl Writer {
       space: (Mutex::new(()), Condvar::new()),
       messages: Mutex::new(VecDeque::new()),
       collections: Mutex::new(VecDeque::new()),
+      queued: AtomicUsize::new(0),
     });
     let state = Drain {
       ring,
@@ -252,7 +256,8 @@ impl Drain {
   fn drain_until_done(&mut self) -> Result<(), WriteError> {
     loop {
       let state = self.control.state.load(Ordering::Acquire);
-      // Read before the head: once JS has counted an event, every record before it is published.
+      // Read before the head: once JS has counted event n, the records of the events before it
+      // are published, but for the PREV row of n - 1, which goes with n's NEXT row.
       let counted = self.ring.events();
       let head = self.ring.head();
       let mut tail = self.ring.tail();
@@ -260,7 +265,9 @@ impl Drain {
       while tail != head {
         let record = self.ring.read(tail)?;
         saw_last |= record.row == RowKind::Last;
-        self.collections_before(record.event);
+        // A collection that ran just before event n goes before the PREV row of n - 1, which
+        // must stay next to the NEXT row of n.
+        self.collections_before(if record.row == RowKind::Prev { record.event + 1 } else { record.event });
         self.row(&record);
         tail = tail.wrapping_add(1);
         if self.file.buffered() >= BUFFER_BYTES {
@@ -275,12 +282,10 @@ impl Drain {
       if state == FINISH && self.ring.head() == tail {
         // Asked to finish without a LAST from JS: the thread that traced is gone (a worker
         // ended by terminate(), a profiler dropped unstopped).
-        self.collections_before(u64::MAX);
         self.synthetic_last("<terminated>", "<not stopped>".into());
         break;
       }
       if state > 0 {
-        self.collections_before(u64::MAX);
         self.synthetic_last("<signal>", format!("<{}>", signal_name(state)));
         break;
       }
@@ -363,11 +368,17 @@ impl Drain {
   /// Writes the GC rows of collections that ran before event `event` (after `event - 1`
   /// events), each if it moved RSS past the filter, as JS filters events.
   fn collections_before(&mut self, event: u64) {
+    if self.control.queued.load(Ordering::Acquire) == 0 {
+      return;
+    }
     loop {
       let next = {
         let mut queue = self.control.collections.lock().unwrap_or_else(|p| p.into_inner());
         match queue.front() {
-          Some(c) if c.after_event < event => queue.pop_front(),
+          Some(c) if c.after_event < event => {
+            self.control.queued.fetch_sub(1, Ordering::Release);
+            queue.pop_front()
+          }
           _ => None,
         }
       };
@@ -381,7 +392,7 @@ impl Drain {
         let rss = c.rss_pages * self.page;
         self.summary.peak_rss = self.summary.peak_rss.max(rss);
         let d_rss = (c.rss_pages as i64 - c.rss_before_pages as i64) * self.page as i64;
-        let site = RowWriter::site(gc::FILE, 0, &gc::function(c.duration_us * gc::CODES + u64::from(c.kind)));
+        let site = RowWriter::site(gc::FILE, 0, &gc::function(c.kind, c.duration_us));
         let rows = &mut self.rows;
         self
           .file
@@ -394,8 +405,10 @@ impl Drain {
     }
   }
 
-  /// The LAST row when JS cannot write one: `file` and `name` say why.
+  /// The LAST row when JS cannot write one: `file` and `name` say why. Collections not yet
+  /// written go before it.
   fn synthetic_last(&mut self, file: &str, name: String) {
+    self.collections_before(u64::MAX);
     let id = functions::register(file, &[functions::Site { line: 0, column: 0, name }]);
     let pages = rss::current().map(|bytes| bytes / self.page).unwrap_or(0);
     let record = Record {
@@ -459,6 +472,19 @@ mod tests {
     }
   }
 
+  /// The log a writer makes of `collections`, queued first, and then `records`.
+  fn written(collections: &[Collection], records: &[Record]) -> String {
+    let (ring, sink, writer) = started();
+    for c in collections {
+      writer.control.push_collection(*c);
+    }
+    for r in records {
+      push_blocking(&ring, &writer.control, *r);
+    }
+    writer.join().unwrap();
+    text(&sink)
+  }
+
   fn record(event: u64, row: RowKind, what: What, id: u64, pages: u64) -> Record {
     Record { event, clock: event as f64 * 1e-3, rss_pages: pages, row, what, id }
   }
@@ -505,7 +531,6 @@ mod tests {
   #[test]
   fn gc_rows_go_after_the_events_before_them_and_are_filtered_as_events_are() {
     let site = functions::register("/t/gc.js", &[functions::Site { line: 2, column: 1, name: "work".into() }]);
-    let (ring, sink, writer) = started();
     let collection = |after_event, kind, rss_before_pages, rss_pages| Collection {
       after_event,
       clock: 0.5,
@@ -516,22 +541,24 @@ mod tests {
       trigger_pages: 4,
       heap: None,
     };
-    writer.control.push_collection(collection(1, 0, 110, 90));
-    // It moved RSS less than the filter: not written.
-    writer.control.push_collection(collection(1, 0, 90, 92));
     let heap = Heap { used: 5 << 20, total: 8 << 20, external: 1 << 20 };
-    writer.control.push_collection(Collection { heap: Some(heap), ..collection(3, 2, 120, 60) });
-    for r in [
-      record(0, RowKind::First, What::Line, site, 100),
-      record(1, RowKind::Next, What::Call, site, 110),
-      record(3, RowKind::Next, What::Return, site, 120),
-      record(4, RowKind::Last, What::Line, site, 120),
-    ] {
-      push_blocking(&ring, &writer.control, r);
-    }
-    writer.join().unwrap();
+    let collections = [
+      collection(1, 0, 110, 90),
+      // It moved RSS less than the filter: not written.
+      collection(1, 0, 90, 92),
+      Collection { heap: Some(heap), ..collection(3, 2, 120, 60) },
+    ];
+    let log = written(
+      &collections,
+      &[
+        record(0, RowKind::First, What::Line, site, 100),
+        record(1, RowKind::Next, What::Call, site, 110),
+        record(3, RowKind::Next, What::Return, site, 120),
+        record(4, RowKind::Last, What::Line, site, 120),
+      ],
+    );
     let page = rss::page_size() as i64;
-    let rows: Vec<_> = text(&sink)
+    let rows: Vec<_> = log
       .lines()
       .filter_map(|line| match parse_row(line.trim_end()).ok()? {
         LogRow::Event(row) => Some((row.event, row.what.name(), row.function.to_string(), row.d_rss / page)),
@@ -552,7 +579,7 @@ mod tests {
       ]
     );
     // The heap after the mark-compact, at the clock it ended, whether or not its GC row was written.
-    let heaps: Vec<_> = text(&sink)
+    let heaps: Vec<_> = log
       .lines()
       .filter_map(|line| match parse_row(line.trim_end()).ok()? {
         LogRow::Heap { event, clock, heap, .. } => Some((event, clock, heap)),
@@ -560,6 +587,39 @@ mod tests {
       })
       .collect();
     assert_eq!(heaps, [(3, 0.5015, heap)]);
+  }
+
+  #[test]
+  fn a_gc_row_never_parts_a_prev_row_from_its_next_row() {
+    let site = functions::register("/t/gc-prev.js", &[functions::Site { line: 2, column: 1, name: "work".into() }]);
+    // It ran between events 4 and 5, which are logged together as PREV 4 and NEXT 5.
+    let collection = Collection {
+      after_event: 4,
+      clock: 0.5,
+      kind: 0,
+      duration_us: 100,
+      rss_before_pages: 120,
+      rss_pages: 100,
+      trigger_pages: 1,
+      heap: None,
+    };
+    let log = written(
+      &[collection],
+      &[
+        record(0, RowKind::First, What::Line, site, 100),
+        record(4, RowKind::Prev, What::Call, site, 100),
+        record(5, RowKind::Next, What::Return, site, 110),
+        record(6, RowKind::Last, What::Line, site, 110),
+      ],
+    );
+    let rows: Vec<_> = log
+      .lines()
+      .filter_map(|line| match parse_row(line.trim_end()).ok()? {
+        LogRow::Event(row) => Some(format!("{} {}", row.kind.prefix().trim_end(), row.what.name())),
+        _ => None,
+      })
+      .collect();
+    assert_eq!(rows, ["FRST: LINE", "NEXT: GC", "PREV: CALL", "NEXT: RETURN", "LAST: LINE"]);
   }
 
   #[test]

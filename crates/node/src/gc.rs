@@ -34,9 +34,10 @@ const EXTERNAL: usize = 7;
 thread_local! {
   /// Profilers of this thread that record collections, by the binding's id for each.
   static WATCHERS: RefCell<Vec<(u64, Collections)>> = const { RefCell::new(Vec::new()) };
-  /// When the collections under way started, and RSS then (weak callbacks run within a
-  /// mark-compact).
-  static STARTS: RefCell<Vec<(Instant, u64)>> = const { RefCell::new(Vec::new()) };
+  /// The collections under way (weak callbacks run within a mark-compact), each with when it
+  /// started and RSS then, or None when nothing watched it start or RSS could not be read:
+  /// every prologue pushes and every epilogue pops, so that they pair up.
+  static STARTS: RefCell<Vec<Option<(Instant, u64)>>> = const { RefCell::new(Vec::new()) };
   static INSTALLED: Cell<bool> = const { Cell::new(false) };
   /// This thread's isolate and V8's function for its heap figures, once their layout is checked.
   static HEAP: Cell<Option<(*mut c_void, GetHeapStatistics)>> = const { Cell::new(None) };
@@ -70,16 +71,15 @@ pub fn unwatch(id: u64) {
 }
 
 extern "C" fn prologue(_isolate: *mut c_void, _gc_type: i32, _flags: i32, _data: *mut c_void) {
-  if WATCHERS.try_with(|watchers| watchers.try_borrow().is_ok_and(|w| w.is_empty())).unwrap_or(true) {
-    return;
-  }
-  let rss = rss::current().unwrap_or(0);
-  let _ = STARTS.try_with(|starts| starts.borrow_mut().push((Instant::now(), rss)));
+  let watched = WATCHERS.try_with(|watchers| watchers.try_borrow().is_ok_and(|w| !w.is_empty())).unwrap_or(false);
+  let start = if watched { rss::current().ok().map(|rss| (Instant::now(), rss)) } else { None };
+  let _ = STARTS.try_with(|starts| starts.borrow_mut().push(start));
 }
 
 extern "C" fn epilogue(_isolate: *mut c_void, gc_type: i32, _flags: i32, _data: *mut c_void) {
-  let Ok(Some((start, rss_before))) = STARTS.try_with(|starts| starts.borrow_mut().pop()) else { return };
+  let Ok(Some(Some((start, rss_before)))) = STARTS.try_with(|starts| starts.borrow_mut().pop()) else { return };
   let duration = start.elapsed();
+  let Ok(rss_after) = rss::current() else { return };
   // GCType is one bit per kind, in the order of `format::gc::KINDS`.
   let kind = (gc_type as u32).trailing_zeros().min(7) as u8;
   let _ = WATCHERS.try_with(|watchers| {
@@ -89,7 +89,7 @@ extern "C" fn epilogue(_isolate: *mut c_void, gc_type: i32, _flags: i32, _data: 
       }
       let heap = heap();
       for (_, collections) in watchers.iter() {
-        collections.record(start, duration, rss_before, kind, heap);
+        collections.record(start, duration, kind, rss_before, rss_after, heap);
       }
     }
   });

@@ -14,7 +14,7 @@ use memtrace_core::instrument::{self, Cache, SourceKind};
 use memtrace_core::logfile::{self, LogTarget};
 use memtrace_core::monitor::{self, Ending, Heap, Monitor, Target};
 use memtrace_core::profiler::{Options, Profiler};
-use memtrace_core::{functions, report, ring, rss, signals};
+use memtrace_core::{export, functions, report, ring, rss, signals};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -621,7 +621,44 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
     heap_used: report.heap.iter().map(|(_, heap)| heap.used as f64).collect(),
     heap_total: report.heap.iter().map(|(_, heap)| heap.total as f64).collect(),
     heap_external: report.heap.iter().map(|(_, heap)| heap.external as f64).collect(),
-    damage: report.damage.map(|d| Damage { line: d.line as f64, reason: d.reason }),
+    damage: report.damage.map(Damage::from),
+  })
+}
+
+impl From<report::ReportError> for Damage {
+  fn from(damage: report::ReportError) -> Self {
+    Damage { line: damage.line as f64, reason: damage.reason }
+  }
+}
+
+/// What an export wrote: its entries, and where the log was damaged, if it was.
+#[napi(object)]
+pub struct Exported {
+  pub entries: f64,
+  pub damage: Option<Damage>,
+}
+
+/// Writes the profiler log `file` (named `path` for the user) as a Chrome trace (Trace Event
+/// Format) to `out`, on process `pid` and thread `tid`.
+#[napi]
+pub fn export_chrome_trace(file: String, path: Option<String>, out: String, pid: u32, tid: u32) -> Result<Exported> {
+  let path = path.unwrap_or_else(|| file.clone());
+  let input = std::fs::File::open(&file).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
+  let output = std::fs::File::create(&out).map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
+  let exported = export::chrome::write(
+    std::io::BufReader::with_capacity(1 << 20, input),
+    std::io::BufWriter::with_capacity(1 << 20, output),
+    pid,
+    tid,
+    &format!("memtrace: {path}"),
+  )
+  .map_err(|err| match err {
+    export::ExportError::Log(err) => js_error(format!("{path} is not a readable memtrace log: {err}")),
+    err => js_error(format!("{out}: {err}")),
+  })?;
+  Ok(Exported {
+    entries: exported.entries as f64,
+    damage: exported.damage.map(Damage::from),
   })
 }
 

@@ -1,9 +1,6 @@
-//! GC rows: how a garbage collection is named in the log, and read back.
-//!
-//! A GC record carries the kind and the duration where other records carry a function id
-//! (`id = duration_us * CODES + kind`): collections are many and each lasts its own time, so
-//! they are not functions of the table. The row's File is `<gc>`, its Function the kind with
-//! the duration: `scavenge (0.412 ms)`.
+//! GC rows: how a garbage collection is named in the log, and read back. Collections are many
+//! and each lasts its own time, so they are not functions of the table: a GC row's File is
+//! `<gc>`, its Function the kind with the duration, `scavenge (0.412 ms)`.
 
 /// The File column of a GC row.
 pub const FILE: &str = "<gc>";
@@ -11,13 +8,10 @@ pub const FILE: &str = "<gc>";
 /// V8's kinds of collection, by the bit of its `GCType` (`scavenge` is bit 0).
 pub const KINDS: [&str; 5] = ["scavenge", "minor-mark-sweep", "mark-compact", "incremental-marking", "weak-callbacks"];
 
-/// How many kind codes a GC record's id leaves room for.
-pub const CODES: u64 = 8;
-
-/// The Function column of a GC record's `id`.
-pub fn function(id: u64) -> String {
-  let kind = KINDS.get((id % CODES) as usize).copied().unwrap_or("collection");
-  format!("{kind} ({:.3} ms)", (id / CODES) as f64 / 1000.0)
+/// The Function column of a collection of `kind` (a [`KINDS`] index) that lasted `duration_us`.
+pub fn function(kind: u8, duration_us: u64) -> String {
+  let kind = KINDS.get(usize::from(kind)).copied().unwrap_or("collection");
+  format!("{kind} ({:.3} ms)", duration_us as f64 / 1000.0)
 }
 
 /// The kind and the duration in milliseconds of a GC row's Function column, if it is one.
@@ -33,9 +27,8 @@ mod tests {
 
   #[test]
   fn kind_and_duration_round_trip() {
-    let id = 412 * CODES + 2;
-    assert_eq!(function(id), "mark-compact (0.412 ms)");
-    assert_eq!(parse(&function(id)), Some(("mark-compact", 0.412)));
+    assert_eq!(function(2, 412), "mark-compact (0.412 ms)");
+    assert_eq!(parse(&function(2, 412)), Some(("mark-compact", 0.412)));
     assert_eq!(parse("scavenge"), None);
     assert_eq!(parse("main (0.1 ms)"), None);
   }

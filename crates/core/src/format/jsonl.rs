@@ -1,5 +1,6 @@
-//! JSON Lines, for the monitor's log: one object per line, built by hand because the rows are
-//! few and flat (a serializer would be a dependency for eight field types).
+//! JSON Lines, for the monitor's log (and JSON objects for the exports): one object per line,
+//! built by hand because the rows are few and flat (a serializer would be a dependency for
+//! eight field types).
 
 use std::fmt::Write;
 
@@ -18,6 +19,12 @@ impl Number for u64 {
 }
 
 impl Number for u32 {
+  fn write(&self, out: &mut String) {
+    out.push_str(itoa::Buffer::new().format(*self));
+  }
+}
+
+impl Number for i64 {
   fn write(&self, out: &mut String) {
     out.push_str(itoa::Buffer::new().format(*self));
   }

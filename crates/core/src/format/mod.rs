@@ -29,14 +29,16 @@
 //!   process's CPU time; wall time lines up with the monitor's timeline and with what a user
 //!   waited for.)
 //! * RSS: bytes.
-//! * GC rows (What `GC`, with the profiler's `gc` option): a garbage collection, as an event
-//!   like any other, written when Node reports it, soon after it ran. File is `<gc>`, Function
-//!   its kind and duration (`scavenge (0.412 ms)`), Clock its start, so it may be earlier than
-//!   the row above; RSS is read as it is reported (see [`gc`]).
-//! * HEAP: V8's heap just after a garbage collection (with `gc`), after its GC row, at the clock
-//!   it ended: `HEAP: 302 +0 0.005102 # used 10934512 total 16777216 external 2351230`, bytes
-//!   of the JS heap used and reserved, and of memory outside it that JS objects hold (Buffers and
-//!   ArrayBuffers among it). A series, not events: written at every collection, unfiltered.
+//! * GC rows (What `GC`, with the profiler's `gc` option): a garbage collection (or a phase V8
+//!   reports as one: incremental marking, weak callbacks), after the last event counted before
+//!   it. File is `<gc>`, Function its kind and duration (`scavenge (0.412 ms)`, see [`gc`]),
+//!   Clock its start, RSS just after it, and dRSS what RSS moved while it ran, filtered by the
+//!   trigger. It is no reference for the rows after it: they count from the event row before,
+//!   as JS filters events, so their dRSS may count the collection's again.
+//! * HEAP: V8's heap just after each collection (with `gc`), after its GC row, at the clock it
+//!   ended: `HEAP: 302 +0 0.005102 # used 10934512 total 16777216 external 2351230`, bytes of
+//!   the JS heap used and reserved, and of memory outside it that JS objects hold (Buffers and
+//!   ArrayBuffers among it). A series, not events: one for every collection, unfiltered.
 //! * MSG: a user message, with the Event, dEvent and Clock at which it was written. Its text,
 //!   like the message line, is written as given but for a few escapes that keep it one line
 //!   and give back any string exactly (see [`text`]).
