@@ -40,6 +40,8 @@ export declare class NativeMonitor {
 /** One profiler: its log, ring, sampler and writer. */
 export declare class NativeProfiler {
   constructor(options: ProfileOptions)
+  /** Why the GC rows asked for cannot be recorded, if they cannot. */
+  get noGcRows(): string | null
   /**
    * The ring as an ArrayBuffer over Rust-owned memory (once per profiler: two buffers over
    * one block are not allowed). This profiler keeps the memory alive until `release`, which

@@ -396,6 +396,10 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     const thread = isMainThread ? 'main thread' : `thread ${threadId}`
     created.message(`${thread} of process ${process.pid} (uptime ${process.uptime().toFixed(6)} s)`)
   }
+  if (profiler.noGcRows) {
+    created.message(`no GC rows: ${profiler.noGcRows}`)
+    process.stderr.write(`memtrace: no GC rows in ${created.logPath ?? 'the log'}: ${profiler.noGcRows}\n`)
+  }
 
   return created
 }

@@ -4,7 +4,7 @@
 //! Node-API has no GC hooks, but Node exports V8's C++ API to addons. `v8::Isolate::GetCurrent`
 //! and `AddGCPrologueCallback`/`AddGCEpilogueCallback` (the forms with a data pointer, stable
 //! from Node 20 to 26) are looked up by their Itanium-mangled names at run time, so that a
-//! runtime without them gets a clear error rather than an addon that fails to load. The
+//! runtime without them records without GC rows, saying why, rather than fail to load. The
 //! callbacks run on the collected thread, during the collection, and do little: a clock read
 //! and an RSS read before and after, V8's heap figures (`Isolate::GetHeapStatistics`, as Node's own `v8.GCProfiler`
 //! reads them after each collection) and a queue push for the writer, nothing that touches

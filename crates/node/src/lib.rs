@@ -323,6 +323,7 @@ pub struct NativeProfiler {
   path: Option<String>,
   capacity: u32,
   memory_given: bool,
+  no_gc_rows: Option<String>,
 }
 
 const RELEASED: &str = "this profiler has been released";
@@ -344,21 +345,24 @@ impl NativeProfiler {
       thread: options.thread,
       trigger_pages: options.trigger_pages.max(0.0) as u64,
     };
-    let mut inner = Profiler::start(&options).map_err(js_error)?;
+    let inner = Profiler::start(&options).map_err(js_error)?;
     let path = inner.path().map(|path| path.display().to_string());
     let capacity = inner.ring().capacity();
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if gc_rows {
-      if let Err(err) = gc::watch(id, inner.collections().expect("a profiler just started has a writer"), heap_limit) {
-        // Nothing was traced yet: the log is ended, and says why.
-        let _ = inner.stop();
-        if let Some(path) = inner.path() {
-          let _ = std::fs::remove_file(path);
-        }
-        return Err(js_error(err));
-      }
-    }
-    Ok(NativeProfiler { inner: Some(inner), id, path, capacity, memory_given: false })
+    // Without V8's GC callbacks (Windows, another runtime) the profiler records all the same,
+    // and says why it has no GC rows.
+    let no_gc_rows = if gc_rows {
+      gc::watch(id, inner.collections().expect("a profiler just started has a writer"), heap_limit).err()
+    } else {
+      None
+    };
+    Ok(NativeProfiler { inner: Some(inner), id, path, capacity, memory_given: false, no_gc_rows })
+  }
+
+  /// Why the GC rows asked for cannot be recorded, if they cannot.
+  #[napi(getter)]
+  pub fn no_gc_rows(&self) -> Option<String> {
+    self.no_gc_rows.clone()
   }
 
   fn profiler(&mut self) -> Result<&mut Profiler> {
