@@ -16,7 +16,7 @@ const untraced = `${[1, 2, 3, 4].map((n) => 32 * MiB + n).join(' ')}\n`
 /** The thread a worker's log names in its first MSG row, or null for a main thread's log. */
 function threadOf(log: Log): { thread: number; pid: number } | null {
   const first = log.rows.find((r) => r.kind === 'MSG')
-  const m = first && 'text' in first ? /^thread (\d+) of process (\d+) \(uptime \d+\.\d{6} s\)$/.exec(first.text) : null
+  const m = first && 'text' in first ? /^thread (\d+) of process (\d+) \(started \d{4}-\d\d-\d\dT[\d:.]+Z, uptime \d+\.\d{6} s\)$/.exec(first.text) : null
   return m ? { thread: Number(m[1]), pid: Number(m[2]) } : null
 }
 
@@ -64,7 +64,7 @@ test('memtrace run: the main thread and each of four workers write a log of thei
     const grew = joined.processes[0].byGrowth.filter((f) => f.function === 'fillBuffer' && !f.atEntry)
     t.deepEqual(grew.map((f) => f.thread).sort(), workers.map(({ log }) => threadOf(log)!.thread).sort())
     const text = cli(['report', '--top', '50', dir]).stdout
-    t.regex(text, new RegExp(`^process ${pid}: the main thread and 4 workers, `))
+    t.regex(text, new RegExp(`^process ${pid} \\(started \\d{4}-[\\d-]+T[\\d:.]+Z\\): the main thread and 4 workers, `))
     const line = readFileSync(fill, 'utf8').split('\n').findIndex((l) => l.startsWith('function fillBuffer')) + 1
     t.is(text.match(new RegExp(`^ +\\+[\\d.]+ MiB +1 +worker \\d+ +fillBuffer +\\S+fill\\.cjs:${line}$`, 'gm'))?.length, 4, text)
     t.regex(text, /growth seen by one thread may have been made by another/)
@@ -122,4 +122,21 @@ test('memtrace report of several logs: clear errors for a directory without logs
   const mixed = cli(['report', log, monitorLog])
   t.is(mixed.status, 1)
   t.is(mixed.stderr, `memtrace: ${monitorLog} is a monitor log: monitor logs are reported one at a time\n`)
+})
+
+test('memtrace report tells two processes of one pid apart by when they started (pids repeat in containers)', (t) => {
+  const first = tempDir('pid-first')
+  t.is(cli(['run', '--log-dir', first, pool]).status, 0)
+  // The same logs, as if a later run had got the same pid: started an hour after.
+  const later = tempDir('pid-later')
+  for (const log of logsIn(first)) {
+    const text = readFileSync(log, 'utf8').replace(/\(started ([^,]+),/, (_, iso: string) => `(started ${new Date(Date.parse(iso) + 3_600_000).toISOString()},`)
+    writeFileSync(join(later, basename(log)), text)
+  }
+  type Joined = { processes: { pid: number; started: string; threads: unknown[] }[] }
+  const joined = JSON.parse(cli(['report', '--json', first, later]).stdout) as Joined
+  t.is(joined.processes.length, 2)
+  t.is(joined.processes[0].pid, joined.processes[1].pid)
+  t.deepEqual(joined.processes.map((p) => p.threads.length), [5, 5])
+  t.is(Date.parse(joined.processes[1].started) - Date.parse(joined.processes[0].started), 3_600_000)
 })

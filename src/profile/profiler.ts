@@ -390,11 +390,14 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
   stack.push(created)
   switchTo(recording)
   writeFirst(origin.site ?? callSite(origin.caller ?? start))
-  // Which thread of which process, and the process's uptime now: what `memtrace report` joins
-  // the logs of one process by, on one timeline.
+  // Which thread of which process, when the process started (pids repeat, in containers above
+  // all) and its uptime now: what `memtrace report` joins the logs of one process by, on one
+  // timeline.
   if (!isMainThread || workers) {
     const thread = isMainThread ? 'main thread' : `thread ${threadId}`
-    created.message(`${thread} of process ${process.pid} (uptime ${process.uptime().toFixed(6)} s)`)
+    const uptime = process.uptime()
+    const started = new Date(Date.now() - uptime * 1000).toISOString()
+    created.message(`${thread} of process ${process.pid} (started ${started}, uptime ${uptime.toFixed(6)} s)`)
   }
   if (profiler.noGcRows) {
     created.message(`no GC rows: ${profiler.noGcRows}`)

@@ -4,9 +4,11 @@
  * -- npm test`) get one summary each, and a total.
  *
  * A log of a thread recorded with its workers names its thread and process in its first MSG row
- * (`thread 3 of process 4321 (uptime 0.105771 s)`, or `main thread of …`), with the process's
- * uptime at that row's Clock, which puts the logs of one process on one timeline. Another log is
- * of a main thread, of the process its file name says (`YYYYMMDD_HHMMSS_<pid>.log`).
+ * (`thread 3 of process 4321 (started 2026-11-30T00:20:00.123Z, uptime 0.105771 s)`, or
+ * `main thread of …`): the process's start tells processes of one pid apart (pids repeat, in
+ * containers above all), and its uptime at that row's Clock puts the logs of one process on one
+ * timeline. Another log is of a main thread, of the process its file name says
+ * (`YYYYMMDD_HHMMSS_<pid>.log`).
  */
 import { basename } from 'node:path'
 
@@ -33,6 +35,8 @@ export interface ThreadTotals extends Totals {
 export interface ProcessLogs {
   /** Null when no log tells it (a main thread's log under a name of the user's choosing). */
   pid: number | null
+  /** When the process started (ISO 8601), when its logs say. */
+  started: string | null
   /** The main thread first, then the workers by threadId. */
   threads: ThreadLog[]
   events: number
@@ -48,36 +52,47 @@ export interface Joined {
   events: number
 }
 
-const THREAD = /^(?:thread (\d+)|main thread) of process (\d+) \(uptime (\d+\.\d+) s\)$/
+const THREAD = /^(?:thread (\d+)|main thread) of process (\d+) \(started (\S+), uptime (\d+\.\d+) s\)$/
+/** Starts of one process, as its threads compute them, differ by their clock reads at most. */
+const SAME_START_MS = 1000
 const NAMED = /^\d{8}_\d{6}_(\d+)(?:_\d+)*\.log$/
 
-/** The thread and process a log is of, and when it started in the process's uptime. */
-export function threadOf(path: string, report: LogReport): Omit<ThreadLog, 'path' | 'report'> & { pid: number | null } {
+/** The thread and process a log is of, when the process started, and when the log did in its uptime. */
+export function threadOf(
+  path: string,
+  report: LogReport,
+): Omit<ThreadLog, 'path' | 'report'> & { pid: number | null; started: string | null } {
   const first = report.messages[0]
   const said = first ? THREAD.exec(first.text) : null
-  if (said) return { thread: said[1] ? Number(said[1]) : 'main', pid: Number(said[2]), start: Number(said[3]) - first.clock }
+  if (said) {
+    return { thread: said[1] ? Number(said[1]) : 'main', pid: Number(said[2]), started: said[3], start: Number(said[4]) - first.clock }
+  }
   const named = NAMED.exec(basename(path))
-  return { thread: 'main', pid: named ? Number(named[1]) : null, start: null }
+  return { thread: 'main', pid: named ? Number(named[1]) : null, started: null, start: null }
 }
 
 /** `logs` grouped by process, each process's functions ranked across its threads. */
 export function joinLogs(logs: { path: string; report: LogReport }[], top: number): Joined {
-  const byPid = new Map<number | string, { pid: number | null; threads: ThreadLog[] }>()
+  const groups: { pid: number | null; started: string | null; threads: ThreadLog[] }[] = []
   for (const { path, report } of logs) {
-    const { thread, pid, start } = threadOf(path, report)
-    // A log whose process is unknown is a process of its own.
-    const key = pid ?? path
-    const entry = byPid.get(key) ?? { pid, threads: [] }
+    const { thread, pid, started, start } = threadOf(path, report)
+    // One process: one pid, and a start that its logs agree on (or that one of them does not
+    // say). A log whose process is unknown is a process of its own.
+    const near = (a: string | null, b: string | null) => a === null || b === null || Math.abs(Date.parse(a) - Date.parse(b)) < SAME_START_MS
+    const group = pid === null ? undefined : groups.find((g) => g.pid === pid && near(g.started, started))
+    const entry = group ?? { pid, started, threads: [] }
+    if (!group) groups.push(entry)
+    entry.started ??= started
     entry.threads.push({ path, thread, start, report })
-    byPid.set(key, entry)
   }
   const order = (t: Thread) => (t === 'main' ? -1 : t)
-  const processes = [...byPid.values()].map(({ pid, threads }) => {
+  const processes = groups.map(({ pid, started, threads }) => {
     threads.sort((a, b) => order(a.thread) - order(b.thread) || a.path.localeCompare(b.path))
     const all = threads.flatMap(({ thread, report }) => report.functions.map((f) => ({ ...f, thread })))
     const peaks = threads.map((t) => t.report.peakRss).filter((p): p is number => p != null)
     return {
       pid,
+      started,
       threads,
       events: threads.reduce((sum, t) => sum + t.report.events, 0),
       peakRss: peaks.length > 0 ? Math.max(...peaks) : null,
@@ -91,7 +106,7 @@ export function joinLogs(logs: { path: string; report: LogReport }[], top: numbe
         .slice(0, top),
     }
   })
-  processes.sort((a, b) => (a.pid ?? Infinity) - (b.pid ?? Infinity))
+  processes.sort((a, b) => (a.pid ?? Infinity) - (b.pid ?? Infinity) || (a.started ?? '').localeCompare(b.started ?? ''))
   return { processes, logs: logs.length, events: processes.reduce((sum, p) => sum + p.events, 0) }
 }
 

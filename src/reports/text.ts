@@ -103,7 +103,7 @@ export function renderJoined(joined: Joined): string {
   const lines: string[] = []
   for (const p of joined.processes) {
     const workers = p.threads.filter((t) => t.thread !== 'main').length
-    const who = p.pid === null ? 'a process' : `process ${p.pid}`
+    const who = (p.pid === null ? 'a process' : `process ${p.pid}`) + (p.started === null ? '' : ` (started ${p.started})`)
     const threads = [p.threads.some((t) => t.thread === 'main') ? 'the main thread' : '', workers > 0 ? counted(workers, 'worker') : '']
     lines.push(
       `${who}: ${threads.filter(Boolean).join(' and ')}, ${count(p.events)} events` + (p.peakRss === null ? '' : `, peak RSS ${bytes(p.peakRss)}`),
