@@ -90,10 +90,10 @@ export interface Damage {
 }
 
 /**
- * Writes the profiler log `file` (named `path` for the user) as a Chrome trace (Trace Event
- * Format) to `out`, on process `pid` and thread `tid`.
+ * Writes `logs` as one Chrome trace (Trace Event Format) to `out`, each on its own track; what
+ * was written of each.
  */
-export declare function exportChromeTrace(file: string, path: string | undefined | null, out: string, pid: number, tid: number): Exported
+export declare function exportChromeTrace(logs: Array<TraceLog>, out: string): Array<Exported>
 
 /** What an export wrote: its entries, and where the log was damaged, if it was. */
 export interface Exported {
@@ -316,3 +316,16 @@ export declare function rssPages(): number
 
 /** The largest resident set size this process has had, in bytes. */
 export declare function rssPeak(): number
+
+/** One log of a Chrome trace, and the track it goes on. */
+export interface TraceLog {
+  file: string
+  /** Its name for the user. */
+  path: string
+  pid: number
+  tid: number
+  /** Seconds from the trace's zero to the log's Clock 0. */
+  offset: number
+  process: string
+  thread: string
+}

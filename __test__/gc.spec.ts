@@ -120,6 +120,4 @@ test('--chrome-trace writes the Trace Event Format: RSS and heap counters, rows 
   t.true(count('C', 'V8 heap') >= 20)
   const grown = traceEvents.filter((e) => e.ph === 'i' && e.name === 'Buffer.alloc')
   t.true(grown.length > 0 && grown.every((e) => (e.args as { file: string }).file.endsWith('grow.cjs')))
-  // One log at a time, and a profiler log.
-  t.is(cli(['report', '--chrome-trace', trace, dir, dir]).status, 2)
 })

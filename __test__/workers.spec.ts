@@ -140,3 +140,23 @@ test('memtrace report tells two processes of one pid apart by when they started 
   t.deepEqual(joined.processes.map((p) => p.threads.length), [5, 5])
   t.is(Date.parse(joined.processes[1].started) - Date.parse(joined.processes[0].started), 3_600_000)
 })
+
+test('--chrome-trace of a directory puts each thread of the process on a track of its own, on the process\'s uptime', (t) => {
+  const dir = tempDir('trace-threads')
+  t.is(cli(['run', '--log-dir', dir, pool]).status, 0)
+  const trace = join(tempDir('trace-out'), 'trace.json')
+  t.is(cli(['report', '--chrome-trace', trace, dir]).status, 0)
+  type Event = { name: string; ph: string; ts: number; pid: number; tid: number; args?: { name?: string } }
+  const { traceEvents } = JSON.parse(readFileSync(trace, 'utf8')) as { traceEvents: Event[] }
+  const logs = logsIn(dir).map((path) => parseLog(readFileSync(path, 'utf8')))
+  const pid = threadOf(logs.find((log) => threadOf(log))!)!.pid
+  t.true(traceEvents.every((e) => e.pid === pid), 'one process')
+  const threads = traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => `${e.tid} ${e.args?.name}`)
+  const workers = logs.map(threadOf).filter((w) => w !== null).map((w) => w!.thread).sort((a, b) => a - b)
+  t.deepEqual(threads.sort(), ['0 main', ...workers.map((w) => `${w} worker ${w}`)].sort())
+  // Each worker's rows on its own track, after the main thread started them.
+  const firstOf = (tid: number) => Math.min(...traceEvents.filter((e) => e.tid === tid && e.ph !== 'M').map((e) => e.ts))
+  for (const w of workers) t.true(firstOf(w) > firstOf(0), `worker ${w}`)
+  const grown = traceEvents.filter((e) => e.ph === 'i' && e.name === 'Buffer.alloc').map((e) => e.tid)
+  t.deepEqual([...new Set(grown)].sort((a, b) => a - b), workers)
+})

@@ -10,7 +10,7 @@ import { finished } from 'node:stream/promises'
 import { native } from '../native.js'
 import { growthTables, heapGrowth } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
-import { joinedModel, joinLogs, threadOf } from '../reports/joined.js'
+import { joinedModel, joinLogs, threadName, threadOf } from '../reports/joined.js'
 import { LogError, logKind, monitorModel, profileModel, readProfileLog, type Damage } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
 import { monitorText, renderJoined, renderReport } from '../reports/text.js'
@@ -39,9 +39,10 @@ Options:
                   by dragging across a chart
   --svg <file>    also write the main chart as a static SVG, for READMEs and issues
   --chrome-trace <file>
-                  also write a profiler log as a Chrome trace (Trace Event Format), which
+                  also write the profiler logs as a Chrome trace (Trace Event Format), which
                   Perfetto (ui.perfetto.dev) and chrome://tracing open: RSS and the V8 heap
-                  as counter tracks, each logged row an instant event, collections as slices
+                  as counter tracks, each logged row an instant event, collections as slices,
+                  a track per thread
   --top <n>       how many rows each table lists (default 10)
   --json          print everything as JSON instead of text
   -h, --help      this text`
@@ -87,6 +88,16 @@ async function orCommandError<T>(work: () => T | Promise<T>): Promise<T> {
     if (error instanceof LogError) throw new CommandError(error.message)
     throw error
   }
+}
+
+/** Writes `logs` as one Chrome trace to `target`, and says so. */
+function exportChromeTrace(logs: Parameters<typeof native.exportChromeTrace>[0], target: string): void {
+  try {
+    native.exportChromeTrace(logs, target)
+  } catch (error) {
+    throw new CommandError((error as Error).message)
+  }
+  process.stderr.write(`memtrace: wrote ${target}\n`)
 }
 
 const MEMTRACE_LOG = /^\d{8}_\d{6}_\d+(?:_\d+)*\.log$/
@@ -137,7 +148,6 @@ export const report: Command = {
     const logs = rest.includes('-') ? rest : logsNamed(rest)
     if (logs.length > 1 || logs[0] !== rest[0]) {
       if (logs.includes('-')) throw usage('report', 'standard input (-) is one log, reported alone')
-      if (chromeTrace) throw usage('report', '--chrome-trace exports one log; give one')
       const read = await orCommandError(async () => {
         const kinds = await Promise.all(logs.map(async (path) => [path, await logKind(path, path)] as const))
         const monitor = kinds.find(([, kind]) => kind === 'monitor')
@@ -145,6 +155,21 @@ export const report: Command = {
         return logs.map((path) => ({ path, report: readProfileLog(path) }))
       })
       const joined = joinLogs(read, top)
+      if (chromeTrace) {
+        // Each process on a track group of its own, each thread on a track, on its process's uptime.
+        const tracks = joined.processes.flatMap((p, n) =>
+          p.threads.map((t) => ({
+            file: t.path,
+            path: t.path,
+            pid: p.pid ?? 1_000_000 + n,
+            tid: t.thread === 'main' ? 0 : t.thread,
+            offset: t.start ?? 0,
+            process: p.pid === null ? `a process (${t.path})` : `process ${p.pid}${p.started ? ` (started ${p.started})` : ''}`,
+            thread: threadName(t.thread),
+          })),
+        )
+        exportChromeTrace(tracks, chromeTrace)
+      }
       const model = html || svg ? joinedModel(joined) : null
       if (html) write(html, renderHtml(model!))
       if (svg) write(svg, renderSvg(model!.charts[0]))
@@ -189,12 +214,9 @@ export const report: Command = {
         const log = await orCommandError(() => readProfileLog(file, path))
         if (chromeTrace) {
           const { thread, pid } = threadOf(path, log)
-          try {
-            native.exportChromeTrace(file, path, chromeTrace, pid ?? 0, thread === 'main' ? 0 : thread)
-          } catch (error) {
-            throw new CommandError((error as Error).message)
-          }
-          process.stderr.write(`memtrace: wrote ${chromeTrace}\n`)
+          const processName = pid === null ? path : `process ${pid}`
+          const track = { file, path, pid: pid ?? 0, tid: thread === 'main' ? 0 : thread, offset: 0, process: processName, thread: threadName(thread) }
+          exportChromeTrace([track], chromeTrace)
         }
         if (options.has('json')) {
           console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, heapGrowth: heapGrowth(log), ...growthTables(log, top) }, null, 2))

@@ -642,28 +642,40 @@ pub struct Exported {
   pub damage: Option<Damage>,
 }
 
-/// Writes the profiler log `file` (named `path` for the user) as a Chrome trace (Trace Event
-/// Format) to `out`, on process `pid` and thread `tid`.
+/// One log of a Chrome trace, and the track it goes on.
+#[napi(object)]
+pub struct TraceLog {
+  pub file: String,
+  /// Its name for the user.
+  pub path: String,
+  pub pid: u32,
+  pub tid: u32,
+  /// Seconds from the trace's zero to the log's Clock 0.
+  pub offset: f64,
+  pub process: String,
+  pub thread: String,
+}
+
+/// Writes `logs` as one Chrome trace (Trace Event Format) to `out`, each on its own track; what
+/// was written of each.
 #[napi]
-pub fn export_chrome_trace(file: String, path: Option<String>, out: String, pid: u32, tid: u32) -> Result<Exported> {
-  let path = path.unwrap_or_else(|| file.clone());
-  let input = std::fs::File::open(&file).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
+pub fn export_chrome_trace(logs: Vec<TraceLog>, out: String) -> Result<Vec<Exported>> {
   let output = std::fs::File::create(&out).map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
-  let exported = export::chrome::write(
-    std::io::BufReader::with_capacity(1 << 20, input),
-    std::io::BufWriter::with_capacity(1 << 20, output),
-    pid,
-    tid,
-    &format!("memtrace: {path}"),
-  )
-  .map_err(|err| match err {
-    export::ExportError::Log(err) => js_error(format!("{path} is not a readable memtrace log: {err}")),
-    err => js_error(format!("{out}: {err}")),
-  })?;
-  Ok(Exported {
-    entries: exported.entries as f64,
-    damage: exported.damage.map(Damage::from),
-  })
+  let write_error = |err: std::io::Error| js_error(format!("cannot write {out}: {err}"));
+  let mut trace = export::chrome::Trace::start(std::io::BufWriter::with_capacity(1 << 20, output)).map_err(write_error)?;
+  let mut exported = Vec::with_capacity(logs.len());
+  for log in &logs {
+    let input = std::fs::File::open(&log.file).map_err(|err| js_error(format!("cannot open {}: {err}", log.path)))?;
+    let track =
+      export::chrome::Track { pid: log.pid, tid: log.tid, offset: log.offset, process: &log.process, thread: &log.thread };
+    let one = trace.add(std::io::BufReader::with_capacity(1 << 20, input), &track).map_err(|err| match err {
+      export::ExportError::Log(err) => js_error(format!("{} is not a readable memtrace log: {err}", log.path)),
+      err => js_error(format!("{out}: {err}")),
+    })?;
+    exported.push(Exported { entries: one.entries as f64, damage: one.damage.map(Damage::from) });
+  }
+  trace.finish().map_err(write_error)?;
+  Ok(exported)
 }
 
 #[napi(object)]
