@@ -299,6 +299,12 @@ export interface RingLayout {
   clock: number
   events: number
   records: number
+  /**
+   * What a record's code is put together from, by name: the What column's codes (`CALL`, …)
+   * and the row kinds', times 16 (`NEXT`, …).
+   */
+  what: Record<string, number>
+  row: Record<string, number>
 }
 
 /** The resident set size of this process now, in bytes. */

@@ -15,28 +15,6 @@
  */
 import { native } from '../native.js'
 
-/** The What column, as `crates/core/src/format/mod.rs` numbers it. */
-export const enum What {
-  Call = 0,
-  Return = 1,
-  Except = 2,
-  Yield = 3,
-  Resume = 4,
-  NativeCall = 5,
-  NativeReturn = 6,
-  NativeExcept = 7,
-  Line = 8,
-}
-
-/** Row kinds, as `crates/core/src/ring.rs` numbers them (times 16 in a record's code). */
-export const enum Row {
-  Next = 0,
-  Prev = 16,
-  First = 32,
-  Last = 48,
-  Message = 64,
-}
-
 /** How much of the work an event does: the stages of the seed's benchmark table. */
 export const enum Stage {
   /** Count events only. */
@@ -78,6 +56,27 @@ interface Saved {
 }
 
 const layout = native.ringLayout()
+
+/** A code of a record's (`id * 128 + row + what`), as `crates/core/src/ring.rs` gives it. */
+function code(codes: Record<string, number>, name: string): number {
+  const value = codes[name]
+  if (typeof value !== 'number') throw new Error(`memtrace's native binding gives no code for ${name}: it is of another version`)
+  return value
+}
+const CALL = code(layout.what, 'CALL')
+const RETURN = code(layout.what, 'RETURN')
+const EXCEPT = code(layout.what, 'EXCEPT')
+const YIELD = code(layout.what, 'YIELD')
+const RESUME = code(layout.what, 'RESUME')
+const C_CALL = code(layout.what, 'C_CALL')
+const C_RETURN = code(layout.what, 'C_RETURN')
+const C_EXCEPT = code(layout.what, 'C_EXCEPT')
+const LINE = code(layout.what, 'LINE')
+const PREV_ROW = code(layout.row, 'PREV')
+const FIRST_ROW = code(layout.row, 'FRST')
+const LAST_ROW = code(layout.row, 'LAST')
+const MESSAGE_ROW = code(layout.row, 'MSG')
+
 const HEAD = layout.head
 const TAIL = layout.tail
 const RSS = layout.rssPages
@@ -148,7 +147,7 @@ function otherEvent(what: number, id: number, n: number): void {
 
 /** An event passed the filter: log it (and the one before it), and make it the reference. */
 function passed(n: number, pages: number, code: number): void {
-  if (previous && n - 1 > doubles[REF_EVENT]) record(n - 1, doubles[PREV_CLOCK], prevPages, prevCode + Row.Prev)
+  if (previous && n - 1 > doubles[REF_EVENT]) record(n - 1, doubles[PREV_CLOCK], prevPages, prevCode + PREV_ROW)
   if (stage === Stage.Log) record(n, floats[CLOCK], pages, code)
   refPages = pages
   doubles[REF_EVENT] = n
@@ -189,7 +188,7 @@ let depth = 0
 
 function call(id: number): void {
   depth = (depth + 1) | 0
-  if (on) event(What.Call, id)
+  if (on) event(CALL, id)
 }
 
 function ret(id: number): void {
@@ -198,7 +197,7 @@ function ret(id: number): void {
     return
   }
   if (open !== 0) unwind()
-  if (on) event(What.Return, id)
+  if (on) event(RETURN, id)
   depth = (depth - 1) | 0
 }
 
@@ -211,7 +210,7 @@ function except(id: number): void {
 /** EXCEPT from a `finally` that knows the function did not complete normally. */
 function exceptFinally(id: number): void {
   if (open !== 0) unwind()
-  if (on) event(What.Except, id)
+  if (on) event(EXCEPT, id)
   depth = (depth - 1) | 0
 }
 
@@ -228,27 +227,27 @@ function fieldValue<T>(id: number, value: T): T {
 }
 
 function suspend<T>(id: number, value: T): T {
-  if (on) event(What.Yield, id)
+  if (on) event(YIELD, id)
   depth = (depth - 1) | 0
   return value
 }
 
 function resume<T>(id: number, value: T): T {
   depth = (depth + 1) | 0
-  if (on) event(What.Resume, id)
+  if (on) event(RESUME, id)
   return value
 }
 
 /** A statement is about to run (code instrumented with MEMTRACE_LINES=1). */
 function line(id: number): void {
-  if (on && lines) event(What.Line, id)
+  if (on && lines) event(LINE, id)
 }
 
 /** RESUME reported from a `catch` or `finally` if the function was suspended; returns the new value of `$mt$s`. */
 function resumeAbruptly(id: number, suspended: number): 0 {
   if (suspended) {
     depth = (depth + 1) | 0
-    if (on) event(What.Resume, id)
+    if (on) event(RESUME, id)
   }
   return 0
 }
@@ -298,7 +297,7 @@ function nativeReturn<T>(site: number, value: T): T {
   if (open !== 0 && nativeDepths[open - 1] === depth) {
     if (nativeSites[open - 1] === site) {
       open--
-      if (on) event(What.NativeReturn, site)
+      if (on) event(C_RETURN, site)
     } else {
       returnTo(site)
     }
@@ -319,14 +318,14 @@ function enterNative(site: number): void {
   nativeSites[open] = site
   nativeDepths[open] = depth
   open++
-  event(What.NativeCall, site)
+  event(C_CALL, site)
 }
 
 /** C_EXCEPT for the native calls under way in the current function (or deeper): they threw. */
 function unwind(): void {
   while (open !== 0 && nativeDepths[open - 1] >= depth) {
     open--
-    if (on) event(What.NativeExcept, nativeSites[open])
+    if (on) event(C_EXCEPT, nativeSites[open])
   }
 }
 
@@ -336,10 +335,10 @@ function returnTo(site: number): void {
     if (nativeSites[i] !== site) continue
     while (open - 1 > i) {
       open--
-      if (on) event(What.NativeExcept, nativeSites[open])
+      if (on) event(C_EXCEPT, nativeSites[open])
     }
     open--
-    if (on) event(What.NativeReturn, site)
+    if (on) event(C_RETURN, site)
     return
   }
 }
@@ -412,7 +411,7 @@ function forAwait(id: number, iterable: unknown, suspended: () => void): object 
     const next = iterator.next
     return {
       next(...args: unknown[]) {
-        if (on) event(What.Yield, id)
+        if (on) event(YIELD, id)
         suspended()
         return next.apply(iterator, args)
       },
@@ -420,7 +419,7 @@ function forAwait(id: number, iterable: unknown, suspended: () => void): object 
         const close = iterator.return
         if (close === undefined || close === null) return close
         return (...args: unknown[]) => {
-          if (on) event(What.Yield, id)
+          if (on) event(YIELD, id)
           suspended()
           return close.apply(iterator, args)
         }
@@ -536,7 +535,7 @@ export function eventCount(recording: Recording): number {
 /** Writes the FRST row of the current recording (event 0) and makes it the filter's reference. */
 export function writeFirst(siteId: number): void {
   const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
-  record(0, floats[CLOCK], pages, siteId * 128 + Row.First + What.Line)
+  record(0, floats[CLOCK], pages, siteId * 128 + FIRST_ROW + LINE)
   refPages = pages
   doubles[REF_EVENT] = 0
 }
@@ -544,10 +543,10 @@ export function writeFirst(siteId: number): void {
 /** Writes the LAST row of the current recording: one past the last event. */
 export function writeLast(siteId: number): void {
   const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
-  record(floats[EVENTS] + 1, floats[CLOCK], pages, siteId * 128 + Row.Last + What.Line)
+  record(floats[EVENTS] + 1, floats[CLOCK], pages, siteId * 128 + LAST_ROW + LINE)
 }
 
 /** Writes a MSG row at the current event (the text goes to the writer separately). */
 export function writeMessage(): void {
-  record(floats[EVENTS], floats[CLOCK], 0, Row.Message + What.Line)
+  record(floats[EVENTS], floats[CLOCK], 0, MESSAGE_ROW + LINE)
 }

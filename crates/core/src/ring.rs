@@ -63,6 +63,18 @@ pub struct JsOffsets {
   pub records: u32,
 }
 
+/// The codes JS puts a record's `code` together from (`id * 128 + row + what`), by name: each
+/// What's (`CALL`, `C_RETURN`, …) and each row kind's, times 16 already (`NEXT`, `PREV`, …).
+/// JS takes them from here, so that they are written down once.
+pub fn js_codes() -> (Vec<(&'static str, u32)>, Vec<(&'static str, u32)>) {
+  let whats = What::ALL.iter().map(|what| (what.name(), *what as u32)).collect();
+  let rows = [RowKind::Next, RowKind::Prev, RowKind::First, RowKind::Last, RowKind::Message]
+    .iter()
+    .map(|row| (row.prefix().trim_end_matches([':', ' ']), (row_code(*row) * 16) as u32))
+    .collect();
+  (whats, rows)
+}
+
 pub const fn js_offsets() -> JsOffsets {
   JsOffsets {
     head: (HEAD_AT / 4) as u32,

@@ -155,12 +155,20 @@ pub struct RingLayout {
   pub clock: u32,
   pub events: u32,
   pub records: u32,
+  /// What a record's code is put together from, by name: the What column's codes (`CALL`, …)
+  /// and the row kinds', times 16 (`NEXT`, …).
+  pub what: HashMap<String, u32>,
+  pub row: HashMap<String, u32>,
 }
 
 #[napi]
 pub fn ring_layout() -> RingLayout {
   let o = ring::js_offsets();
+  let (what, row) = ring::js_codes();
+  let named = |codes: Vec<(&str, u32)>| codes.into_iter().map(|(name, code)| (name.to_string(), code)).collect();
   RingLayout {
+    what: named(what),
+    row: named(row),
     head: o.head,
     tail: o.tail,
     rss_pages: o.rss_pages,
