@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::format::Heap;
 pub use crate::logfile::LogTarget;
 use crate::logfile::{self, LogFileError};
-use crate::format::Heap;
 use crate::ring::Ring;
 use crate::rss;
 use crate::sampler::{self, Subscription};
@@ -191,7 +191,15 @@ impl Collections {
   /// A collection of `kind` (`format::gc::KINDS`) that ran from `start` for `duration` has
   /// just ended, with RSS `rss_before` bytes before it and `rss_after` after it, and V8's heap
   /// as `heap` says. Nothing is kept once the log is closed (its writer has ended).
-  pub fn record(&self, start: Instant, duration: Duration, kind: u8, rss_before: u64, rss_after: u64, heap: Option<Heap>) {
+  pub fn record(
+    &self,
+    start: Instant,
+    duration: Duration,
+    kind: u8,
+    rss_before: u64,
+    rss_after: u64,
+    heap: Option<Heap>,
+  ) {
     if self.ring.is_closed() {
       return;
     }
@@ -238,7 +246,14 @@ mod tests {
 
   #[test]
   fn an_unwritable_location_fails_before_anything_runs() {
-    let options = |log| Options { log, message: None, capacity: 4, rss_period: Duration::from_millis(1), thread: None, trigger_pages: 1 };
+    let options = |log| Options {
+      log,
+      message: None,
+      capacity: 4,
+      rss_period: Duration::from_millis(1),
+      thread: None,
+      trigger_pages: 1,
+    };
     let err = Profiler::start(&options(LogTarget::File("/proc/memtrace/x.log".into()))).err().unwrap();
     assert!(err.to_string().starts_with("cannot create the log file /proc/memtrace/x.log: "), "{err}");
     let err = Profiler::start(&options(LogTarget::Directory("/proc/memtrace".into()))).err().unwrap();

@@ -29,7 +29,9 @@ struct Lines<R> {
 /// What [`Lines::next`] read into its buffer.
 enum Line {
   /// A whole line; `ended` says whether a line break followed it.
-  Text { ended: bool },
+  Text {
+    ended: bool,
+  },
   TooLong,
   /// NUL bytes: what a file holds where a crash cut it short, never text.
   Nul,

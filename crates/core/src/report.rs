@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::io::BufRead;
 
 use crate::format::{gc, Heap, LogRow, RowKind, What};
-pub use crate::reader::ReportError;
 use crate::reader::LogReader;
+pub use crate::reader::ReportError;
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -334,8 +334,8 @@ fn count_row(growth: &mut u64, release: &mut u64, rows: &mut u64, d_rss: i64) {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::reader::MAX_LINE;
   use crate::format::{header, heap_row, message_row, RowWriter, What};
+  use crate::reader::MAX_LINE;
 
   fn log(rows: &[(RowKind, u64, &str, u64, i64)], end: bool) -> String {
     let mut out = header(Some("run 1")).into_bytes();
@@ -529,7 +529,10 @@ mod tests {
     out.extend_from_slice(b"EOF\n");
     let report = read_log(out.as_slice()).unwrap();
     let scavenge = report.functions.iter().find(|f| f.function == "scavenge").unwrap();
-    assert_eq!((scavenge.file.as_str(), scavenge.rows, scavenge.growth, scavenge.release), (gc::FILE, 2, 1 << 20, 2 << 20));
+    assert_eq!(
+      (scavenge.file.as_str(), scavenge.rows, scavenge.growth, scavenge.release),
+      (gc::FILE, 2, 1 << 20, 2 << 20)
+    );
     let kinds: Vec<_> = report.collections.iter().map(|c| (c.kind.as_str(), c.milliseconds, c.d_rss)).collect();
     assert_eq!(kinds, [("mark-compact", 9.0, -(4 << 20)), ("scavenge", 0.412, -(2 << 20)), ("scavenge", 0.3, 1 << 20)]);
     assert!(report.timeline.windows(2).all(|w| w[0].0 <= w[1].0), "{:?}", report.timeline);

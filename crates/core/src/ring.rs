@@ -63,10 +63,13 @@ pub struct JsOffsets {
   pub records: u32,
 }
 
+/// Codes by name.
+pub type Codes = Vec<(&'static str, u32)>;
+
 /// The codes JS puts a record's `code` together from (`id * 128 + row + what`), by name: each
 /// What's (`CALL`, `C_RETURN`, …) and each row kind's, times 16 already (`NEXT`, `PREV`, …).
 /// JS takes them from here, so that they are written down once.
-pub fn js_codes() -> (Vec<(&'static str, u32)>, Vec<(&'static str, u32)>) {
+pub fn js_codes() -> (Codes, Codes) {
   let whats = What::ALL.iter().map(|what| (what.name(), *what as u32)).collect();
   let rows = [RowKind::Next, RowKind::Prev, RowKind::First, RowKind::Last, RowKind::Message]
     .iter()

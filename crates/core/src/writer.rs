@@ -394,9 +394,9 @@ impl Drain {
         let d_rss = (c.rss_pages as i64 - c.rss_before_pages as i64) * self.page as i64;
         let site = RowWriter::site(gc::FILE, 0, &gc::function(c.kind, c.duration_us));
         let rows = &mut self.rows;
-        self
-          .file
-          .line(|out| rows.event_row(out, RowKind::Next, c.after_event, d_event, clock_us, What::Gc, &site, rss, d_rss));
+        self.file.line(|out| {
+          rows.event_row(out, RowKind::Next, c.after_event, d_event, clock_us, What::Gc, &site, rss, d_rss)
+        });
       }
       if let Some(heap) = c.heap {
         self.summary.rows += 1;

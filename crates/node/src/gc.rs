@@ -143,5 +143,8 @@ fn install(heap_limit: u64) -> Result<(), String> {
 
 #[cfg(not(unix))]
 fn install(_heap_limit: u64) -> Result<(), String> {
-  Err("GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there".into())
+  Err(
+    "GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there"
+      .into(),
+  )
 }

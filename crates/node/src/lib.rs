@@ -344,7 +344,8 @@ impl NativeProfiler {
   pub fn new(options: ProfileOptions) -> Result<Self> {
     let gc_rows = options.gc.unwrap_or(false);
     let heap_limit = options.heap_limit.unwrap_or(0.0) as u64;
-    let log = if options.discard == Some(true) { LogTarget::Discard } else { log_target(options.log_file, options.log_dir)? };
+    let log =
+      if options.discard == Some(true) { LogTarget::Discard } else { log_target(options.log_file, options.log_dir)? };
     let options = Options {
       log,
       message: options.message.map(|m| text::escape(&m)),
@@ -510,7 +511,14 @@ impl From<report::FunctionTotals> for FunctionTotals {
 
 impl From<report::LineTotals> for LineTotals {
   fn from(l: report::LineTotals) -> Self {
-    LineTotals { file: l.file, line: l.line, function: l.function, growth: l.growth as f64, release: l.release as f64, rows: l.rows as f64 }
+    LineTotals {
+      file: l.file,
+      line: l.line,
+      function: l.function,
+      growth: l.growth as f64,
+      release: l.release as f64,
+      rows: l.rows as f64,
+    }
   }
 }
 
@@ -627,7 +635,13 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
     collections: report
       .collections
       .into_iter()
-      .map(|c| Collection { clock: c.clock, kind: c.kind, milliseconds: c.milliseconds, rss: c.rss as f64, d_rss: c.d_rss as f64 })
+      .map(|c| Collection {
+        clock: c.clock,
+        kind: c.kind,
+        milliseconds: c.milliseconds,
+        rss: c.rss as f64,
+        d_rss: c.d_rss as f64,
+      })
       .collect(),
     heap_clock: report.heap.iter().map(|(clock, _)| *clock).collect(),
     heap_used: report.heap.iter().map(|(_, heap)| heap.used as f64).collect(),
@@ -670,12 +684,18 @@ pub struct TraceLog {
 pub fn export_chrome_trace(logs: Vec<TraceLog>, out: String) -> Result<Vec<Exported>> {
   let output = std::fs::File::create(&out).map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
   let write_error = |err: std::io::Error| js_error(format!("cannot write {out}: {err}"));
-  let mut trace = export::chrome::Trace::start(std::io::BufWriter::with_capacity(1 << 20, output)).map_err(write_error)?;
+  let mut trace =
+    export::chrome::Trace::start(std::io::BufWriter::with_capacity(1 << 20, output)).map_err(write_error)?;
   let mut exported = Vec::with_capacity(logs.len());
   for log in &logs {
     let input = std::fs::File::open(&log.file).map_err(|err| js_error(format!("cannot open {}: {err}", log.path)))?;
-    let track =
-      export::chrome::Track { pid: log.pid, tid: log.tid, offset: log.offset, process: &log.process, thread: &log.thread };
+    let track = export::chrome::Track {
+      pid: log.pid,
+      tid: log.tid,
+      offset: log.offset,
+      process: &log.process,
+      thread: &log.thread,
+    };
     let one = trace.add(std::io::BufReader::with_capacity(1 << 20, input), &track).map_err(|err| match err {
       export::ExportError::Log(err) => js_error(format!("{} is not a readable memtrace log: {err}", log.path)),
       err => js_error(format!("{out}: {err}")),

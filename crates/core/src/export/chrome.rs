@@ -44,9 +44,16 @@ impl<W: Write> Trace<W> {
     let entries_before = self.entries;
     let (pid, tid) = (track.pid, track.tid);
     let event = |name: &str, ph: &str, clock: f64| {
-      Object::new().string("name", name).string("ph", ph).number("ts", (track.offset + clock) * 1e6).number("pid", pid).number("tid", tid)
+      Object::new()
+        .string("name", name)
+        .string("ph", ph)
+        .number("ts", (track.offset + clock) * 1e6)
+        .number("pid", pid)
+        .number("tid", tid)
     };
-    for (key, name, label) in [((pid, None), "process_name", track.process), ((pid, Some(tid)), "thread_name", track.thread)] {
+    for (key, name, label) in
+      [((pid, None), "process_name", track.process), ((pid, Some(tid)), "thread_name", track.thread)]
+    {
       if !self.named.contains(&key) {
         self.named.push(key);
         let args = Object::new().string("name", label).finish_inline();
@@ -76,7 +83,11 @@ impl<W: Write> Trace<W> {
           self.emit(row.raw("args", &args))?;
         }
         Ok(Some(LogRow::Heap { clock, heap, .. })) => {
-          let args = Object::new().number("used", heap.used).number("total", heap.total).number("external", heap.external).finish_inline();
+          let args = Object::new()
+            .number("used", heap.used)
+            .number("total", heap.total)
+            .number("external", heap.external)
+            .finish_inline();
           self.emit(event("V8 heap", "C", clock).raw("args", &args))?;
         }
         Ok(Some(LogRow::Message { clock, text, .. })) => {
@@ -136,15 +147,26 @@ mod tests {
     trace.finish().unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("{\"traceEvents\":[\n") && text.ends_with("\n],\"displayTimeUnit\":\"ms\"}\n"), "{text}");
-    let lines: Vec<&str> = text.lines().skip(1).filter(|l| l.starts_with('{')).map(|l| l.trim_end_matches(',')).collect();
+    let lines: Vec<&str> =
+      text.lines().skip(1).filter(|l| l.starts_with('{')).map(|l| l.trim_end_matches(',')).collect();
     assert_eq!(lines.len() as u64, exported.entries);
     assert_eq!(exported.entries, 2 + 4 * 2 + 1 + 1);
-    assert_eq!(lines[0], r#"{"name":"process_name","ph":"M","ts":0,"pid":42,"tid":7,"args":{"name":"memtrace: a.log"}}"#);
+    assert_eq!(
+      lines[0],
+      r#"{"name":"process_name","ph":"M","ts":0,"pid":42,"tid":7,"args":{"name":"memtrace: a.log"}}"#
+    );
     assert_eq!(lines[1], r#"{"name":"thread_name","ph":"M","ts":0,"pid":42,"tid":7,"args":{"name":"worker 7"}}"#);
     assert_eq!(lines[4], r#"{"name":"RSS","ph":"C","ts":1500,"pid":42,"tid":7,"args":{"RSS":3145728}}"#);
     assert!(lines[5].starts_with(r#"{"name":"main","ph":"i","ts":1500,"pid":42,"tid":7,"cat":"RETURN","s":"t","args":{"what":"RETURN","file":"/app/a.js","line":3"#));
-    assert!(lines[7].starts_with(r#"{"name":"scavenge","ph":"X","ts":1000,"pid":42,"tid":7,"cat":"GC","dur":2500,"#), "{}", lines[7]);
-    assert_eq!(lines[8], r#"{"name":"V8 heap","ph":"C","ts":3500,"pid":42,"tid":7,"args":{"used":5,"total":8,"external":1}}"#);
+    assert!(
+      lines[7].starts_with(r#"{"name":"scavenge","ph":"X","ts":1000,"pid":42,"tid":7,"cat":"GC","dur":2500,"#),
+      "{}",
+      lines[7]
+    );
+    assert_eq!(
+      lines[8],
+      r#"{"name":"V8 heap","ph":"C","ts":3500,"pid":42,"tid":7,"args":{"used":5,"total":8,"external":1}}"#
+    );
     assert_eq!(lines[9], r#"{"name":"a \"quoted\" mark","ph":"i","ts":4000,"pid":42,"tid":7,"cat":"MSG","s":"p"}"#);
     assert_eq!(exported.damage, None);
 

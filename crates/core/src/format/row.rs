@@ -205,7 +205,12 @@ mod tests {
     assert_eq!(text, "HEAP: 302          +0      0.005102     # used 10934512 total 16777216 external 2351230\n");
     assert_eq!(
       crate::format::parse_row(text.trim_end()).unwrap(),
-      crate::format::LogRow::Heap { event: 302, d_event: 0, clock: 0.005102, heap: Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230 } }
+      crate::format::LogRow::Heap {
+        event: 302,
+        d_event: 0,
+        clock: 0.005102,
+        heap: Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230 }
+      }
     );
   }
 
