@@ -180,7 +180,7 @@ test('the HTML report of a monitor log and of a profiler log: drawn offline, wit
   const [profileLog] = logsIn(profileDir)
   // A process and its four workers: a directory of five logs, joined.
   const poolDir = tempDir('report-joined')
-  t.is(cli(['run', '--log-dir', poolDir, join(fixtures, 'workers', 'pool.cjs')]).status, 0)
+  t.is(cli(['run', '--rss', 'exact', '--log-dir', poolDir, join(fixtures, 'workers', 'pool.cjs')]).status, 0)
   // GC rows and the heap after each collection.
   const gcDir = tempDir('report-gc')
   t.is(cli(['run', '--gc', '--log-dir', gcDir, '--', process.execPath, '--expose-gc', join(fixtures, 'gc', 'grow.cjs'), 'buffers']).status, 0)

@@ -143,7 +143,8 @@ test('memtrace report tells two processes of one pid apart by when they started 
 
 test('--chrome-trace of a directory puts each thread of the process on a track of its own, on the process\'s uptime', (t) => {
   const dir = tempDir('trace-threads')
-  t.is(cli(['run', '--log-dir', dir, pool]).status, 0)
+  // RSS read at each event, so that each worker's Buffer.alloc row is logged whatever the sampler's lag.
+  t.is(cli(['run', '--rss', 'exact', '--log-dir', dir, pool]).status, 0)
   const trace = join(tempDir('trace-out'), 'trace.json')
   t.is(cli(['report', '--chrome-trace', trace, dir]).status, 0)
   type Event = { name: string; ph: string; ts: number; pid: number; tid: number; args?: { name?: string } }
