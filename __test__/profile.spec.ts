@@ -364,6 +364,7 @@ test('bad options are TypeErrors that name the option and what it allows; a bad 
     'TypeError: dRssTrigger must be an integer from 0 to 9007199254740991, got "4096"',
     "TypeError: rss must be one of 'sampled', 'exact', got \"fast\"",
     'TypeError: previous must be true or false, got "yes"',
+    'TypeError: workers must be true or false, got 1',
     'TypeError: rssPeriodUs must be an integer from 0 to 10000000, got -3',
     'TypeError: ringSize must be an integer from 2 to 16777216, got 1',
     "TypeError: record must be one of 'count', 'rss', 'filter', 'log', got \"everything\"",
