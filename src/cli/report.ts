@@ -90,6 +90,11 @@ async function orCommandError<T>(work: () => T | Promise<T>): Promise<T> {
   }
 }
 
+/** Says on stderr that the log at `path` is damaged, and that the report stops there. */
+function sayDamaged(path: string, damage: Damage): void {
+  process.stderr.write(`memtrace: ${path} is damaged at line ${damage.line}: ${damage.reason}; reported up to it\n`)
+}
+
 /** Writes `logs` as one Chrome trace to `target`, and says so. */
 function exportChromeTrace(logs: Parameters<typeof native.exportChromeTrace>[0], target: string): void {
   try {
@@ -191,7 +196,7 @@ export const report: Command = {
         console.log(renderJoined(joined))
       }
       for (const { path, report } of read) {
-        if (report.damage) process.stderr.write(`memtrace: ${path} is damaged at line ${report.damage.line}: ${report.damage.reason}; reported up to it\n`)
+        if (report.damage) sayDamaged(path, report.damage)
       }
       return 0
     }
@@ -225,7 +230,7 @@ export const report: Command = {
         }
         damage = log.damage ?? null
       }
-      if (damage) process.stderr.write(`memtrace: ${path} is damaged at line ${damage.line}: ${damage.reason}; reported up to it\n`)
+      if (damage) sayDamaged(path, damage)
     } finally {
       input.done()
     }

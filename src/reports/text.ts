@@ -8,7 +8,7 @@ import { SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from './j
 import { readMonitorLog, type Damage } from './logs.js'
 
 /** The line that says a log is damaged, and what the report covers. */
-export const damaged = (damage: Damage) =>
+const damaged = (damage: Damage) =>
   `DAMAGED at line ${damage.line}: ${damage.reason}; this report covers the rows above it`
 
 /** What a monitor log says: a summary as text, or as JSON. */

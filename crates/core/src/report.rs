@@ -218,11 +218,15 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
         if report.peak.as_ref().is_none_or(|(rss, _)| e.rss > *rss) {
           report.peak = Some((e.rss, place()));
         }
-        let smallest_jump = report.jumps.last().map_or(0, |j| j.d_rss.unsigned_abs());
-        if e.kind == RowKind::Next && (report.jumps.len() < JUMPS || e.d_rss.unsigned_abs() > smallest_jump) {
-          let at = report.jumps.partition_point(|j| j.d_rss.unsigned_abs() >= e.d_rss.unsigned_abs());
-          report.jumps.insert(at, Jump { d_rss: e.d_rss, rss: e.rss, place: place() });
-          report.jumps.truncate(JUMPS);
+        if e.kind == RowKind::Next
+          && fits_among_largest(&report.jumps, JUMPS, |j| j.d_rss.unsigned_abs(), e.d_rss.unsigned_abs())
+        {
+          keep_largest(
+            &mut report.jumps,
+            JUMPS,
+            |j| j.d_rss.unsigned_abs(),
+            Jump { d_rss: e.d_rss, rss: e.rss, place: place() },
+          );
         }
         if e.kind == RowKind::Next && e.what == What::Line {
           let key = (e.file.to_string(), e.line);
@@ -242,11 +246,9 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
         } else if e.kind == RowKind::Next {
           if let Some((kind, milliseconds)) = collection {
             let size = |c: &Collection| c.d_rss.unsigned_abs();
-            let gc = Collection { clock: e.clock, kind: kind.to_string(), milliseconds, rss: e.rss, d_rss: e.d_rss };
-            let at = report.collections.partition_point(|c| size(c) >= size(&gc));
-            if at < COLLECTIONS {
-              report.collections.insert(at, gc);
-              report.collections.truncate(COLLECTIONS);
+            if fits_among_largest(&report.collections, COLLECTIONS, size, e.d_rss.unsigned_abs()) {
+              let gc = Collection { clock: e.clock, kind: kind.to_string(), milliseconds, rss: e.rss, d_rss: e.d_rss };
+              keep_largest(&mut report.collections, COLLECTIONS, size, gc);
             }
           }
           let at_entry = e.what.is_entry();
@@ -319,6 +321,20 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
       .then_with(|| (&a.function, &a.file, a.line).cmp(&(&b.function, &b.file, b.line)))
   });
   Ok(report)
+}
+
+/// Whether something of `size` would be among the `limit` largest of `list` (largest first).
+fn fits_among_largest<T>(list: &[T], limit: usize, size_of: impl Fn(&T) -> u64, size: u64) -> bool {
+  list.len() < limit || list.last().is_some_and(|smallest| size > size_of(smallest))
+}
+
+/// Puts `item` into `list`, largest first by `size_of`, keeping the `limit` largest; an item
+/// as large as one already there goes after it.
+fn keep_largest<T>(list: &mut Vec<T>, limit: usize, size_of: impl Fn(&T) -> u64, item: T) {
+  let size = size_of(&item);
+  let at = list.partition_point(|other| size_of(other) >= size);
+  list.insert(at, item);
+  list.truncate(limit);
 }
 
 /// Counts one NEXT row into a total: its dRSS as growth or as release.
