@@ -132,7 +132,8 @@ test('memtrace monitor of a command that ends at once says how many samples it g
   const dir = tempDir('monitor-quick')
   const result = cli(['monitor', '--log-dir', dir, '--', process.execPath, '-e', '0'])
   t.is(result.status, 0, result.stderr)
-  t.regex(result.stderr, /^memtrace: \S+\.jsonl: (no samples: the command ended before the first one|1 sample, peak RSS [\d.]+ MiB at [\d.]+ s)\n$/)
+  // How many samples a short command lives for depends on the machine's load: the words must fit the count.
+  t.regex(result.stderr, /^memtrace: \S+\.jsonl: (no samples: the command ended before the first one|1 sample, peak RSS [\d.]+ MiB at [\d.]+ s|([2-9]|\d{2,}) samples, peak RSS [\d.]+ MiB at [\d.]+ s)\n$/)
 })
 
 test('memtrace monitor: bad input exits 2 with what is allowed', (t) => {
