@@ -29,12 +29,21 @@ fn run(label: &str, sink: Box<dyn Sink>) {
       row: RowKind::Next,
       what: if event % 2 == 0 { What::Call } else { What::Return },
       id: first + event % 200,
+      stack: Some(event % 50),
     };
     while !ring.push(&record) {
       writer.control.wait_for_space(&ring);
     }
   }
-  ring.push(&Record { event: ROWS + 1, clock: 1.0, rss_pages: 1, row: RowKind::Last, what: What::Line, id: first });
+  ring.push(&Record {
+    event: ROWS + 1,
+    clock: 1.0,
+    rss_pages: 1,
+    row: RowKind::Last,
+    what: What::Line,
+    id: first,
+    stack: None,
+  });
   writer.join().unwrap();
   let elapsed = start.elapsed();
   println!(

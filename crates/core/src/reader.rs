@@ -1,5 +1,5 @@
 //! Reading a profiler log as a stream of rows, each checked against where it may stand
-//! (`[message] SOF HEDR FRST (NEXT|PREV|MSG|HEAP)* LAST EOF`): what every form of a report is
+//! (`[message] SOF HEDR STCK* FRST (NEXT|PREV|MSG|HEAP|STCK)* LAST EOF`): what every form of a report is
 //! made from, the totals of [`crate::report`] and the files of [`crate::export`]. One line at a
 //! time, so a log of any size streams through in constant memory.
 
@@ -132,7 +132,7 @@ impl<R: BufRead> LogReader<R> {
         }
         (State::Header, LogRow::Header) => State::First,
         (State::First, LogRow::Event(e)) if e.kind == RowKind::First => State::Rows,
-        (State::First | State::Rows, LogRow::Message { .. } | LogRow::Heap { .. }) => self.state,
+        (State::First | State::Rows, LogRow::Message { .. } | LogRow::Heap { .. } | LogRow::Stack { .. }) => self.state,
         (State::Rows, LogRow::Event(e)) if matches!(e.kind, RowKind::Next | RowKind::Prev) => State::Rows,
         (State::Rows, LogRow::Event(e)) if e.kind == RowKind::Last => State::Last,
         (State::Last, LogRow::End) => State::Ended,
@@ -175,7 +175,7 @@ impl State {
       State::Start => "SOF",
       State::Header => "the HEDR: row",
       State::First => "the FRST: row",
-      State::Rows => "a NEXT:, PREV:, MSG:, HEAP: or LAST: row",
+      State::Rows => "a NEXT:, PREV:, MSG:, HEAP:, STCK: or LAST: row",
       State::Last => "EOF",
       State::Ended => "nothing",
     }

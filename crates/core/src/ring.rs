@@ -19,9 +19,11 @@
 //! head, tail and the sampler's pair sit on cache lines of their own, so that the JS thread's
 //! stores and the two Rust threads' stores do not keep stealing one line from each other.
 //!
-//! A record is four f64: `[event, clock, rss_pages, code]`, where
-//! `code = id * 128 + row * 16 + what` ([`Record::code`]). f64 holds every integer up to 2^53,
-//! so event numbers and function ids never lose precision.
+//! A record is five f64: `[event, clock, rss_pages, code, stack]`, where
+//! `code = id * 128 + row * 16 + what` ([`Record::code`]) and `stack` is -1 in a log without
+//! stacks. f64 holds every integer up to 2^53, so event numbers and ids never lose precision.
+//! A STCK record defines a stack before the first row that names it: `stack` is its id,
+//! `event` its parent's, `id` the function on top.
 //!
 //! # Invariants
 //! 1. `capacity` is a power of two, so `counter & (capacity - 1)` is a slot index and the
@@ -36,8 +38,9 @@ use crate::format::{RowKind, What};
 
 /// Bytes from the start of the block to the first record.
 const RECORDS_AT: usize = 256;
-/// Bytes per record: four f64.
-pub const RECORD_BYTES: usize = 32;
+/// Bytes per record: five f64.
+pub const RECORD_BYTES: usize = 40;
+const RECORD_FIELDS: usize = RECORD_BYTES / 8;
 
 const HEAD_AT: usize = 0;
 const TAIL_AT: usize = 64;
@@ -46,8 +49,12 @@ const CLOCK_AT: usize = 136;
 const EVENTS_AT: usize = 192;
 const CLOSED_AT: usize = 200;
 
-const _: () =
-  assert!(RECORDS_AT.is_multiple_of(RECORD_BYTES) && CLOCK_AT.is_multiple_of(8) && EVENTS_AT.is_multiple_of(8));
+const _: () = assert!(
+  RECORDS_AT.is_multiple_of(8)
+    && RECORD_BYTES.is_multiple_of(8)
+    && CLOCK_AT.is_multiple_of(8)
+    && EVENTS_AT.is_multiple_of(8)
+);
 
 /// Offsets of the shared fields in the units of the JS views, for `src/profile/hotpath.ts`.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +68,8 @@ pub struct JsOffsets {
   pub clock: u32,
   pub events: u32,
   pub records: u32,
+  /// f64s per record.
+  pub record_fields: u32,
 }
 
 /// Codes by name.
@@ -71,10 +80,7 @@ pub type Codes = Vec<(&'static str, u32)>;
 /// JS takes them from here, so that they are written down once.
 pub fn js_codes() -> (Codes, Codes) {
   let whats = What::ALL.iter().map(|what| (what.name(), *what as u32)).collect();
-  let rows = [RowKind::Next, RowKind::Prev, RowKind::First, RowKind::Last, RowKind::Message]
-    .iter()
-    .map(|row| (row.prefix().trim_end_matches([':', ' ']), (row_code(*row) * 16) as u32))
-    .collect();
+  let rows = ROWS.iter().map(|row| (row.prefix().trim_end_matches([':', ' ']), (row_code(*row) * 16) as u32)).collect();
   (whats, rows)
 }
 
@@ -87,6 +93,7 @@ pub const fn js_offsets() -> JsOffsets {
     clock: (CLOCK_AT / 8) as u32,
     events: (EVENTS_AT / 8) as u32,
     records: (RECORDS_AT / 8) as u32,
+    record_fields: RECORD_FIELDS as u32,
   }
 }
 
@@ -122,6 +129,8 @@ pub struct Record {
   pub what: What,
   /// A function id, a call-site id (FRST, LAST) or a message number (MSG).
   pub id: u64,
+  /// The stack the event happened in (see the module documentation for STCK records).
+  pub stack: Option<u64>,
 }
 
 impl Record {
@@ -131,6 +140,10 @@ impl Record {
   }
 }
 
+/// The row kinds a record can be, in the order of their codes.
+const ROWS: [RowKind; 6] =
+  [RowKind::Next, RowKind::Prev, RowKind::First, RowKind::Last, RowKind::Message, RowKind::Stack];
+
 const fn row_code(row: RowKind) -> u64 {
   match row {
     RowKind::Next => 0,
@@ -138,11 +151,12 @@ const fn row_code(row: RowKind) -> u64 {
     RowKind::First => 2,
     RowKind::Last => 3,
     RowKind::Message => 4,
+    RowKind::Stack => 5,
   }
 }
 
 fn row_from_code(code: u64) -> Option<RowKind> {
-  [RowKind::Next, RowKind::Prev, RowKind::First, RowKind::Last, RowKind::Message].get(code as usize).copied()
+  ROWS.get(code as usize).copied()
 }
 
 /// Why a record could not be read: JS wrote something the writer does not understand.
@@ -344,7 +358,17 @@ impl Ring {
     let code_int = code as u64;
     let row = row_from_code((code_int / 16) % 8).ok_or_else(bad)?;
     let what = What::from_code((code_int % 16) as u8).ok_or_else(bad)?;
-    Ok(Record { event: field(0) as u64, clock: field(1), rss_pages: field(2) as u64, row, what, id: code_int / 128 })
+    let stack = field(4);
+    let stack = (stack >= 0.0).then_some(stack as u64);
+    Ok(Record {
+      event: field(0) as u64,
+      clock: field(1),
+      rss_pages: field(2) as u64,
+      row,
+      what,
+      id: code_int / 128,
+      stack,
+    })
   }
 
   /// Writes a record the way JS does (plain stores, then publish `head`). For the writer's
@@ -356,7 +380,9 @@ impl Ring {
     }
     let base = RECORDS_AT + (head & (self.capacity - 1)) as usize * RECORD_BYTES;
     let code = Record::code(record.row, record.what, record.id);
-    for (i, value) in [record.event as f64, record.clock, record.rss_pages as f64, code].into_iter().enumerate() {
+    let stack = record.stack.map_or(-1.0, |stack| stack as f64);
+    for (i, value) in [record.event as f64, record.clock, record.rss_pages as f64, code, stack].into_iter().enumerate()
+    {
       self.word(base + i * 8).store(value.to_bits(), Ordering::Relaxed);
     }
     self.half(HEAD_AT).store(head.wrapping_add(1), Ordering::Release);
@@ -375,7 +401,15 @@ mod tests {
   use super::*;
 
   fn record(event: u64, row: RowKind, what: What, id: u64) -> Record {
-    Record { event, clock: event as f64 / 1000.0, rss_pages: 10_000 + event, row, what, id }
+    Record {
+      event,
+      clock: event as f64 / 1000.0,
+      rss_pages: 10_000 + event,
+      row,
+      what,
+      id,
+      stack: (!event.is_multiple_of(3)).then_some(event / 3),
+    }
   }
 
   #[test]
@@ -397,6 +431,7 @@ mod tests {
       (RowKind::First, What::Line, 3),
       (RowKind::Message, What::Line, 7),
       (RowKind::Last, What::Gc, (1 << 40) + 1),
+      (RowKind::Stack, What::Call, 77),
     ] {
       let written = record(9, row, what, id);
       assert!(ring.push(&written));

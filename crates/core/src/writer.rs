@@ -267,7 +267,12 @@ impl Drain {
         saw_last |= record.row == RowKind::Last;
         // A collection that ran just before event n goes before the PREV row of n - 1, which
         // must stay next to the NEXT row of n.
-        self.collections_before(if record.row == RowKind::Prev { record.event + 1 } else { record.event });
+        match record.row {
+          // A STCK record holds no event number, and goes right before the row that needs it.
+          RowKind::Stack => {}
+          RowKind::Prev => self.collections_before(record.event + 1),
+          _ => self.collections_before(record.event),
+        }
         self.row(&record);
         tail = tail.wrapping_add(1);
         if self.file.buffered() >= BUFFER_BYTES {
@@ -334,6 +339,13 @@ impl Drain {
   }
 
   fn row(&mut self, record: &Record) {
+    if record.row == RowKind::Stack {
+      // A definition, not a row of the event stream: no row, no clock.
+      let site = site_of(&mut self.sites, record.id);
+      let rows = &mut self.rows;
+      self.file.line(|out| rows.stack_row(out, record.stack.unwrap_or(0), record.event, &site));
+      return;
+    }
     self.summary.rows += 1;
     let clock_us = (record.clock.max(0.0) * 1e6).round() as u64;
     self.last_row = (record.event, clock_us);
@@ -360,9 +372,9 @@ impl Drain {
     }
     let site = site_of(&mut self.sites, record.id);
     let rows = &mut self.rows;
-    self
-      .file
-      .line(|out| rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, &site, rss, d_rss));
+    self.file.line(|out| {
+      rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, &site, rss, d_rss, record.stack)
+    });
   }
 
   /// Writes the GC rows of collections that ran before event `event` (after `event - 1`
@@ -395,7 +407,7 @@ impl Drain {
         let site = RowWriter::site(gc::FILE, 0, &gc::function(c.kind, c.duration_us));
         let rows = &mut self.rows;
         self.file.line(|out| {
-          rows.event_row(out, RowKind::Next, c.after_event, d_event, clock_us, What::Gc, &site, rss, d_rss)
+          rows.event_row(out, RowKind::Next, c.after_event, d_event, clock_us, What::Gc, &site, rss, d_rss, None)
         });
       }
       if let Some(heap) = c.heap {
@@ -418,6 +430,7 @@ impl Drain {
       row: RowKind::Last,
       what: What::Line,
       id,
+      stack: None,
     };
     self.row(&record);
   }
@@ -486,7 +499,7 @@ mod tests {
   }
 
   fn record(event: u64, row: RowKind, what: What, id: u64, pages: u64) -> Record {
-    Record { event, clock: event as f64 * 1e-3, rss_pages: pages, row, what, id }
+    Record { event, clock: event as f64 * 1e-3, rss_pages: pages, row, what, id, stack: None }
   }
 
   #[test]

@@ -39,6 +39,16 @@
 //!   ended: `HEAP: 302 +0 0.005102 # used 10934512 total 16777216 external 2351230`, bytes of
 //!   the JS heap used and reserved, and of memory outside it that JS objects hold (Buffers and
 //!   ArrayBuffers among it). A series, not events: one for every collection, unfiltered.
+//! * STCK: a call stack, written before the first row that names it (with the profiler's
+//!   `stacks`, the default): `STCK: @17 @12 <File> #<line> <Function>` is stack 17, stack 12
+//!   with that function called on top of it. Stack `@0` is the empty one: top-level code.
+//!   FRST, NEXT, PREV and LAST rows then end in the stack they happened in, `@17`, after dRSS:
+//!   the instrumented functions running, outermost first. For CALL, RETURN, EXCEPT, YIELD and
+//!   RESUME the row's own function is the top of it; for the other rows (C_CALL, LINE, …) the
+//!   row's site is inside the top of it. The rows the writer makes up itself name none: a GC
+//!   row (a collection is of no stack), the LAST row of a log ended by a signal.
+//!   Readers that split on spaces find the seed's columns where they were; the stack is the
+//!   last field.
 //! * MSG: a user message, with the Event, dEvent and Clock at which it was written. Its text,
 //!   like the message line, is written as given but for a few escapes that keep it one line
 //!   and give back any string exactly (see [`text`]).
@@ -64,6 +74,8 @@ pub struct Heap {
   pub external: u64,
 }
 pub const END_OF_FILE: &str = "EOF";
+/// What marks a stack id, at the end of a row and in STCK rows.
+pub const STACK_MARK: char = '@';
 
 /// Width of the File column; longer paths overflow it.
 pub const FILE_WIDTH: usize = 80;
@@ -78,6 +90,7 @@ pub enum RowKind {
   Prev,
   Message,
   Last,
+  Stack,
 }
 
 impl RowKind {
@@ -88,6 +101,7 @@ impl RowKind {
       RowKind::Prev => "PREV: ",
       RowKind::Message => "MSG:  ",
       RowKind::Last => "LAST: ",
+      RowKind::Stack => "STCK: ",
     }
   }
 }

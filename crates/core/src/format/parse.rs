@@ -6,7 +6,7 @@
 //! dEvent, Clock and What from the left (they never contain spaces), RSS and dRSS from the right,
 //! and what is left is File, `#line` and Function, split at the `#` that follows the File column.
 
-use super::{Heap, RowKind, What, END_OF_FILE, FILE_WIDTH, HEAP_PREFIX, START_OF_FILE};
+use super::{Heap, RowKind, What, END_OF_FILE, FILE_WIDTH, HEAP_PREFIX, STACK_MARK, START_OF_FILE};
 
 /// One row of a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,8 @@ pub enum LogRow<'a> {
   Message { event: u64, d_event: u64, clock: f64, text: &'a str },
   /// `HEAP:`.
   Heap { event: u64, d_event: u64, clock: f64, heap: Heap },
+  /// `STCK:`: stack `id` is stack `parent` with `function` (of `file`, at `line`) called on top.
+  Stack { id: u64, parent: u64, file: &'a str, line: u32, function: &'a str },
   /// `EOF`.
   End,
 }
@@ -37,6 +39,8 @@ pub struct EventRow<'a> {
   pub function: &'a str,
   pub rss: u64,
   pub d_rss: i64,
+  /// The stack it happened in, in a log with stacks.
+  pub stack: Option<u64>,
 }
 
 /// Why a line is not a row of a memtrace log.
@@ -74,10 +78,16 @@ pub fn parse_row(line: &str) -> Result<LogRow<'_>, ParseError> {
     let heap = Heap { used: figure("used")?, total: figure("total")?, external: figure("external")? };
     return Ok(LogRow::Heap { event, d_event, clock, heap });
   }
+  if let Some(mut rest) = line.strip_prefix(RowKind::Stack.prefix()) {
+    let id = stack_id(token(&mut rest))?;
+    let parent = stack_id(token(&mut rest))?;
+    let (file, line, function) = site(rest.trim_start_matches(' '))?;
+    return Ok(LogRow::Stack { id, parent, file, line, function });
+  }
   let kind = [RowKind::First, RowKind::Next, RowKind::Prev, RowKind::Message, RowKind::Last]
     .into_iter()
     .find(|kind| line.starts_with(kind.prefix()))
-    .ok_or_else(|| bad("it does not start with SOF, HEDR:, FRST:, NEXT:, PREV:, MSG:, HEAP:, LAST: or EOF"))?;
+    .ok_or_else(|| bad("it does not start with SOF, HEDR:, FRST:, NEXT:, PREV:, MSG:, HEAP:, STCK:, LAST: or EOF"))?;
   let mut rest = &line[kind.prefix().len()..];
   let (event, d_event, clock) = event_clock(&mut rest)?;
 
@@ -95,29 +105,32 @@ pub fn parse_row(line: &str) -> Result<LogRow<'_>, ParseError> {
   // What is padded to 8 and followed by one space; File starts right after.
   let rest = rest.get(9 - what.name().len()..).ok_or_else(|| bad("the row ends after What"))?;
 
+  let (rest, stack) = match rest.trim_end().rsplit_once(' ') {
+    Some((before, last)) if last.starts_with(STACK_MARK) => (before, Some(stack_id(last)?)),
+    _ => (rest, None),
+  };
   let (rest, d_rss) = rest.trim_end().rsplit_once(' ').ok_or_else(|| bad("the row has no dRSS"))?;
   let d_rss: i64 = d_rss.parse().map_err(|_| bad(format!("dRSS {d_rss:?} is not a number")))?;
   let (rest, rss) = rest.trim_end().rsplit_once(' ').ok_or_else(|| bad("the row has no RSS"))?;
   let rss = number(rss, "RSS")?;
 
-  let hash = line_marker(rest).ok_or_else(|| bad("no '#line' after the File column"))?;
-  let file = rest[..hash].trim_end_matches(' ');
-  let after = &rest[hash + 1..];
-  let (line_no, function) = after.trim_start_matches(' ').split_once(' ').unwrap_or((after.trim(), ""));
-  let line_no = number(line_no, "#line")?;
-  let line_no = u32::try_from(line_no).map_err(|_| bad("#line is too large"))?;
-  Ok(LogRow::Event(EventRow {
-    kind,
-    event,
-    d_event,
-    clock,
-    what,
-    file,
-    line: line_no,
-    function: function.trim_end_matches(' '),
-    rss,
-    d_rss,
-  }))
+  let (file, line, function) = site(rest)?;
+  Ok(LogRow::Event(EventRow { kind, event, d_event, clock, what, file, line, function, rss, d_rss, stack }))
+}
+
+/// The File, `#line` and Function columns.
+fn site(text: &str) -> Result<(&str, u32, &str), ParseError> {
+  let hash = line_marker(text).ok_or_else(|| bad("no '#line' after the File column"))?;
+  let file = text[..hash].trim_end_matches(' ');
+  let after = &text[hash + 1..];
+  let (line, function) = after.trim_start_matches(' ').split_once(' ').unwrap_or((after.trim(), ""));
+  let line = u32::try_from(number(line, "#line")?).map_err(|_| bad("#line is too large"))?;
+  Ok((file, line, function.trim_matches(' ')))
+}
+
+fn stack_id(text: &str) -> Result<u64, ParseError> {
+  let digits = text.strip_prefix(STACK_MARK).ok_or_else(|| bad(format!("stack {text:?} does not start with '@'")))?;
+  digits.parse().map_err(|_| bad(format!("stack {text:?} is not '@' and a whole number")))
 }
 
 /// The `#` that ends the File column: at byte FILE_WIDTH when the path fits, after the path
@@ -159,10 +172,10 @@ mod tests {
   use super::*;
   use crate::format::{header, message_row, RowWriter};
 
-  fn written(file: &str, function: &str, d_rss: i64) -> String {
+  fn written(file: &str, function: &str, d_rss: i64, stack: Option<u64>) -> String {
     let site = RowWriter::site(file, 7, function);
     let mut out = Vec::new();
-    RowWriter::default().event_row(&mut out, RowKind::Prev, 42, 3, 1_500_000, What::Yield, &site, 8192, d_rss);
+    RowWriter::default().event_row(&mut out, RowKind::Prev, 42, 3, 1_500_000, What::Yield, &site, 8192, d_rss, stack);
     String::from_utf8(out).unwrap()
   }
 
@@ -174,23 +187,38 @@ mod tests {
       (&"/deep".repeat(30), "A.#private method"),
       ("file:///app/x.mjs", "<anonymous>"),
     ] {
-      let text = written(file, function, -4096);
-      let LogRow::Event(row) = parse_row(text.trim_end_matches('\n')).unwrap() else { panic!("{text}") };
-      assert_eq!(
-        row,
-        EventRow {
-          kind: RowKind::Prev,
-          event: 42,
-          d_event: 3,
-          clock: 1.5,
-          what: What::Yield,
-          file,
-          line: 7,
-          function,
-          rss: 8192,
-          d_rss: -4096
-        }
-      );
+      for stack in [None, Some(0), Some(123_456)] {
+        let text = written(file, function, -4096, stack);
+        let LogRow::Event(row) = parse_row(text.trim_end_matches('\n')).unwrap() else { panic!("{text}") };
+        assert_eq!(
+          row,
+          EventRow {
+            kind: RowKind::Prev,
+            event: 42,
+            d_event: 3,
+            clock: 1.5,
+            what: What::Yield,
+            file,
+            line: 7,
+            function,
+            rss: 8192,
+            d_rss: -4096,
+            stack,
+          }
+        );
+      }
+    }
+  }
+
+  #[test]
+  fn a_stack_row_reads_back_as_written() {
+    for (file, function) in
+      [("/app/main.js", "main"), ("/dir with spaces/a#b.js", "Class.get x"), (&"/deep".repeat(30), "f")]
+    {
+      let mut out = Vec::new();
+      RowWriter::default().stack_row(&mut out, 9, 4, &RowWriter::site(file, 12, function));
+      let text = String::from_utf8(out).unwrap();
+      assert_eq!(parse_row(text.trim_end()), Ok(LogRow::Stack { id: 9, parent: 4, file, line: 12, function }));
     }
   }
 
@@ -220,6 +248,11 @@ mod tests {
       ("NEXT: 1            +0      0.1          JUMP", "\"JUMP\" is not a known What"),
       ("MSG:  1            +0      0.1          text", "no '# '"),
       ("NEXT: 1            +0      0.1          CALL     /a.js  f  100  200", "no '#line'"),
+      (
+        "NEXT: 1            +0      0.1          CALL     /a.js  # 1 f  100  200 @x",
+        "stack \"@x\" is not '@' and a whole number",
+      ),
+      ("STCK: 3 @1 /a.js # 1 f", "stack \"3\" does not start with '@'"),
     ];
     for (line, expected) in cases {
       let err = parse_row(line).unwrap_err();

@@ -2,7 +2,7 @@
 //! with `itoa` into a reused buffer and keeps the File/#line/Function part of each function
 //! pre-formatted ([`RowWriter::site`]): a row costs a few copies, not a `format!`.
 
-use super::{Heap, RowKind, What, FILE_WIDTH, FUNCTION_WIDTH, HEAP_PREFIX, START_OF_FILE};
+use super::{Heap, RowKind, What, FILE_WIDTH, FUNCTION_WIDTH, HEAP_PREFIX, STACK_MARK, START_OF_FILE};
 
 /// `text` with every line terminator and run of whitespace made one space: a name taken from
 /// source (`holder\n  .grow`) must not break a row in two.
@@ -90,7 +90,8 @@ impl RowWriter {
     out.into_boxed_slice()
   }
 
-  /// Appends one event row (FRST, NEXT, PREV or LAST) to `out`. `site` comes from [`Self::site`].
+  /// Appends one event row (FRST, NEXT, PREV or LAST) to `out`. `site` comes from [`Self::site`];
+  /// `stack`, when the log has stacks, is the one the event happened in.
   #[allow(clippy::too_many_arguments)]
   #[inline]
   pub fn event_row(
@@ -104,6 +105,7 @@ impl RowWriter {
     site: &[u8],
     rss: u64,
     d_rss: i64,
+    stack: Option<u64>,
   ) {
     out.extend_from_slice(kind.prefix().as_bytes());
     push_event_clock(out, event, d_event, clock_us);
@@ -114,6 +116,27 @@ impl RowWriter {
     push_right(out, self.itoa.format(rss).as_bytes(), 12);
     out.push(b' ');
     push_right(out, self.itoa.format(d_rss).as_bytes(), 12);
+    if let Some(stack) = stack {
+      out.extend_from_slice(b" @");
+      out.extend_from_slice(self.itoa.format(stack).as_bytes());
+    }
+    out.push(b'\n');
+  }
+
+  /// A STCK row: stack `id` is stack `parent` with the function of `site` called on top.
+  pub fn stack_row(&mut self, out: &mut Vec<u8>, id: u64, parent: u64, site: &[u8]) {
+    out.extend_from_slice(RowKind::Stack.prefix().as_bytes());
+    for stack in [id, parent] {
+      let start = out.len();
+      out.push(STACK_MARK as u8);
+      out.extend_from_slice(self.itoa.format(stack).as_bytes());
+      let written = out.len() - start;
+      out.resize(out.len() + 12usize.saturating_sub(written), b' ');
+      out.push(b' ');
+    }
+    // The site's trailing spaces pad Function for the RSS column, which STCK rows do not have.
+    let end = site.iter().rposition(|&b| b != b' ').map_or(0, |at| at + 1);
+    out.extend_from_slice(&site[..end]);
     out.push(b'\n');
   }
 }
@@ -151,7 +174,7 @@ mod tests {
   fn row(kind: RowKind, event: u64, d_event: u64, clock_us: u64, what: What, rss: u64, d_rss: i64) -> String {
     let site = RowWriter::site("/Library/Frameworks/Python.framework/Versions/3.8/lib/python3.8/os.py", 362, "next");
     let mut out = Vec::new();
-    RowWriter::default().event_row(&mut out, kind, event, d_event, clock_us, what, &site, rss, d_rss);
+    RowWriter::default().event_row(&mut out, kind, event, d_event, clock_us, what, &site, rss, d_rss, None);
     String::from_utf8(out).unwrap()
   }
 
@@ -195,6 +218,25 @@ mod tests {
     }
     assert_eq!(titles.len(), data.trim_end().len());
     assert_eq!(header.lines().count(), 3);
+  }
+
+  #[test]
+  fn a_row_with_a_stack_ends_in_it_and_stack_rows_name_their_parent() {
+    let site = RowWriter::site("/app/lib/parse.js", 40, "parseAll");
+    let mut rows = RowWriter::default();
+    let mut out = Vec::new();
+    rows.event_row(&mut out, RowKind::Next, 117, 117, 4_113, What::Call, &site, 49_303_552, 4_194_304, Some(17));
+    rows.stack_row(&mut out, 17, 12, &site);
+    let text = String::from_utf8(out).unwrap();
+    let mut lines = text.lines();
+    let row = lines.next().unwrap();
+    assert!(row.ends_with("49303552      4194304 @17"), "{row}");
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!((fields[9], fields[10]), ("49303552", "4194304"), "the seed's columns stay where awk finds them");
+    assert_eq!(
+      lines.next().unwrap(),
+      format!("STCK: @17          @12          {:<80}#  40 parseAll", "/app/lib/parse.js")
+    );
   }
 
   #[test]
