@@ -101,6 +101,13 @@ export interface Exported {
   damage?: Damage
 }
 
+/**
+ * Writes the RSS growth by stack of `logs` (their stacks merged) to `out` in `format`:
+ * `collapsed` (folded stacks), `speedscope` or `pprof` (gzipped profile.proto); `name` names
+ * the profile in it. What was read of each log; the entries are the stacks written.
+ */
+export declare function exportStacks(logs: Array<StackLog>, out: string, format: string, name: string): Array<Exported>
+
 /** What function `id` is, if it exists. */
 export declare function functionInfo(id: number): FunctionInfo | null
 
@@ -207,6 +214,8 @@ export interface LogReport {
   heapUsed: Array<number>
   heapTotal: Array<number>
   heapExternal: Array<number>
+  /** The log's call stacks as a tree, with what was made in each (a log made with stacks). */
+  stacks?: Stacks
   /** Where the log stops being a log before its end, and why; the report covers what is above. */
   damage?: Damage
 }
@@ -299,6 +308,8 @@ export interface RingLayout {
   clock: number
   events: number
   records: number
+  /** Float64Array elements per record. */
+  recordFields: number
   /**
    * What a record's code is put together from, by name: the What column's codes (`CALL`, …)
    * and the row kinds', times 16 (`NEXT`, …).
@@ -322,6 +333,38 @@ export declare function rssPages(): number
 
 /** The largest resident set size this process has had, in bytes. */
 export declare function rssPeak(): number
+
+export interface StackFrame {
+  file: string
+  line: number
+  function: string
+  /**
+   * `function` (instrumented JavaScript), `native` (a native callee called at `file`:`line`),
+   * `line` (a statement of `function`) or `gc` (a collection of kind `function`).
+   */
+  kind: string
+}
+
+/** A log whose stacks go into an export: its file, and its name for the user. */
+export interface StackLog {
+  file: string
+  path: string
+}
+
+/**
+ * The stacks of a log, as a tree in columns: node `i` is the stack of node `parent[i]` with
+ * frame `frame[i]` on top, and RSS grew by `growth[i]` bytes (and fell by `release[i]`) in
+ * `rows[i]` NEXT rows made there. Node 0 is the root (top-level code), whose frame is -1; a
+ * node comes after its parent.
+ */
+export interface Stacks {
+  frames: Array<StackFrame>
+  parent: Array<number>
+  frame: Array<number>
+  growth: Array<number>
+  release: Array<number>
+  rows: Array<number>
+}
 
 /** One log of a Chrome trace, and the track it goes on. */
 export interface TraceLog {

@@ -840,6 +840,7 @@ module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeProfiler = nativeBinding.NativeProfiler
 module.exports.catchSignals = nativeBinding.catchSignals
 module.exports.exportChromeTrace = nativeBinding.exportChromeTrace
+module.exports.exportStacks = nativeBinding.exportStacks
 module.exports.functionInfo = nativeBinding.functionInfo
 module.exports.insertedPieces = nativeBinding.insertedPieces
 module.exports.instrument = nativeBinding.instrument

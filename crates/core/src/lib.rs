@@ -17,7 +17,8 @@
 //!   it, [`writer`] drains it into [`format`]ted rows that [`sink`] lays out so that no row is
 //!   ever half-written; [`profiler`] ties them together, and
 //!   [`signals`] ends the logs when a signal ends the process.
-//! * [`report`]: reads a log back into totals.
+//! * [`reader`] reads a log row by row; [`report`] into totals, [`stacks`] into a tree of call
+//!   stacks, [`export`] into the files other tools read.
 //! * [`monitor`]: RSS over time of this process or of a process tree, as JSON Lines.
 //! * [`logfile`]: where logs go and how new ones are named.
 //! * [`child`]: the command `memtrace run` and `monitor` start, in a process group of its own.
@@ -37,6 +38,7 @@ pub mod rss;
 pub mod sampler;
 pub mod signals;
 pub mod sink;
+pub mod stacks;
 pub mod writer;
 
 /// Waits until `done()` holds, looking every millisecond. Tests share a loaded machine, so they

@@ -18,6 +18,7 @@ use std::io::BufRead;
 use crate::format::{gc, Heap, LogRow, RowKind, What};
 use crate::reader::LogReader;
 pub use crate::reader::ReportError;
+use crate::stacks::StackTree;
 
 /// Where something happened in a log.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +102,8 @@ pub struct LogReport {
   /// GC rows with the largest |dRSS|, largest first (their totals by kind are in `functions`,
   /// as `<gc>`).
   pub collections: Vec<Collection>,
+  /// The log's stacks with the growth and release made in each, for a log made with stacks.
+  pub stacks: Option<StackTree>,
   /// Where the log stops being a log, and why, when it does before its end: everything above
   /// that line is in the report.
   pub damage: Option<ReportError>,
@@ -182,6 +185,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
     messages: Vec::new(),
     collections: Vec::new(),
     heap: Vec::new(),
+    stacks: None,
     damage: None,
   };
   // Every `heap_stride`th HEAP row is kept, doubling as the series grows; and the last.
@@ -190,6 +194,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   let mut by_function: HashMap<(String, u32, String, bool, bool), usize> = HashMap::new();
   let mut by_line: HashMap<(String, u32), usize> = HashMap::new();
   let mut first_clock = None;
+  let mut tree = StackTree::default();
   let mut reader = LogReader::new(input);
   loop {
     let started = reader.started();
@@ -251,15 +256,19 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
               keep_largest(&mut report.collections, COLLECTIONS, size, gc);
             }
           }
-          let at_entry = e.what.is_entry();
-          let native = e.what.is_native();
+          let node = (e.stack.is_some() || e.what == What::Gc).then(|| tree.count(&e));
           // Collections are totalled by kind, whatever each lasted.
-          let function = collection.map_or(e.function, |(kind, _)| kind);
-          let key = (e.file.to_string(), e.line, function.to_string(), at_entry, native);
+          let (mut file, mut line, mut function) = (e.file, e.line, collection.map_or(e.function, |(kind, _)| kind));
+          let (mut at_entry, mut native) = (e.what.is_entry(), e.what.is_native());
+          // With stacks, growth seen at an entry is its caller's, when the caller is a function.
+          if let Some(caller) = node.filter(|_| at_entry).and_then(|node| tree.top(node)) {
+            (file, line, function, at_entry, native) = (&caller.file, caller.line, &caller.function, false, false);
+          }
+          let key = (file.to_string(), line, function.to_string(), at_entry, native);
           let at = *by_function.entry(key).or_insert_with(|| {
             report.functions.push(FunctionTotals {
-              file: e.file.to_string(),
-              line: e.line,
+              file: file.to_string(),
+              line,
               function: function.to_string(),
               at_entry,
               native,
@@ -297,6 +306,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
         heap_rows += 1;
         heap_last = Some((clock, heap));
       }
+      Ok(Some(LogRow::Stack { id, parent, file, line, function })) => tree.define(id, parent, file, line, function),
       Ok(Some(LogRow::End)) => report.complete = true,
       Ok(Some(LogRow::Start | LogRow::Header)) => {}
       Ok(None) => break,
@@ -310,6 +320,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
   }
   report.message = reader.message().map(str::to_string);
   report.timeline = timeline.finish();
+  report.stacks = (!tree.is_empty()).then_some(tree);
   if let Some(last) = heap_last.filter(|last| report.heap.last() != Some(last)) {
     report.heap.push(last);
   }
@@ -363,7 +374,7 @@ mod tests {
       }
       let site = RowWriter::site("/app/a.js", 3, function);
       let what = if function == "enter" { What::Call } else { What::Return };
-      writer.event_row(&mut out, kind, event, 1, event * 1000, what, &site, rss, d_rss);
+      writer.event_row(&mut out, kind, event, 1, event * 1000, what, &site, rss, d_rss, None);
     }
     if end {
       out.extend_from_slice(b"EOF\n");
@@ -510,7 +521,7 @@ mod tests {
     ];
     for (kind, event, what, line, rss, d_rss) in rows {
       let site = RowWriter::site("/app/a.js", line, "work");
-      writer.event_row(&mut out, kind, event, 1, event * 1000, what, &site, rss, d_rss);
+      writer.event_row(&mut out, kind, event, 1, event * 1000, what, &site, rss, d_rss, None);
     }
     out.extend_from_slice(b"EOF\n");
     let report = read_log(&out[..]).unwrap();
@@ -531,17 +542,17 @@ mod tests {
     let mut out = header(None).into_bytes();
     let mut writer = RowWriter::default();
     let main = RowWriter::site("/app/a.js", 3, "main");
-    writer.event_row(&mut out, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20);
-    writer.event_row(&mut out, RowKind::Next, 1, 1, 5000, What::Return, &main, 9 << 20, 8 << 20);
+    writer.event_row(&mut out, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20, None);
+    writer.event_row(&mut out, RowKind::Next, 1, 1, 5000, What::Return, &main, 9 << 20, 8 << 20, None);
     // Collections reported after the row above, started before it.
     for (event, kind, duration_us, d_rss) in [(2, 0, 412, -(2 << 20)), (3, 2, 9000, -(4 << 20)), (4, 0, 300, 1 << 20)] {
       let site = RowWriter::site(gc::FILE, 0, &gc::function(kind, duration_us));
-      writer.event_row(&mut out, RowKind::Next, event, 1, 4000, What::Gc, &site, 4 << 20, d_rss);
+      writer.event_row(&mut out, RowKind::Next, event, 1, 4000, What::Gc, &site, 4 << 20, d_rss, None);
     }
     for (event, used) in [(2, 3 << 20), (4, 5 << 20)] {
       heap_row(&mut out, event, 0, 4100, Heap { used, total: 8 << 20, external: 1 << 20 });
     }
-    writer.event_row(&mut out, RowKind::Last, 5, 1, 6000, What::Line, &main, 4 << 20, 0);
+    writer.event_row(&mut out, RowKind::Last, 5, 1, 6000, What::Line, &main, 4 << 20, 0, None);
     out.extend_from_slice(b"EOF\n");
     let report = read_log(out.as_slice()).unwrap();
     let scavenge = report.functions.iter().find(|f| f.function == "scavenge").unwrap();

@@ -14,7 +14,7 @@ use memtrace_core::instrument::{self, Cache, SourceKind};
 use memtrace_core::logfile::{self, LogTarget};
 use memtrace_core::monitor::{self, Ending, Heap, Monitor, Target};
 use memtrace_core::profiler::{Options, Profiler};
-use memtrace_core::{export, functions, report, ring, rss, signals};
+use memtrace_core::{export, functions, report, ring, rss, signals, stacks};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -155,6 +155,8 @@ pub struct RingLayout {
   pub clock: u32,
   pub events: u32,
   pub records: u32,
+  /// Float64Array elements per record.
+  pub record_fields: u32,
   /// What a record's code is put together from, by name: the What column's codes (`CALL`, …)
   /// and the row kinds', times 16 (`NEXT`, …).
   pub what: HashMap<String, u32>,
@@ -176,6 +178,7 @@ pub fn ring_layout() -> RingLayout {
     clock: o.clock,
     events: o.events,
     records: o.records,
+    record_fields: o.record_fields,
   }
 }
 
@@ -557,8 +560,64 @@ pub struct LogReport {
   pub heap_used: Vec<f64>,
   pub heap_total: Vec<f64>,
   pub heap_external: Vec<f64>,
+  /// The log's call stacks as a tree, with what was made in each (a log made with stacks).
+  pub stacks: Option<Stacks>,
   /// Where the log stops being a log before its end, and why; the report covers what is above.
   pub damage: Option<Damage>,
+}
+
+/// The stacks of a log, as a tree in columns: node `i` is the stack of node `parent[i]` with
+/// frame `frame[i]` on top, and RSS grew by `growth[i]` bytes (and fell by `release[i]`) in
+/// `rows[i]` NEXT rows made there. Node 0 is the root (top-level code), whose frame is -1; a
+/// node comes after its parent.
+#[napi(object)]
+pub struct Stacks {
+  pub frames: Vec<StackFrame>,
+  pub parent: Vec<u32>,
+  pub frame: Vec<i32>,
+  pub growth: Vec<f64>,
+  pub release: Vec<f64>,
+  pub rows: Vec<f64>,
+}
+
+#[napi(object)]
+pub struct StackFrame {
+  pub file: String,
+  pub line: u32,
+  pub function: String,
+  /// `function` (instrumented JavaScript), `native` (a native callee called at `file`:`line`),
+  /// `line` (a statement of `function`) or `gc` (a collection of kind `function`).
+  pub kind: String,
+}
+
+impl From<stacks::StackTree> for Stacks {
+  fn from(tree: stacks::StackTree) -> Self {
+    let frames = tree
+      .frames
+      .into_iter()
+      .map(|f| StackFrame {
+        file: f.file,
+        line: f.line,
+        function: f.function,
+        kind: match f.kind {
+          stacks::FrameKind::Function => "function",
+          stacks::FrameKind::Native => "native",
+          stacks::FrameKind::Line => "line",
+          stacks::FrameKind::Gc => "gc",
+        }
+        .to_string(),
+      })
+      .collect();
+    let nodes = &tree.nodes;
+    Stacks {
+      frames,
+      parent: nodes.iter().map(|n| n.parent).collect(),
+      frame: nodes.iter().map(|n| if n.frame == stacks::ROOT_FRAME { -1 } else { n.frame as i32 }).collect(),
+      growth: nodes.iter().map(|n| n.growth as f64).collect(),
+      release: nodes.iter().map(|n| n.release as f64).collect(),
+      rows: nodes.iter().map(|n| n.rows as f64).collect(),
+    }
+  }
 }
 
 /// A GC row: a garbage collection, when it started, its kind and duration.
@@ -647,6 +706,7 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
     heap_used: report.heap.iter().map(|(_, heap)| heap.used as f64).collect(),
     heap_total: report.heap.iter().map(|(_, heap)| heap.total as f64).collect(),
     heap_external: report.heap.iter().map(|(_, heap)| heap.external as f64).collect(),
+    stacks: report.stacks.map(Stacks::from),
     damage: report.damage.map(Damage::from),
   })
 }
@@ -704,6 +764,53 @@ pub fn export_chrome_trace(logs: Vec<TraceLog>, out: String) -> Result<Vec<Expor
   }
   trace.finish().map_err(write_error)?;
   Ok(exported)
+}
+
+/// A log whose stacks go into an export: its file, and its name for the user.
+#[napi(object)]
+pub struct StackLog {
+  pub file: String,
+  pub path: String,
+}
+
+/// Writes the RSS growth by stack of `logs` (their stacks merged) to `out` in `format`:
+/// `collapsed` (folded stacks), `speedscope` or `pprof` (gzipped profile.proto); `name` names
+/// the profile in it. What was read of each log; the entries are the stacks written.
+#[napi]
+pub fn export_stacks(logs: Vec<StackLog>, out: String, format: String, name: String) -> Result<Vec<Exported>> {
+  enum Form {
+    Collapsed,
+    Speedscope,
+    Pprof,
+  }
+  let form = match format.as_str() {
+    "collapsed" => Form::Collapsed,
+    "speedscope" => Form::Speedscope,
+    "pprof" => Form::Pprof,
+    other => return Err(js_error(format!("format must be collapsed, speedscope or pprof, got {other:?}"))),
+  };
+  let mut tree = stacks::StackTree::default();
+  let mut read = Vec::with_capacity(logs.len());
+  for log in &logs {
+    let input = std::fs::File::open(&log.file).map_err(|err| js_error(format!("cannot open {}: {err}", log.path)))?;
+    let one =
+      export::read_stacks(&mut tree, std::io::BufReader::with_capacity(1 << 20, input)).map_err(|err| match err {
+        export::ExportError::Log(err) => js_error(format!("{} is not a readable memtrace log: {err}", log.path)),
+        err => js_error(format!("{}: {err}", log.path)),
+      })?;
+    read.push(one);
+  }
+  // Only once every log is read: a log that cannot be read leaves no half-written file.
+  let output = std::fs::File::create(&out).map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
+  let output = std::io::BufWriter::with_capacity(1 << 20, output);
+  let duration = read.iter().map(|r| r.duration).fold(0.0, f64::max);
+  let stacks = match form {
+    Form::Collapsed => export::collapsed::write(&tree, output),
+    Form::Speedscope => export::speedscope::write(&tree, &name, output),
+    Form::Pprof => export::pprof::write(&tree, &name, duration, output),
+  }
+  .map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
+  Ok(read.into_iter().map(|r| Exported { entries: stacks as f64, damage: r.damage.map(Damage::from) }).collect())
 }
 
 #[napi(object)]

@@ -1,7 +1,7 @@
 //! The Chrome trace: the log in the Trace Event Format (the JSON object form, `traceEvents`),
 //! which Perfetto and `chrome://tracing` open. RSS is a counter track; each logged row an
-//! instant event on the thread's track, named by its function, with where it is and how RSS
-//! moved in its args; a GC row a complete event as long as the collection; HEAP rows a second
+//! instant event on the thread's track, named by its function, with where it is, how RSS moved
+//! and (in a log with stacks) the stack it happened in, outermost first, in its args; a GC row a complete event as long as the collection; HEAP rows a second
 //! counter track; MSG rows instant events across the process. Several logs go in one trace, a
 //! thread track each (the logs of one process on one timeline, as `memtrace report` joins them).
 //! Timestamps are microseconds.
@@ -12,6 +12,7 @@ use super::{ExportError, Exported};
 use crate::format::jsonl::Object;
 use crate::format::{gc, LogRow, What};
 use crate::reader::LogReader;
+use crate::stacks::StackTree;
 
 /// One log of a trace: its rows go on thread `tid` of process `pid`, `offset` seconds after the
 /// trace's zero (the log's Clock counts from its own start), on tracks named `process` and
@@ -61,6 +62,7 @@ impl<W: Write> Trace<W> {
       }
     }
     let mut reader = LogReader::new(input);
+    let mut stacks = StackTree::default();
     let mut damage = None;
     loop {
       let started = reader.started();
@@ -68,14 +70,19 @@ impl<W: Write> Trace<W> {
         Ok(Some(LogRow::Event(e))) => {
           let rss = Object::new().number("RSS", e.rss).finish_inline();
           self.emit(event("RSS", "C", e.clock).raw("args", &rss))?;
-          let args = Object::new()
+          let mut args = Object::new()
             .string("what", e.what.name())
             .string("file", e.file)
             .number("line", e.line)
             .number("event", e.event)
             .number("RSS", e.rss)
-            .number("dRSS", e.d_rss)
-            .finish_inline();
+            .number("dRSS", e.d_rss);
+          if let Some(id) = e.stack {
+            let path = stacks.path(stacks.node_of(id));
+            let names: Vec<String> = path.iter().map(|f| format!("{} ({}:{})", f.function, f.file, f.line)).collect();
+            args = args.string("stack", &names.join(" → "));
+          }
+          let args = args.finish_inline();
           let row = match (e.what, gc::parse(e.function)) {
             (What::Gc, Some((kind, ms))) => event(kind, "X", e.clock).string("cat", "GC").number("dur", ms * 1e3),
             _ => event(e.function, "i", e.clock).string("cat", e.what.name()).string("s", "t"),
@@ -93,6 +100,7 @@ impl<W: Write> Trace<W> {
         Ok(Some(LogRow::Message { clock, text, .. })) => {
           self.emit(event(text, "i", clock).string("cat", "MSG").string("s", "p"))?;
         }
+        Ok(Some(LogRow::Stack { id, parent, file, line, function })) => stacks.define(id, parent, file, line, function),
         Ok(Some(LogRow::Start | LogRow::Header | LogRow::End)) => {}
         Ok(None) => break,
         Err(err) if !started => return Err(ExportError::Log(err)),
@@ -131,13 +139,13 @@ mod tests {
     let mut log = header(None).into_bytes();
     let mut writer = RowWriter::default();
     let main = RowWriter::site("/app/a.js", 3, "main");
-    writer.event_row(&mut log, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20);
-    writer.event_row(&mut log, RowKind::Next, 1, 1, 1500, What::Return, &main, 3 << 20, 2 << 20);
+    writer.event_row(&mut log, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20, None);
+    writer.event_row(&mut log, RowKind::Next, 1, 1, 1500, What::Return, &main, 3 << 20, 2 << 20, None);
     let site = RowWriter::site(gc::FILE, 0, &gc::function(0, 2500));
-    writer.event_row(&mut log, RowKind::Next, 1, 0, 1000, What::Gc, &site, 2 << 20, -(1 << 20));
+    writer.event_row(&mut log, RowKind::Next, 1, 0, 1000, What::Gc, &site, 2 << 20, -(1 << 20), None);
     heap_row(&mut log, 1, 0, 3500, Heap { used: 5, total: 8, external: 1 });
     message_row(&mut log, 1, 0, 4000, "a \"quoted\" mark");
-    writer.event_row(&mut log, RowKind::Last, 2, 1, 5000, What::Line, &main, 2 << 20, 0);
+    writer.event_row(&mut log, RowKind::Last, 2, 1, 5000, What::Line, &main, 2 << 20, 0, None);
     log.extend_from_slice(b"EOF\n");
 
     let mut out = Vec::new();
@@ -187,7 +195,7 @@ mod tests {
   fn a_damaged_log_exports_up_to_the_damage_and_no_log_is_an_error() {
     let mut log = header(None).into_bytes();
     let main = RowWriter::site("/app/a.js", 3, "main");
-    RowWriter::default().event_row(&mut log, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20);
+    RowWriter::default().event_row(&mut log, RowKind::First, 0, 0, 0, What::Line, &main, 1 << 20, 1 << 20, None);
     log.extend_from_slice(b"garbage\n");
     let track = Track { pid: 1, tid: 0, offset: 0.0, process: "x", thread: "main" };
     let mut out = Vec::new();
