@@ -14,6 +14,7 @@
  * in a module-level `let`, an allocation per event.
  */
 import { native } from '../native.js'
+import { StackTable } from './stacks.js'
 
 /** How much of the work an event does: the stages of the seed's benchmark table. */
 export const enum Stage {
@@ -40,6 +41,8 @@ export interface Recording {
   lines: boolean
   /** Whether C_CALL, C_RETURN and C_EXCEPT (when the code was instrumented with them) are recorded. */
   nativeCalls: boolean
+  /** The stacks of this recording's log; null: its rows name no stack. */
+  stacks: StackTable | null
   waitForSpace(): void
   /** Hot-path state of this recording, kept while another one is active. */
   saved?: Saved
@@ -53,6 +56,8 @@ interface Saved {
   prevCode: number
   prevPages: number
   prevClock: number
+  prevCount: number
+  prevTop: number
 }
 
 const layout = native.ringLayout()
@@ -76,6 +81,9 @@ const PREV_ROW = code(layout.row, 'PREV')
 const FIRST_ROW = code(layout.row, 'FRST')
 const LAST_ROW = code(layout.row, 'LAST')
 const MESSAGE_ROW = code(layout.row, 'MSG')
+const STACK_ROW = code(layout.row, 'STCK')
+/** A record's stack when the log has none. */
+const NO_STACK = -1
 
 const HEAD = layout.head
 const TAIL = layout.tail
@@ -84,6 +92,7 @@ const CLOSED = layout.closed
 const CLOCK = layout.clock
 const EVENTS = layout.events
 const RECORDS = layout.records
+const FIELDS = layout.recordFields
 
 let current: Recording | null = null
 let on = false
@@ -99,6 +108,7 @@ let previous = false
 let exact = false
 let lines = false
 let nativeCalls = false
+let stacks: StackTable | null = null
 /** stage is Log, RSS is sampled and there are no PREV rows: the default, and the fast path. */
 let plain = false
 /** RSS (pages) of the last FRST/NEXT row: the filter's reference. */
@@ -106,6 +116,9 @@ let refPages = 0
 /** The event before the current one, for PREV rows. */
 let prevCode = 0
 let prevPages = 0
+/** Its stack: `prevCount` frames, the top one `prevTop`. */
+let prevCount = 0
+let prevTop = 0
 /** Doubles: the event number of the last FRST/NEXT row, and the clock of the previous event. */
 const doubles = new Float64Array(2)
 const REF_EVENT = 0
@@ -116,51 +129,71 @@ let excepted = false
 /** Where Stage.Rss puts the RSS it reads, so that the read is not optimised away. */
 export let rssSink = 0
 
-function event(what: number, id: number): void {
+/**
+ * One event of function (or site) `id`, in a stack of `count` frames (see `frames`): the top one
+ * is the function itself for CALL, RETURN, EXCEPT, YIELD and RESUME, the one the site is in for
+ * the others.
+ */
+function event(what: number, id: number, count: number): void {
   const n = floats[EVENTS] + 1
   floats[EVENTS] = n
   if (plain) {
     // The default (log, sampled RSS, no PREV rows), kept this small so that V8 inlines it.
     const pages = ints[RSS]
     const d = pages - refPages
-    if (d >= triggerPages || -d >= triggerPages) passed(n, pages, id * 128 + what)
+    if (d >= triggerPages || -d >= triggerPages) passed(n, pages, id * 128 + what, count)
   } else if (stage !== Stage.Count) {
-    otherEvent(what, id, n)
+    otherEvent(what, id, n, count)
   }
 }
 
 /** The other settings: RSS read at every event, PREV rows, and the benchmark stages. */
-function otherEvent(what: number, id: number, n: number): void {
+function otherEvent(what: number, id: number, n: number, count: number): void {
   const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
   if (stage === Stage.Rss) {
     rssSink = pages
     return
   }
   const d = pages - refPages
-  if (d >= triggerPages || -d >= triggerPages) passed(n, pages, id * 128 + what)
+  if (d >= triggerPages || -d >= triggerPages) passed(n, pages, id * 128 + what, count)
   if (previous) {
     prevCode = id * 128 + what
     prevPages = pages
+    prevCount = count
+    prevTop = frames[count - 1]
     doubles[PREV_CLOCK] = floats[CLOCK]
   }
 }
 
 /** An event passed the filter: log it (and the one before it), and make it the reference. */
-function passed(n: number, pages: number, code: number): void {
-  if (previous && n - 1 > doubles[REF_EVENT]) record(n - 1, doubles[PREV_CLOCK], prevPages, prevCode + PREV_ROW)
-  if (stage === Stage.Log) record(n, floats[CLOCK], pages, code)
+function passed(n: number, pages: number, code: number, count: number): void {
+  if (previous && n - 1 > doubles[REF_EVENT]) {
+    record(n - 1, doubles[PREV_CLOCK], prevPages, prevCode + PREV_ROW, stackOf(prevCount, prevTop))
+  }
+  if (stage === Stage.Log) record(n, floats[CLOCK], pages, code, stackOf(count, frames[count - 1]))
   refPages = pages
   doubles[REF_EVENT] = n
 }
 
+/** The id of the stack of `count` frames with `top` on top, in the log's table (or none). */
+function stackOf(count: number, top: number): number {
+  return stacks === null ? NO_STACK : stacks.intern(frames, count, top, defineStack)
+}
+
+/** A STCK record: stack `id` is stack `parent` with function `frame` on top. */
+function defineStack(id: number, parent: number, frame: number): void {
+  record(parent, 0, 0, frame * 128 + STACK_ROW, id)
+}
+
 /** Writes one record into the ring and publishes it. */
-function record(eventNumber: number, clock: number, pages: number, code: number): void {
+function record(eventNumber: number, clock: number, pages: number, code: number, stack: number): void {
   if (((head - tailSeen) | 0) >= capacity) waitForSpace()
-  const at = RECORDS + ((head & mask) << 2)
+  const at = RECORDS + (head & mask) * FIELDS
   floats[at] = eventNumber
   floats[at + 1] = clock
   floats[at + 2] = pages
   floats[at + 3] = code
+  floats[at + 4] = stack
   head = (head + 1) | 0
   Atomics.store(ints, HEAD, head)
 }
@@ -181,14 +214,38 @@ function waitForSpace(): void {
 }
 
 /**
- * How many instrumented functions are running on this thread (suspended ones not counted): a
- * native call belongs to the function at the depth where it was made.
+ * The shadow call stack: the ids of the instrumented functions running on this thread,
+ * outermost first (suspended ones not counted), `depth` of them. Kept whether a profiler
+ * records or not, so that one started deep in a program knows the stack it started in; only a
+ * logged row copies it (see `stacks.ts`). A native call belongs to the function at the depth
+ * where it was made.
+ *
+ * When the stack overflows, a RangeError can come from the hooks: where `depth` changes around
+ * the event keeps it right when the event throws. CALL is reported before the function's
+ * `try`, so a CALL that throws leaves `depth` as it was; the others are reported inside it, so
+ * `depth` already counts their change as they report. A `finally` that cannot even call its
+ * hook leaves a frame on: a function that never suspends holds the depth it was called at
+ * (CALL returns it) and goes back to it as it exits (`leaveAt`), so its caller's exit puts the
+ * stack right.
  */
+let frames = new Int32Array(1024)
 let depth = 0
 
-function call(id: number): void {
-  depth = (depth + 1) | 0
-  if (on) event(CALL, id)
+/** CALL; returns the depth the function was called at. */
+function call(id: number): number {
+  const d = depth
+  if (d >= frames.length) frames = grown(frames, d * 2)
+  frames[d] = id
+  if (on) event(CALL, id, d + 1)
+  depth = d + 1
+  return d
+}
+
+/** The `finally` of a function that never suspends, called at depth `d`: RETURN, or EXCEPT when `thrown`. */
+function leaveAt(thrown: number, id: number, d: number): void {
+  if (open !== 0) unwind(d + 1)
+  depth = d
+  if (on) event(thrown ? EXCEPT : RETURN, id, d + 1)
 }
 
 function ret(id: number): void {
@@ -196,9 +253,10 @@ function ret(id: number): void {
     excepted = false
     return
   }
-  if (open !== 0) unwind()
-  if (on) event(RETURN, id)
-  depth = (depth - 1) | 0
+  const d = depth
+  if (open !== 0) unwind(d)
+  depth = d - 1
+  if (on) event(RETURN, id, d)
 }
 
 /** EXCEPT from a `catch` that re-throws: the `finally` after it must not report RETURN. */
@@ -209,12 +267,13 @@ function except(id: number): void {
 
 /** EXCEPT from a `finally` that knows the function did not complete normally. */
 function exceptFinally(id: number): void {
-  if (open !== 0) unwind()
-  if (on) event(EXCEPT, id)
-  depth = (depth - 1) | 0
+  const d = depth
+  if (open !== 0) unwind(d)
+  depth = d - 1
+  if (on) event(EXCEPT, id, d)
 }
 
-/** A function's `finally`: `thrown` unless it completed normally. */
+/** The `finally` of an async function: `thrown` unless it completed normally. */
 function leave(thrown: number, id: number): void {
   if (thrown) exceptFinally(id)
   else ret(id)
@@ -227,28 +286,39 @@ function fieldValue<T>(id: number, value: T): T {
 }
 
 function suspend<T>(id: number, value: T): T {
-  if (on) event(YIELD, id)
-  depth = (depth - 1) | 0
+  yieldFrame(id)
   return value
 }
 
+/** A function suspends: YIELD, its frame off the stack. */
+function yieldFrame(id: number): void {
+  const d = depth
+  depth = d - 1
+  if (on) event(YIELD, id, d)
+}
+
 function resume<T>(id: number, value: T): T {
-  depth = (depth + 1) | 0
-  if (on) event(RESUME, id)
+  enter(id)
   return value
+}
+
+/** A function resumes: its frame goes back on the stack, then RESUME. */
+function enter(id: number): void {
+  const d = depth
+  if (d >= frames.length) frames = grown(frames, d * 2)
+  frames[d] = id
+  depth = d + 1
+  if (on) event(RESUME, id, d + 1)
 }
 
 /** A statement is about to run (code instrumented with MEMTRACE_LINES=1). */
 function line(id: number): void {
-  if (on && lines) event(LINE, id)
+  if (on && lines) event(LINE, id, depth)
 }
 
 /** RESUME reported from a `catch` or `finally` if the function was suspended; returns the new value of `$mt$s`. */
 function resumeAbruptly(id: number, suspended: number): 0 {
-  if (suspended) {
-    depth = (depth + 1) | 0
-    if (on) event(RESUME, id)
-  }
+  if (suspended) enter(id)
   return 0
 }
 
@@ -297,7 +367,7 @@ function nativeReturn<T>(site: number, value: T): T {
   if (open !== 0 && nativeDepths[open - 1] === depth) {
     if (nativeSites[open - 1] === site) {
       open--
-      if (on) event(C_RETURN, site)
+      if (on) event(C_RETURN, site, depth)
     } else {
       returnTo(site)
     }
@@ -307,7 +377,7 @@ function nativeReturn<T>(site: number, value: T): T {
 
 /** At the start of a `catch`: the native calls of this function that threw. */
 function caught(): void {
-  if (open !== 0) unwind()
+  if (open !== 0) unwind(depth)
 }
 
 function enterNative(site: number): void {
@@ -318,14 +388,14 @@ function enterNative(site: number): void {
   nativeSites[open] = site
   nativeDepths[open] = depth
   open++
-  event(C_CALL, site)
+  event(C_CALL, site, depth)
 }
 
-/** C_EXCEPT for the native calls under way in the current function (or deeper): they threw. */
-function unwind(): void {
-  while (open !== 0 && nativeDepths[open - 1] >= depth) {
+/** C_EXCEPT for the native calls under way at `level` (the current function's depth) or deeper: they threw. */
+function unwind(level: number): void {
+  while (open !== 0 && nativeDepths[open - 1] >= level) {
     open--
-    if (on) event(C_EXCEPT, nativeSites[open])
+    if (on) event(C_EXCEPT, nativeSites[open], depth)
   }
 }
 
@@ -335,10 +405,10 @@ function returnTo(site: number): void {
     if (nativeSites[i] !== site) continue
     while (open - 1 > i) {
       open--
-      if (on) event(C_EXCEPT, nativeSites[open])
+      if (on) event(C_EXCEPT, nativeSites[open], depth)
     }
     open--
-    if (on) event(C_RETURN, site)
+    if (on) event(C_RETURN, site, depth)
     return
   }
 }
@@ -411,7 +481,7 @@ function forAwait(id: number, iterable: unknown, suspended: () => void): object 
     const next = iterator.next
     return {
       next(...args: unknown[]) {
-        if (on) event(YIELD, id)
+        yieldFrame(id)
         suspended()
         return next.apply(iterator, args)
       },
@@ -419,7 +489,7 @@ function forAwait(id: number, iterable: unknown, suspended: () => void): object 
         const close = iterator.return
         if (close === undefined || close === null) return close
         return (...args: unknown[]) => {
-          if (on) event(YIELD, id)
+          yieldFrame(id)
           suspended()
           return close.apply(iterator, args)
         }
@@ -439,6 +509,7 @@ const GLOBALS: Record<string, unknown> = {
   __mt$x: except,
   __mt$e: exceptFinally,
   __mt$w: leave,
+  __mt$g: leaveAt,
   __mt$p: fieldValue,
   __mt$y: suspend,
   __mt$u: resume,
@@ -502,6 +573,8 @@ export function switchTo(recording: Recording | null): void {
       prevCode,
       prevPages,
       prevClock: doubles[PREV_CLOCK],
+      prevCount,
+      prevTop,
     }
   }
   current = recording
@@ -517,6 +590,7 @@ export function switchTo(recording: Recording | null): void {
   exact = recording.exact
   lines = recording.lines
   nativeCalls = recording.nativeCalls
+  stacks = recording.stacks
   plain = stage === Stage.Log && !exact && !previous
   const saved = recording.saved
   head = saved ? saved.head : Atomics.load(ints, HEAD)
@@ -526,6 +600,8 @@ export function switchTo(recording: Recording | null): void {
   prevCode = saved ? saved.prevCode : 0
   prevPages = saved ? saved.prevPages : 0
   doubles[PREV_CLOCK] = saved ? saved.prevClock : 0
+  prevCount = saved ? saved.prevCount : 0
+  prevTop = saved ? saved.prevTop : 0
 }
 
 export function eventCount(recording: Recording): number {
@@ -535,7 +611,7 @@ export function eventCount(recording: Recording): number {
 /** Writes the FRST row of the current recording (event 0) and makes it the filter's reference. */
 export function writeFirst(siteId: number): void {
   const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
-  record(0, floats[CLOCK], pages, siteId * 128 + FIRST_ROW + LINE)
+  record(0, floats[CLOCK], pages, siteId * 128 + FIRST_ROW + LINE, stackOf(depth, frames[depth - 1]))
   refPages = pages
   doubles[REF_EVENT] = 0
 }
@@ -543,10 +619,10 @@ export function writeFirst(siteId: number): void {
 /** Writes the LAST row of the current recording: one past the last event. */
 export function writeLast(siteId: number): void {
   const pages = exact ? native.rssPages() || ints[RSS] : ints[RSS]
-  record(floats[EVENTS] + 1, floats[CLOCK], pages, siteId * 128 + LAST_ROW + LINE)
+  record(floats[EVENTS] + 1, floats[CLOCK], pages, siteId * 128 + LAST_ROW + LINE, stackOf(depth, frames[depth - 1]))
 }
 
 /** Writes a MSG row at the current event (the text goes to the writer separately). */
 export function writeMessage(): void {
-  record(floats[EVENTS], floats[CLOCK], 0, MESSAGE_ROW + LINE)
+  record(floats[EVENTS], floats[CLOCK], 0, MESSAGE_ROW + LINE, NO_STACK)
 }

@@ -20,6 +20,7 @@ import {
   optionalString,
 } from '../options.js'
 import { installExitHandlers } from './exit.js'
+import { StackTable } from './stacks.js'
 import {
   eventCount,
   globalsInstalled,
@@ -85,6 +86,12 @@ export interface ProfileOptions {
    * it started, how RSS moved while it ran), and V8's heap after it as a HEAP row. Default: false.
    */
   gc?: boolean
+  /**
+   * Name the call stack of each logged row (the instrumented functions running, outermost
+   * first), defined once each in STCK rows, so that `memtrace report` can tell growth by stack
+   * and put growth seen as a function was called down to its caller. Default: true.
+   */
+  stacks?: boolean
 }
 
 const OPTIONS = [
@@ -101,6 +108,7 @@ const OPTIONS = [
   'nativeCalls',
   'workers',
   'gc',
+  'stacks',
 ] as const
 
 const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
@@ -333,6 +341,7 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
   const nativeCalls = optionalBoolean('nativeCalls', o.nativeCalls, withNativeCalls())
   const workers = optionalBoolean('workers', o.workers, false)
   const gc = optionalBoolean('gc', o.gc, false)
+  const stacks = optionalBoolean('stacks', o.stacks, true)
   const triggerPages = Math.ceil(trigger / native.pageSize())
 
   if (!globalsInstalled()) {
@@ -378,6 +387,7 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     exact: rss === 'exact',
     lines,
     nativeCalls,
+    stacks: stacks ? new StackTable() : null,
     waitForSpace: () => profiler.waitForSpace(),
   }
   const logsBeside = logPath === undefined ? resolve(logDir ?? '.') : dirname(resolve(logPath))

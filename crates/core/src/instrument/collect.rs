@@ -185,11 +185,22 @@ impl<'a> Collector<'a> {
     // re-thrown). A generator that suspends reports EXCEPT from a `catch` instead: it can be
     // ended from outside (`gen.return()`), which its `finally` could not tell from a throw.
     let caught = frame.suspends && frame.generator;
-    let (vars, arrow_vars, exit_piece, close_piece) = match (frame.suspends, frame.generator) {
-      (true, true) => (Piece::VarsGenerator, Piece::ArrowVars, Piece::ExitGenerator, Piece::ArrowClose),
-      (true, false) => (Piece::VarsAsync, Piece::ArrowVarsAsync, Piece::ExitAsync, Piece::ArrowCloseAsync),
-      (false, _) => (Piece::Vars, Piece::ArrowVars, Piece::Exit, Piece::ArrowClose),
-    };
+    // One that suspends resumes at whatever depth its resumer runs at: it keeps no depth.
+    let (vars, arrow_vars, call_piece, call_value_piece, exit_piece, close_piece) =
+      match (frame.suspends, frame.generator) {
+        (true, true) => {
+          (Piece::VarsGenerator, Piece::ArrowVars, Piece::Try, Piece::TryValue, Piece::ExitGenerator, Piece::ArrowClose)
+        }
+        (true, false) => (
+          Piece::VarsAsync,
+          Piece::ArrowVarsAsync,
+          Piece::Try,
+          Piece::TryValue,
+          Piece::ExitAsync,
+          Piece::ArrowCloseAsync,
+        ),
+        (false, _) => (Piece::Vars, Piece::ArrowVars, Piece::TryAt, Piece::TryValueAt, Piece::Exit, Piece::ArrowClose),
+      };
     // The prologue: the function's variables, the temporaries its calls use, its CALL.
     let temporaries = frame.temporaries;
     let prologue = |collector: &mut Self, at: u32, pieces: &[Piece]| {
@@ -228,7 +239,7 @@ impl<'a> Collector<'a> {
         if semicolon {
           prologue(self, enter, &[Piece::Semicolon]);
         }
-        prologue(self, enter, &[vars, Piece::Temporaries, Piece::Try]);
+        prologue(self, enter, &[vars, Piece::Temporaries, call_piece]);
         // An empty body (`{}`, or directives only) opens and closes at one offset: the exit
         // then goes in as an opener too, after the entry.
         if !caught && !frame.never_completes {
@@ -237,7 +248,7 @@ impl<'a> Collector<'a> {
         self.insert(exit, enter == exit, depth, exit_piece, id);
       }
       Shape::Expression { start, end } => {
-        prologue(self, start, &[arrow_vars, Piece::Temporaries, Piece::TryValue]);
+        prologue(self, start, &[arrow_vars, Piece::Temporaries, call_value_piece]);
         self.insert(end, false, depth, close_piece, id);
       }
     }

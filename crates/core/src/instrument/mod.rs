@@ -3,12 +3,14 @@
 //! Each function body is wrapped, on the lines it already occupies, in
 //!
 //! ```js
-//! function f(a) {var $mt$t=1,$mt$v;__mt$c(7);try{ …body… ;$mt$t=0}finally{__mt$w($mt$t,7)}}
+//! function f(a) {var $mt$t=1,$mt$v,$mt$d=__mt$c(7);try{ …body… ;$mt$t=0}finally{__mt$g($mt$t,7,$mt$d)}}
 //! ```
 //!
 //! where 7 is the function's id in the process-wide [function table](crate::functions), and
-//! `__mt$c` / `__mt$w` are the hot-path functions of `src/profile/hotpath.ts` (CALL; RETURN or
-//! EXCEPT). `$mt$t` is cleared only by a normal completion: at the end of the body (unless the
+//! `__mt$c` / `__mt$g` are the hot-path functions of `src/profile/hotpath.ts` (CALL; RETURN or
+//! EXCEPT). `$mt$d` is the depth of the shadow call stack the function was called at, which
+//! its exit goes back to: when the stack overflows, a callee's `finally` may fail to call its
+//! hook, and the first caller whose does puts the shadow stack right. `$mt$t` is cleared only by a normal completion: at the end of the body (unless the
 //! body surely never gets there), and by every `return`, which becomes
 //! `return($mt$v=(0,x),$mt$t=0,$mt$v)`. An exception passes through the `finally` untouched, so
 //! Node still reports it where it was thrown. The inserted code has no branch of its own, so
@@ -143,6 +145,8 @@ pub enum Piece {
   Temporaries,
   Try,
   TryValue,
+  TryAt,
+  TryValueAt,
   Completed,
   Exit,
   ExitAsync,
@@ -199,7 +203,7 @@ pub enum Piece {
 pub const TEMPORARIES: u32 = 4;
 
 impl Piece {
-  pub const ALL: [Piece; 59] = [
+  pub const ALL: [Piece; 61] = [
     Piece::Semicolon,
     Piece::Vars,
     Piece::VarsAsync,
@@ -210,6 +214,8 @@ impl Piece {
     Piece::Temporaries,
     Piece::Try,
     Piece::TryValue,
+    Piece::TryAt,
+    Piece::TryValueAt,
     Piece::Completed,
     Piece::Exit,
     Piece::ExitAsync,
@@ -282,11 +288,15 @@ impl Piece {
       // A value is kept as `$mt$v=(0,…)`, never `$mt$v=(…)`: assigning an anonymous function
       // would name it `$mt$v` (`(() => 1).name`).
       Piece::TryValue => &[";__mt$c(", ");try{$mt$v=(0,"],
+      // A function that never suspends keeps the depth it was called at, `$mt$d`, and hands
+      // it to its `finally`, which puts the shadow stack back there whatever happened above.
+      Piece::TryAt => &[",$mt$d=__mt$c(", ");try{"],
+      Piece::TryValueAt => &[",$mt$d=__mt$c(", ");try{$mt$v=(0,"],
       // The epilogue: the body completed (left out where it never can, after a last `return`),
       // then a `finally` with no branch of its own (`__mt$w` decides between RETURN and EXCEPT):
       // coverage tools see no code the user did not write.
       Piece::Completed => &[";$mt$t=0"],
-      Piece::Exit => &["}finally{__mt$w($mt$t,", ")}"],
+      Piece::Exit => &["}finally{__mt$g($mt$t,", ",$mt$d)}"],
       Piece::ExitAsync => &["}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}"],
       Piece::ExitGenerator => &[
         "}catch($mt$e){$mt$s=__mt$k(",
@@ -295,7 +305,7 @@ impl Piece {
         ",$mt$s);__mt$r(",
         ")}",
       ],
-      Piece::ArrowClose => &[");$mt$t=0;return $mt$v}finally{__mt$w($mt$t,", ")}}"],
+      Piece::ArrowClose => &[");$mt$t=0;return $mt$v}finally{__mt$g($mt$t,", ",$mt$d)}}"],
       Piece::ArrowCloseAsync => &[");$mt$t=0;return $mt$v}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}}"],
       // A class field's initialiser reports CALL before and RETURN after its value.
       Piece::FieldOpen => &["(__mt$c(", "),__mt$p(", ",("],
@@ -454,7 +464,12 @@ impl Plan {
     self
       .insertions
       .iter()
-      .filter(|i| matches!(i.piece, Piece::Try | Piece::TryValue | Piece::FieldOpen | Piece::ModuleEnter))
+      .filter(|i| {
+        matches!(
+          i.piece,
+          Piece::Try | Piece::TryValue | Piece::TryAt | Piece::TryValueAt | Piece::FieldOpen | Piece::ModuleEnter
+        )
+      })
       .count()
   }
 

@@ -15,7 +15,7 @@ fn names(source: &str) -> Vec<String> {
 fn a_function_body_is_wrapped_on_its_own_lines() {
   assert_eq!(
     rewrite("function f(a) {\n  return a\n}", SourceKind::Script),
-    "function f(a) {var $mt$t=1,$mt$v;__mt$c(0);try{\n  return  ($mt$v=(0,a),$mt$t=0,$mt$v)\n}finally{__mt$w($mt$t,0)}}"
+    "function f(a) {var $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{\n  return  ($mt$v=(0,a),$mt$t=0,$mt$v)\n}finally{__mt$g($mt$t,0,$mt$d)}}"
   );
 }
 
@@ -23,11 +23,11 @@ fn a_function_body_is_wrapped_on_its_own_lines() {
 fn empty_bodies_open_before_they_close() {
   assert_eq!(
     rewrite("function f() {}", SourceKind::Script),
-    "function f() {var $mt$t=1,$mt$v;__mt$c(0);try{;$mt$t=0}finally{__mt$w($mt$t,0)}}"
+    "function f() {var $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{;$mt$t=0}finally{__mt$g($mt$t,0,$mt$d)}}"
   );
   assert_eq!(
     rewrite("function f() {'use strict'}", SourceKind::Script),
-    "function f() {'use strict';var $mt$t=1,$mt$v;__mt$c(0);try{;$mt$t=0}finally{__mt$w($mt$t,0)}}"
+    "function f() {'use strict';var $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{;$mt$t=0}finally{__mt$g($mt$t,0,$mt$d)}}"
   );
 }
 
@@ -75,17 +75,17 @@ fn bodies_whose_declarations_would_clash_in_a_block_are_left_alone() {
 fn directives_stay_first() {
   assert_eq!(
     rewrite("function f() { 'use strict'\n  g() }", SourceKind::Script),
-    "function f() { 'use strict';var $mt$t=1,$mt$v;__mt$c(0);try{\n  g() ;$mt$t=0}finally{__mt$w($mt$t,0)}}"
+    "function f() { 'use strict';var $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{\n  g() ;$mt$t=0}finally{__mt$g($mt$t,0,$mt$d)}}"
   );
   assert!(rewrite("function f() { \"use strict\"; }", SourceKind::Script)
-    .starts_with("function f() { \"use strict\";var $mt$t=1,$mt$v;__mt$c(0);try{"));
+    .starts_with("function f() { \"use strict\";var $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{"));
 }
 
 #[test]
 fn an_expression_arrow_becomes_a_block_that_returns_it() {
   assert_eq!(
     rewrite("const f = x => ({ x })", SourceKind::Script),
-    "const f = x => {var $mt$v,$mt$t=1;__mt$c(0);try{$mt$v=(0,({ x }));$mt$t=0;return $mt$v}finally{__mt$w($mt$t,0)}}"
+    "const f = x => {var $mt$v,$mt$t=1,$mt$d=__mt$c(0);try{$mt$v=(0,({ x }));$mt$t=0;return $mt$v}finally{__mt$g($mt$t,0,$mt$d)}}"
   );
 }
 
@@ -140,8 +140,8 @@ fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
 fn class_fields_are_wrapped_but_anonymous_functions_in_them_keep_their_names() {
   let out = rewrite("class A { x = make(); y = () => 1; static z = (function () {}) }", SourceKind::Script);
   assert!(out.starts_with("class A { x = (__mt$c(0),__mt$p(0,(make())/*$mt$*/));"), "{out}");
-  assert!(out.contains("y = () => {var $mt$v,$mt$t=1;__mt$c(1)"), "{out}");
-  assert!(out.contains("static z = (function () {var $mt$t=1,$mt$v;__mt$c(2)"), "{out}");
+  assert!(out.contains("y = () => {var $mt$v,$mt$t=1,$mt$d=__mt$c(1)"), "{out}");
+  assert!(out.contains("static z = (function () {var $mt$t=1,$mt$v,$mt$d=__mt$c(2)"), "{out}");
   assert_eq!(names("class A { x = make(); y = () => 1 }"), ["A.x", "A.y"]);
 }
 
@@ -238,11 +238,11 @@ fn ids_start_where_the_table_says() {
   let source = "function a() {} function b() {}";
   let out = instrument(source, "/t/ids.js", SourceKind::Script, Options::default(), None, false).unwrap();
   let first: u64 =
-    out.code["function a() {var $mt$t=1,$mt$v;__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
+    out.code["function a() {var $mt$t=1,$mt$v,$mt$d=__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
   let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
   assert_eq!(name(first), ("/t/ids.js".into(), "a".into()));
   assert_eq!(name(first + 1), ("/t/ids.js".into(), "b".into()));
-  assert!(out.code.contains(&format!("function b() {{var $mt$t=1,$mt$v;__mt$c({});", first + 1)));
+  assert!(out.code.contains(&format!("function b() {{var $mt$t=1,$mt$v,$mt$d=__mt$c({});", first + 1)));
   assert_eq!(out.functions, 2);
 }
 
@@ -258,13 +258,13 @@ fn names_given_by_bundler_helpers_are_kept() {
 fn a_commonjs_module_top_level_is_a_function_of_its_own() {
   assert_eq!(
     rewrite("'use strict'\nconst a = f()\nif (a) return\nmodule.exports = a", SourceKind::CommonJs),
-    "'use strict';var $mt$t=1,$mt$v;__mt$c(0);try{\nconst a = f()\nif (a) return void($mt$t=0);\nmodule.exports = a;$mt$t=0}finally{__mt$w($mt$t,0)}"
+    "'use strict';var $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{\nconst a = f()\nif (a) return void($mt$t=0);\nmodule.exports = a;$mt$t=0}finally{__mt$g($mt$t,0,$mt$d)}"
   );
   let plan = plan("#!/usr/bin/env node\nrun() // go", "/t/bin.js", SourceKind::CommonJs).unwrap();
   assert_eq!((plan.sites[0].name.as_str(), plan.sites[0].line), ("<module>", 1));
   assert_eq!(
     plan.apply("#!/usr/bin/env node\nrun() // go", 0),
-    "#!/usr/bin/env node\nvar $mt$t=1,$mt$v;__mt$c(0);try{run() // go\n;$mt$t=0}finally{__mt$w($mt$t,0)}"
+    "#!/usr/bin/env node\nvar $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{run() // go\n;$mt$t=0}finally{__mt$g($mt$t,0,$mt$d)}"
   );
   // Declarations that would clash in a block leave the top level as it is, as for a function.
   assert!(!rewrite("var g = 1\nfunction g() {}", SourceKind::CommonJs).contains("__mt$c(0)"));
@@ -274,7 +274,7 @@ fn a_commonjs_module_top_level_is_a_function_of_its_own() {
 fn an_es_module_top_level_reports_call_and_return_around_its_statements() {
   assert_eq!(
     rewrite("import x from 'y'\nexport default function f() {}", SourceKind::Module),
-    "__mt$c(0);import x from 'y'\nexport default function f() {var $mt$t=1,$mt$v;__mt$c(1);try{;$mt$t=0}finally{__mt$w($mt$t,1)}};__mt$r(0);"
+    "__mt$c(0);import x from 'y'\nexport default function f() {var $mt$t=1,$mt$v,$mt$d=__mt$c(1);try{;$mt$t=0}finally{__mt$g($mt$t,1,$mt$d)}};__mt$r(0);"
   );
   assert!(rewrite("'use strict'\nf()", SourceKind::Module).starts_with("'use strict';__mt$c(0);\nf()"));
   // A top level that awaits reports nothing of its own; its functions still do.
@@ -293,7 +293,7 @@ fn lines_report_each_statement_as_it_completes_and_put_lone_ones_in_blocks() {
     rewrite_lines("function f(a) {\n  const b = a + 1\n  if (b) g(b)\n  else h()\n  return b\n}", SourceKind::Script);
   assert_eq!(
     out,
-    "function f(a) {var $mt$t=1,$mt$v;__mt$c(0);try{\n  const b = a + 1;__mt$l(1);\n  if (b) {g(b);__mt$l(3);}\n  else {h();__mt$l(4);};__mt$l(2);\n  return  ($mt$v=(0,b),$mt$t=0,$mt$v)\n}finally{__mt$w($mt$t,0)}}"
+    "function f(a) {var $mt$t=1,$mt$v,$mt$d=__mt$c(0);try{\n  const b = a + 1;__mt$l(1);\n  if (b) {g(b);__mt$l(3);}\n  else {h();__mt$l(4);};__mt$l(2);\n  return  ($mt$v=(0,b),$mt$t=0,$mt$v)\n}finally{__mt$g($mt$t,0,$mt$d)}}"
   );
   let plan = plan_with(
     "function f() {\n  g()\n}\nf()",
