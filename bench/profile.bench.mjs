@@ -56,6 +56,7 @@ const ALL_ROWS = [
   ['RSS computed, nothing logged', 'rss', 'full'],
   ['everything computed, nothing logged', 'filter', 'full'],
   ['dRSS ≥ 4096 logged', 'drss', 'full'],
+  ['stacks off, dRSS ≥ 4096 logged', 'nostacks', 'full'],
   ['GC rows too, dRSS ≥ 4096 logged', 'gc', 'full'],
   ['dRSS ≥ 4096 and previous event logged', 'previous', 'full'],
   ['every event logged', 'every', 'full'],

@@ -18,6 +18,7 @@ export const CONFIGS = {
   rss: { record: 'rss' },
   filter: { record: 'filter' },
   drss: {},
+  nostacks: { stacks: false },
   gc: { gc: true },
   previous: { previous: true },
   every: { dRssTrigger: 0 },

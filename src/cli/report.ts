@@ -4,7 +4,7 @@
 import { createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { finished } from 'node:stream/promises'
 
 import { native } from '../native.js'
@@ -13,6 +13,7 @@ import { renderHtml } from '../reports/html.js'
 import { joinedModel, joinLogs, threadName, threadOf } from '../reports/joined.js'
 import { LogError, logKind, monitorModel, profileModel, readProfileLog, type Damage } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
+import { byStack } from '../reports/stacks.js'
 import { monitorText, renderJoined, renderReport } from '../reports/text.js'
 import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
 
@@ -43,6 +44,16 @@ Options:
                   Perfetto (ui.perfetto.dev) and chrome://tracing open: RSS and the V8 heap
                   as counter tracks, each logged row an instant event, collections as slices,
                   a track per thread
+  --speedscope <file>
+                  also write RSS growth by call stack in speedscope's format
+                  (speedscope.app, or npx speedscope <file>)
+  --pprof <file>  also write it as a gzipped pprof profile (go tool pprof -top <file>;
+                  Pyroscope, Parca, Grafana): sample values rss_growth (bytes, the
+                  default), rows, rss_release (bytes)
+  --collapsed <file>
+                  also write it as folded stacks ("a;b;c bytes"), for flamegraph.pl,
+                  inferno and other flame graph tools
+                  (these three take the stacks of every log given, merged)
   --top <n>       how many rows each table lists (default 10)
   --json          print everything as JSON instead of text
   -h, --help      this text`
@@ -95,6 +106,22 @@ function sayDamaged(path: string, damage: Damage): void {
   process.stderr.write(`memtrace: ${path} is damaged at line ${damage.line}: ${damage.reason}; reported up to it\n`)
 }
 
+/** The exports of growth by stack, by option. */
+const STACK_EXPORTS = ['speedscope', 'pprof', 'collapsed'] as const
+
+/** Writes the growth by stack of `logs` to each file the options name, and says so. */
+function exportStacks(logs: { file: string; path: string }[], targets: Map<(typeof STACK_EXPORTS)[number], string>): void {
+  const name = logs.length === 1 ? basename(logs[0].path) : `${logs.length} logs`
+  for (const [format, target] of targets) {
+    try {
+      native.exportStacks(logs, target, format, name)
+    } catch (error) {
+      throw new CommandError(`--${format}: ${(error as Error).message}`)
+    }
+    process.stderr.write(`memtrace: wrote ${target}\n`)
+  }
+}
+
 /** Writes `logs` as one Chrome trace to `target`, and says so. */
 function exportChromeTrace(logs: Parameters<typeof native.exportChromeTrace>[0], target: string): void {
   try {
@@ -136,12 +163,16 @@ export const report: Command = {
       html: { value: true },
       svg: { value: true },
       'chrome-trace': { value: true },
+      speedscope: { value: true },
+      pprof: { value: true },
+      collapsed: { value: true },
     })
     if (rest.length === 0) throw usage('report', 'which log? Give its path, or - for standard input')
     const top = integerOption('report', 'top', options.get('top')?.[0], 1) ?? 10
     const html = options.get('html')?.[0]
     const svg = options.get('svg')?.[0]
     const chromeTrace = options.get('chrome-trace')?.[0]
+    const stackExports = new Map(STACK_EXPORTS.flatMap((format) => (options.has(format) ? [[format, options.get(format)![0]] as const] : [])))
     const write = (target: string, text: string) => {
       try {
         writeFileSync(target, text)
@@ -175,6 +206,10 @@ export const report: Command = {
         )
         exportChromeTrace(tracks, chromeTrace)
       }
+      exportStacks(
+        read.map(({ path }) => ({ file: path, path })),
+        stackExports,
+      )
       const model = html || svg ? joinedModel(joined) : null
       if (html) write(html, renderHtml(model!))
       if (svg) write(svg, renderSvg(model!.charts[0]))
@@ -211,7 +246,9 @@ export const report: Command = {
       }
       let damage: Damage | null
       if (kind === 'monitor') {
-        if (chromeTrace) throw usage('report', '--chrome-trace exports a profiler log; this is a monitor log')
+        for (const option of ['chrome-trace', ...stackExports.keys()]) {
+          if (options.has(option)) throw usage('report', `--${option} exports a profiler log; this is a monitor log`)
+        }
         const result = await orCommandError(() => monitorText(file, path, options.has('json')))
         console.log(result.text)
         damage = result.damage
@@ -223,8 +260,15 @@ export const report: Command = {
           const track = { file, path, pid: pid ?? 0, tid: thread === 'main' ? 0 : thread, offset: 0, process: processName, thread: threadName(thread) }
           exportChromeTrace([track], chromeTrace)
         }
+        exportStacks([{ file, path }], stackExports)
         if (options.has('json')) {
-          console.log(JSON.stringify({ path, ...log, damage: log.damage ?? null, heapGrowth: heapGrowth(log), ...growthTables(log, top) }, null, 2))
+          console.log(
+            JSON.stringify(
+              { path, ...log, damage: log.damage ?? null, heapGrowth: heapGrowth(log), ...growthTables(log, top), byStack: byStack(log.stacks, top) },
+              null,
+              2,
+            ),
+          )
         } else {
           console.log(renderReport(path, log, top))
         }

@@ -41,6 +41,8 @@ Options:
                            on by default (--native-calls)
   --gc                     also a GC row for each garbage collection: its kind, when it
                            started, how long it took, and how RSS moved
+  --no-stacks              rows without the call stack they happened in (STCK rows and
+                           the @stack at the end of each row; on by default)
   --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
                            nanoseconds (default); exact: a kernel read at every event
   --log-dir <dir>          where the logs go (default: the working directory)
@@ -60,6 +62,7 @@ const SPECS = {
   'native-calls': { value: false },
   'no-native-calls': { value: false },
   gc: { value: false },
+  'no-stacks': { value: false },
   rss: { value: true },
   'log-dir': { value: true },
   message: { value: true },
@@ -110,6 +113,7 @@ export const run: Command = {
       message: one('message'),
       workers: true,
       gc: options.has('gc'),
+      stacks: !options.has('no-stacks'),
     }
     const include = globs('include', options.get('include'))
     const exclude = globs('exclude', options.get('exclude'))
