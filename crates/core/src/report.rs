@@ -213,12 +213,15 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
         if collection.is_none() {
           timeline.push(e.clock, e.rss);
         }
+        let node = (e.kind == RowKind::Next && (e.stack.is_some() || e.what == What::Gc)).then(|| tree.count(&e));
+        // With stacks, growth seen at an entry is its caller's, when the caller is a function.
+        let caller = node.filter(|_| e.what.is_entry()).and_then(|node| tree.top(node));
         let place = || Place {
           event: e.event,
           clock: e.clock,
-          file: e.file.to_string(),
-          line: e.line,
-          function: e.function.to_string(),
+          file: caller.map_or(e.file, |c| &c.file).to_string(),
+          line: caller.map_or(e.line, |c| c.line),
+          function: caller.map_or(e.function, |c| &c.function).to_string(),
         };
         if report.peak.as_ref().is_none_or(|(rss, _)| e.rss > *rss) {
           report.peak = Some((e.rss, place()));
@@ -256,12 +259,10 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
               keep_largest(&mut report.collections, COLLECTIONS, size, gc);
             }
           }
-          let node = (e.stack.is_some() || e.what == What::Gc).then(|| tree.count(&e));
           // Collections are totalled by kind, whatever each lasted.
           let (mut file, mut line, mut function) = (e.file, e.line, collection.map_or(e.function, |(kind, _)| kind));
           let (mut at_entry, mut native) = (e.what.is_entry(), e.what.is_native());
-          // With stacks, growth seen at an entry is its caller's, when the caller is a function.
-          if let Some(caller) = node.filter(|_| at_entry).and_then(|node| tree.top(node)) {
+          if let Some(caller) = caller {
             (file, line, function, at_entry, native) = (&caller.file, caller.line, &caller.function, false, false);
           }
           let key = (file.to_string(), line, function.to_string(), at_entry, native);

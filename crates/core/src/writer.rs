@@ -179,6 +179,7 @@ impl Writer {
       reference: (0, 0),
       summary: Summary { events: 0, rows: 0, peak_rss: 0, top_growth: None },
       growth: HashMap::new(),
+      stacks: HashMap::new(),
       last_write: Instant::now(),
       name: name.to_string(),
       last_row: (0, 0),
@@ -213,6 +214,8 @@ struct Drain {
   reference: (u64, u64),
   summary: Summary,
   growth: HashMap<(u64, bool), i64>,
+  /// The stacks of the log, as STCK records define them: parent and top function, by id.
+  stacks: HashMap<u64, (u64, u64)>,
   last_write: Instant,
   name: String,
   /// Event and clock (µs) of the last row written, where a MSG row of the writer's own goes.
@@ -341,6 +344,7 @@ impl Drain {
   fn row(&mut self, record: &Record) {
     if record.row == RowKind::Stack {
       // A definition, not a row of the event stream: no row, no clock.
+      self.stacks.insert(record.stack.unwrap_or(0), (record.event, record.id));
       let site = site_of(&mut self.sites, record.id);
       let rows = &mut self.rows;
       self.file.line(|out| rows.stack_row(out, record.stack.unwrap_or(0), record.event, &site));
@@ -368,13 +372,30 @@ impl Drain {
       self.reference = (record.event, record.rss_pages);
     }
     if record.row == RowKind::Next && d_rss > 0 {
-      *self.growth.entry((record.id, record.what.is_entry())).or_default() += d_rss;
+      *self.growth.entry(self.made_by(record)).or_default() += d_rss;
     }
     let site = site_of(&mut self.sites, record.id);
     let rows = &mut self.rows;
     self.file.line(|out| {
       rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, &site, rss, d_rss, record.stack)
     });
+  }
+
+  /// Who made the growth a row shows, as the report tells it (`stacks`): the row's function,
+  /// or for an entry, the function that called it, when the log's stacks know it; otherwise
+  /// the row's function, "at entry".
+  fn made_by(&self, record: &Record) -> (u64, bool) {
+    if !record.what.is_entry() {
+      return (record.id, false);
+    }
+    let top = |stack| self.stacks.get(&stack).map(|&(parent, function)| (parent, function));
+    let caller = match (record.what, record.stack.and_then(top)) {
+      // A native callee had not started: the top of its stack called it.
+      (What::CCall, Some((_, function))) => Some(function),
+      (_, Some((parent, _))) => top(parent).map(|(_, function)| function),
+      (_, None) => None,
+    };
+    caller.map_or((record.id, true), |function| (function, false))
   }
 
   /// Writes the GC rows of collections that ran before event `event` (after `event - 1`
@@ -500,6 +521,50 @@ mod tests {
 
   fn record(event: u64, row: RowKind, what: What, id: u64, pages: u64) -> Record {
     Record { event, clock: event as f64 * 1e-3, rss_pages: pages, row, what, id, stack: None }
+  }
+
+  #[test]
+  fn stacks_are_defined_before_their_rows_and_growth_at_a_call_is_the_callers() {
+    let sites: Vec<functions::Site> = ["main", "grow"]
+      .iter()
+      .enumerate()
+      .map(|(i, name)| functions::Site { line: i as u32 + 1, column: 1, name: name.to_string() })
+      .collect();
+    let main = functions::register("/t/stacks.js", &sites);
+    let grow = main + 1;
+    let stack = |parent: u64, function: u64, id: u64| Record {
+      event: parent,
+      clock: 0.0,
+      rss_pages: 0,
+      row: RowKind::Stack,
+      what: What::Line,
+      id: function,
+      stack: Some(id),
+    };
+    let at = |record: Record, stack: u64| Record { stack: Some(stack), ..record };
+    let (ring, sink, writer) = started();
+    for r in [
+      stack(0, main, 1),
+      at(record(0, RowKind::First, What::Line, main, 100), 1),
+      stack(1, grow, 2),
+      at(record(1, RowKind::Next, What::Call, grow, 200), 2),
+      at(record(2, RowKind::Next, What::Return, grow, 250), 2),
+      at(record(3, RowKind::Last, What::Line, main, 250), 1),
+    ] {
+      push_blocking(&ring, &writer.control, r);
+    }
+    let summary = writer.join().unwrap();
+    let page = rss::page_size() as i64;
+    assert_eq!(summary.top_growth, Some((main, false, 100 * page)), "the growth seen at grow's call is main's");
+    assert_eq!(summary.rows, 4, "STCK rows are no rows of the event stream");
+    let text = text(&sink);
+    let rows: Vec<LogRow> = text.lines().skip(2).map(|line| parse_row(line.trim_end()).unwrap()).collect();
+    assert_eq!(rows[0], LogRow::Stack { id: 1, parent: 0, file: "/t/stacks.js", line: 1, function: "main" });
+    assert!(matches!(&rows[1], LogRow::Event(e) if e.kind == RowKind::First && e.stack == Some(1)));
+    assert_eq!(rows[2], LogRow::Stack { id: 2, parent: 1, file: "/t/stacks.js", line: 2, function: "grow" });
+    assert!(
+      matches!(&rows[3], LogRow::Event(e) if e.what == What::Call && e.stack == Some(2) && e.d_rss == 100 * page)
+    );
   }
 
   #[test]
