@@ -338,6 +338,8 @@ export interface StackFrame {
   file: string
   line: number
   function: string
+  /** As a stack names it: `leak`, `Buffer.alloc (native)`, `line 12 of leak`, `scavenge (GC)`. */
+  name: string
   /**
    * `function` (instrumented JavaScript), `native` (a native callee called at `file`:`line`),
    * `line` (a statement of `function`) or `gc` (a collection of kind `function`).
@@ -364,6 +366,10 @@ export interface Stacks {
   growth: Array<number>
   release: Array<number>
   rows: Array<number>
+  /** When the node's row with the most growth was logged (seconds); -1 for none. */
+  largestAt: Array<number>
+  /** What the root stands for when growth is put down to it. */
+  outside: string
 }
 
 /** One log of a Chrome trace, and the track it goes on. */

@@ -14,8 +14,8 @@ const npm = (cwd: string, ...args: string[]) =>
   execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, encoding: 'utf8' })
 
 /** `npm pack` of `dir` into `into`; returns the tarball's path. */
-function pack(dir: string, into: string): string {
-  const name = npm(dir, 'pack', '--pack-destination', into).trim().split('\n').pop()!
+function pack(dir: string, into: string, ...options: string[]): string {
+  const name = npm(dir, 'pack', '--pack-destination', into, ...options).trim().split('\n').pop()!
   return join(into, name)
 }
 
@@ -36,7 +36,8 @@ export function tarballs(): NonNullable<typeof packed> {
   }
   const dependencies = Object.entries(lock.packages)
     .filter(([path, entry]) => path.startsWith('node_modules/') && !entry.dev && !entry.optional)
-    .map(([path]) => pack(join(root, path), work))
+    // As installed: a package's `prepare` would build it again, with tools it does not ship.
+    .map(([path]) => pack(join(root, path), work, '--ignore-scripts'))
   packed = { main: pack(root, work), platform: pack(binary, work), dependencies }
   return packed
 }

@@ -19,6 +19,8 @@ export interface SeriesStyle {
 const COLORS = ['#2563eb', '#ea580c', '#059669', '#9333ea', '#dc2626', '#0891b2', '#ca8a04', '#db2777', '#4b5563']
 export const MARKER_COLOR = '#6b7280'
 export const PEAK_COLOR = '#dc2626'
+/** The lines that mark when the rows of a flame graph's clicked frame were logged. */
+export const MARKED_COLOR = '#c026d3'
 
 /** The first series is the one the chart is about, so it stands out; secondary ones recede. */
 export function seriesStyle(series: Series, index: number): SeriesStyle {

@@ -2,7 +2,7 @@
  * The visual report as one self-contained HTML file: uPlot, its styles and the data inline,
  * nothing fetched, so it opens the same from disk, a CI artifact or an attachment.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 import type { Annotation, Chart, ReportModel, Table } from './model.js'
@@ -10,6 +10,7 @@ import {
   byteTickLabels,
   formatBytes,
   formatSeconds,
+  MARKED_COLOR,
   MARKER_COLOR,
   PEAK_COLOR,
   placeLabel,
@@ -29,13 +30,47 @@ function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c')
 }
 
-/** uPlot's script and styles, read from the installed package. */
+/** Where package `name` is installed (its `exports` may hide its files from `require.resolve`). */
+function packageDir(name: string): string {
+  let dir = dirname(require.resolve(name))
+  while (!isPackage(dir, name)) {
+    if (dirname(dir) === dir) throw new Error(`cannot find the package.json of ${name}, which the HTML report needs`)
+    dir = dirname(dir)
+  }
+  return dir
+}
+
+function isPackage(dir: string, name: string): boolean {
+  const manifest = join(dir, 'package.json')
+  return existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name
+}
+
+/**
+ * A library's script, `file` of package `name`, its banner (a link to the project: the report
+ * carries no address of any kind) replaced by its name, version, licence and author.
+ */
+function library(name: string, file: string, licence: string, author: string): string {
+  const dir = packageDir(name)
+  const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+  const script = readFileSync(join(dir, file), 'utf8').replace(/^(\/\*![^]*?\*\/|\/\/[^\n]*\n)/, '')
+  return `/*! ${name} ${version}, ${licence}, by ${author} */\n${script}`
+}
+
+/** uPlot's script and styles. */
 function uplot(): { js: string; css: string } {
-  const script = require.resolve('uplot/dist/uPlot.iife.min.js')
-  const { version } = JSON.parse(readFileSync(join(dirname(script), '..', 'package.json'), 'utf8'))
-  // Its banner is a link to the project; the report carries no address of any kind.
-  const js = readFileSync(script, 'utf8').replace(/^\/\*![^]*?\*\//, `/*! uPlot ${version}, MIT License, by Leon Sorokin */`)
-  return { js, css: readFileSync(join(dirname(script), 'uPlot.min.css'), 'utf8') }
+  return {
+    js: library('uplot', 'dist/uPlot.iife.min.js', 'MIT License', 'Leon Sorokin'),
+    css: readFileSync(join(packageDir('uplot'), 'dist', 'uPlot.min.css'), 'utf8'),
+  }
+}
+
+/** The d3 modules d3-flame-graph needs, in the order they need each other, each adding to the global `d3`. */
+const D3 = ['array', 'color', 'dispatch', 'ease', 'format', 'hierarchy', 'interpolate', 'selection', 'time', 'time-format', 'scale', 'timer', 'transition']
+
+/** d3-flame-graph (the global `flamegraph`, which adds its own styles) with the d3 it runs on. */
+function flameGraph(): string {
+  const d3 = D3.map((m) => library(`d3-${m}`, `dist/d3-${m}.min.js`, 'ISC License', 'Mike Bostock'))
+  return [...d3, library('d3-flame-graph', 'dist/d3-flamegraph.umd.min.js', 'Apache License 2.0', 'Martin Spier')].join('\n')
 }
 
 const PAGE_CSS = `
@@ -65,6 +100,7 @@ section { background: #fff; border: 1px solid var(--rule); border-radius: 8px; p
 .table th { font-weight: 600; background: #f9fafb; }
 .table tbody tr:hover { background: #f9fafb; }
 .table .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.details { margin: 4px 0 0; min-height: 1.5em; font-size: 13px; overflow-wrap: anywhere; }
 `
 
 /** Runs in the page: draws each chart with uPlot from the JSON in #memtrace-charts. */
@@ -77,6 +113,7 @@ ${placeLabel}
 const HEIGHT = ${PLOT_HEIGHT};
 const MARKER_COLOR = '${MARKER_COLOR}';
 const PEAK_COLOR = '${PEAK_COLOR}';
+const MARKED_COLOR = '${MARKED_COLOR}';
 const BYTE_STEPS = Array.from({ length: 51 }, (_, i) => 2 ** i);
 
 // Shortens text with an ellipsis to at most max canvas pixels.
@@ -183,15 +220,34 @@ function within(ctx, left, top, width, height, px, draw) {
   ctx.restore();
 }
 
+// When the rows of the flame graph's clicked frame were logged (the largest of each of its
+// stacks): lines across the first chart.
+let marked = [];
+
+function drawMarked(u, px) {
+  const ctx = u.ctx;
+  const box = u.bbox;
+  ctx.strokeStyle = MARKED_COLOR;
+  ctx.lineWidth = 1.5 * px;
+  for (const time of marked) {
+    const x = Math.round(u.valToPos(time, 'x', true)) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(x, box.top);
+    ctx.lineTo(x, box.top + box.height);
+    ctx.stroke();
+  }
+}
+
 // Markers, annotations and the peak, drawn on uPlot's canvas after each redraw so they follow
 // zooming: markers reach into the band above the plot, points stay inside it.
-function overlay(chart) {
+function overlay(chart, index) {
   return {
     hooks: {
       draw: [(u) => {
         const px = uPlot.pxRatio;
         const box = u.bbox;
         const band = markerBand(chart.markers) * px;
+        if (index === 0) within(u.ctx, box.left, box.top, box.width, box.height, px, () => drawMarked(u, px));
         within(u.ctx, box.left, box.top - band, box.width, box.height + band, px, () => drawMarkers(u, chart.markers, px));
         within(u.ctx, box.left, box.top, box.width, box.height, px, () => drawPoints(u, chart, px));
       }],
@@ -199,7 +255,7 @@ function overlay(chart) {
   };
 }
 
-function options(chart, width) {
+function options(chart, width, index) {
   return {
     width,
     height: HEIGHT,
@@ -224,15 +280,41 @@ function options(chart, width) {
       { space: 40, size: 78, incrs: BYTE_STEPS, values: (u, ticks, axis, space, step) => byteTickLabels(ticks, step), grid: { stroke: '#eef0f3' } },
     ],
     cursor: { drag: { x: true, y: false } },
-    plugins: [overlay(chart)],
+    plugins: [overlay(chart, index)],
   };
 }
 
 const charts = JSON.parse(document.getElementById('memtrace-charts').textContent);
 const plots = charts.map((chart, i) => {
   const target = document.querySelector('[data-chart-index="' + i + '"] .plot');
-  return new uPlot(options(chart, target.clientWidth), [chart.times, ...chart.series.map((s) => s.values)], target);
+  return new uPlot(options(chart, target.clientWidth, i), [chart.times, ...chart.series.map((s) => s.values)], target);
 });
+
+// The flame graph of growth by stack: clicking a frame zooms to it and marks its rows on the
+// first chart; clicking the bottom frame zooms back out.
+const flameData = document.getElementById('memtrace-flame-data');
+if (flameData) {
+  const target = document.getElementById('memtrace-flame');
+  const graph = flamegraph.default()
+    .width(target.clientWidth)
+    .cellHeight(18)
+    .minFrameSize(2)
+    .transitionDuration(250)
+    .label((d) => d.data.name + ': +' + formatBytes(d.value) + (d.data.where ? ' (' + d.data.where + ')' : ''))
+    .setDetailsElement(document.getElementById('memtrace-flame-details'))
+    .onClick((d) => {
+      const times = [];
+      (function collect(node) {
+        if (node.at !== null) times.push(node.at);
+        for (const child of node.children) collect(child);
+      })(d.data);
+      marked = d.depth === 0 ? [] : times;
+      plots[0].redraw(false, false);
+    });
+  d3.select(target).datum(JSON.parse(flameData.textContent)).call(graph);
+  // For tests and for poking at a report from the console.
+  window.__memtraceFlame = { graph, marked: () => marked };
+}
 // For tests and for poking at a report from the console.
 window.__memtraceCharts = plots;
 
@@ -241,6 +323,7 @@ addEventListener('resize', () => {
   cancelAnimationFrame(frame);
   frame = requestAnimationFrame(() => {
     for (const u of plots) u.setSize({ width: u.root.parentElement.clientWidth, height: HEIGHT });
+    if (window.__memtraceFlame) window.__memtraceFlame.graph.width(document.getElementById('memtrace-flame').clientWidth).update();
   });
 });
 `
@@ -296,6 +379,18 @@ function tableSection(table: Table): string {
   ].join('\n')
 }
 
+function flameSection(): string {
+  return [
+    `<section class="flame">`,
+    `<h2>RSS growth by call stack</h2>`,
+    `<div id="memtrace-flame"></div>`,
+    `<p class="details" id="memtrace-flame-details"></p>`,
+    `<p class="hint">Each frame is as wide as the memory grown in it and in what it called, callers below callees. ` +
+      `Click a frame to zoom in on it and to mark its largest rows on the RSS chart; click the bottom frame to zoom out.</p>`,
+    `</section>`,
+  ].join('\n')
+}
+
 /** `model` as one HTML document that needs nothing but a browser: no network, no files beside it. */
 export function renderHtml(model: ReportModel): string {
   const { js, css } = uplot()
@@ -320,11 +415,13 @@ export function renderHtml(model: ReportModel): string {
     '<main>',
     `<h1>${escapeHtml(model.title)}</h1>`,
     facts.length > 0 ? `<dl class="facts">${facts.join('')}</dl>` : '',
-    ...model.charts.map(chartSection),
+    ...model.charts.flatMap((chart, i) => (i === 0 && model.flame ? [chartSection(chart, i), flameSection()] : [chartSection(chart, i)])),
     ...model.tables.map(tableSection),
     '</main>',
     `<script>${js}</script>`,
+    model.flame ? `<script>${flameGraph()}</script>` : '',
     `<script type="application/json" id="memtrace-charts">${scriptJson(data)}</script>`,
+    model.flame ? `<script type="application/json" id="memtrace-flame-data">${scriptJson(model.flame)}</script>` : '',
     `<script>${CLIENT}</script>`,
     '</body>',
     '</html>',

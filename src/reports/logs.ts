@@ -10,6 +10,7 @@ import { native } from '../native.js'
 import { formatBytes } from './appearance.js'
 import { describeHeapGrowth, growthTables, heapGrowth, named, where } from './growth.js'
 import type { Annotation, Chart, Marker, ReportModel, Series } from './model.js'
+import { flameTree } from './stacks.js'
 
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
 export class LogError extends Error {}
@@ -326,10 +327,12 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
   )
   const heap = heapGrowth(log)
   if (heap) facts.push(['V8 heap', describeHeapGrowth(heap, formatBytes)])
+  const flame = log.stacks ? flameTree(log.stacks) : null
   return {
     title: 'memtrace profile',
     facts,
     charts,
+    flame: flame && flame.value > 0 ? flame : null,
     tables: [
       {
         title: 'Functions by RSS growth',

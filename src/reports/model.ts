@@ -41,10 +41,24 @@ export interface Table {
   rows: string[][]
 }
 
+/** A flame graph's frame: a call stack, as wide as the memory grown in it and above it. */
+export interface FlameNode {
+  name: string
+  /** `file:line`, for the frame's label. */
+  where: string
+  /** Growth of this stack and of the stacks above it (bytes). */
+  value: number
+  /** When its row with the most growth was logged (seconds), if it grew: marked on the first chart. */
+  at: number | null
+  children: FlameNode[]
+}
+
 export interface ReportModel {
   title: string
   /** Label and value pairs shown under the title: command, pid, start time, versions… */
   facts: [string, string][]
   charts: Chart[]
+  /** RSS growth by call stack, drawn beside the first chart (logs with stacks). */
+  flame?: FlameNode | null
   tables: Table[]
 }

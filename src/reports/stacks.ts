@@ -3,7 +3,8 @@
  * (`crates/core/src/stacks.rs`: where each row's RSS change is put down): the stacks that grew
  * most, for the text and JSON reports, and the whole tree for the HTML report's flame graph.
  */
-import type { LogReport } from './growth.js'
+import { where, type LogReport } from './growth.js'
+import type { FlameNode } from './model.js'
 
 export type Stacks = NonNullable<LogReport['stacks']>
 export type StackFrame = Stacks['frames'][number]
@@ -37,43 +38,18 @@ export function pathOf(stacks: Stacks, node: number): StackFrame[] {
   return frames.reverse()
 }
 
-/** A frame as one line names it: `Buffer.alloc (native)`, `leak`, `line 12 of leak`, `scavenge (GC)`. */
-export function frameName(frame: StackFrame): string {
-  switch (frame.kind) {
-    case 'native':
-      return `${frame.function} (native)`
-    case 'line':
-      return `line ${frame.line} of ${frame.function}`
-    case 'gc':
-      return `${frame.function} (GC)`
-    default:
-      return frame.function
-  }
-}
-
-/** A node of the flame graph: a stack, its growth and that of every stack above it. */
-export interface FlameNode {
-  name: string
-  /** `file:line`, for the tooltip. */
-  where: string
-  /** Growth of this stack and the stacks above it (bytes). */
-  value: number
-  /** Index of the stack in the log's tree. */
-  node: number
-  children: FlameNode[]
-}
-
 /** The flame graph of growth: the tree of stacks with growth, each as wide as its growth and its callees'. */
 export function flameTree(stacks: Stacks): FlameNode {
   const total = [...stacks.growth]
   for (let node = total.length - 1; node > 0; node--) total[stacks.parent[node]] += total[node]
   const made: FlameNode[] = total.map((value, node) => {
     const frame = stacks.frame[node] < 0 ? null : stacks.frames[stacks.frame[node]]
+    const at = stacks.largestAt[node]
     return {
-      name: frame ? frameName(frame) : 'all',
-      where: frame ? `${frame.file}:${frame.line}` : '',
+      name: frame ? frame.name : 'all',
+      where: frame ? where(frame) : '',
       value,
-      node,
+      at: at >= 0 ? at : null,
       children: [],
     }
   })

@@ -6,7 +6,7 @@ import { bytes, count, counted } from './appearance.js'
 import { AT_ENTRY_NOTE, describeHeapGrowth, GC_NOTE, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
 import { SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from './joined.js'
 import { readMonitorLog, type Damage } from './logs.js'
-import { byStack, frameName } from './stacks.js'
+import { byStack } from './stacks.js'
 
 /** The line that says a log is damaged, and what the report covers. */
 const damaged = (damage: Damage) =>
@@ -106,16 +106,17 @@ const FRAMES_SHOWN = 12
 /** The stacks with the most growth, each with its frames innermost first, as a stack trace reads. */
 function stackTable(report: LogReport, top: number): string[] {
   const stacks = byStack(report.stacks, top)
+  const outside = report.stacks?.outside
   if (stacks.length === 0) return ['RSS growth by stack: none']
   const lines = ['RSS growth by stack (innermost frame first):']
   for (const stack of stacks) {
     lines.push(`  +${bytes(stack.growth)} in ${counted(stack.rows, 'row')}${stack.release > 0 ? ` (and -${bytes(stack.release)})` : ''}`)
     const frames = stack.frames.toReversed()
     const shown = frames.length > FRAMES_SHOWN ? frames.slice(0, FRAMES_SHOWN - 1) : frames
-    const width = Math.max(...shown.map((f) => frameName(f).length))
-    for (const frame of shown) lines.push(`      ${frameName(frame).padEnd(width)}  ${where(frame)}`.trimEnd())
+    const width = Math.max(...shown.map((f) => f.name.length))
+    for (const frame of shown) lines.push(`      ${frame.name.padEnd(width)}  ${where(frame)}`.trimEnd())
     if (shown.length < frames.length) lines.push(`      … ${counted(frames.length - shown.length, 'more frame')}`)
-    if (frames.length === 0) lines.push('      (top-level code)')
+    if (frames.length === 0) lines.push(`      ${outside}`)
   }
   return lines
 }

@@ -61,7 +61,7 @@ pub enum FrameKind {
 
 /// A node of the tree: the stack of its parent with `frame` on top. The RSS change put down to
 /// it, not to the stacks above it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
   pub parent: u32,
   /// Index into [`StackTree::frames`]; [`ROOT_FRAME`] for the root.
@@ -69,6 +69,16 @@ pub struct Node {
   pub growth: u64,
   pub release: u64,
   pub rows: u64,
+  /// When its row with the most growth was logged (seconds on the log's clock); a log read
+  /// from several logs keeps one of them. Negative while it has grown nothing.
+  pub largest_at: f64,
+  largest: u64,
+}
+
+impl Node {
+  fn new(parent: u32, frame: u32) -> Node {
+    Node { parent, frame, growth: 0, release: 0, rows: 0, largest_at: -1.0, largest: 0 }
+  }
 }
 
 /// The root's frame, which is none.
@@ -89,7 +99,7 @@ impl Default for StackTree {
   fn default() -> Self {
     StackTree {
       frames: Vec::new(),
-      nodes: vec![Node { parent: 0, frame: ROOT_FRAME, growth: 0, release: 0, rows: 0 }],
+      nodes: vec![Node::new(0, ROOT_FRAME)],
       frame_ids: HashMap::new(),
       children: HashMap::new(),
       by_log_id: HashMap::from([(0, 0)]),
@@ -139,6 +149,9 @@ impl StackTree {
     totals.rows += 1;
     if row.d_rss >= 0 {
       totals.growth += row.d_rss as u64;
+      if row.d_rss as u64 > totals.largest {
+        (totals.largest, totals.largest_at) = (row.d_rss as u64, row.clock);
+      }
     } else {
       totals.release += row.d_rss.unsigned_abs();
     }
@@ -201,7 +214,7 @@ impl StackTree {
     let next = self.nodes.len() as u32;
     let node = *self.children.entry((parent, frame)).or_insert(next);
     if node == next {
-      self.nodes.push(Node { parent, frame, growth: 0, release: 0, rows: 0 });
+      self.nodes.push(Node::new(parent, frame));
     }
     node
   }

@@ -578,6 +578,10 @@ pub struct Stacks {
   pub growth: Vec<f64>,
   pub release: Vec<f64>,
   pub rows: Vec<f64>,
+  /// When the node's row with the most growth was logged (seconds); -1 for none.
+  pub largest_at: Vec<f64>,
+  /// What the root stands for when growth is put down to it.
+  pub outside: String,
 }
 
 #[napi(object)]
@@ -585,6 +589,8 @@ pub struct StackFrame {
   pub file: String,
   pub line: u32,
   pub function: String,
+  /// As a stack names it: `leak`, `Buffer.alloc (native)`, `line 12 of leak`, `scavenge (GC)`.
+  pub name: String,
   /// `function` (instrumented JavaScript), `native` (a native callee called at `file`:`line`),
   /// `line` (a statement of `function`) or `gc` (a collection of kind `function`).
   pub kind: String,
@@ -596,6 +602,7 @@ impl From<stacks::StackTree> for Stacks {
       .frames
       .into_iter()
       .map(|f| StackFrame {
+        name: f.name(),
         file: f.file,
         line: f.line,
         function: f.function,
@@ -616,6 +623,8 @@ impl From<stacks::StackTree> for Stacks {
       growth: nodes.iter().map(|n| n.growth as f64).collect(),
       release: nodes.iter().map(|n| n.release as f64).collect(),
       rows: nodes.iter().map(|n| n.rows as f64).collect(),
+      largest_at: nodes.iter().map(|n| n.largest_at).collect(),
+      outside: stacks::OUTSIDE.to_string(),
     }
   }
 }
