@@ -63,6 +63,8 @@ impl<W: Write> Trace<W> {
     }
     let mut reader = LogReader::new(input);
     let mut stacks = StackTree::default();
+    // Each stack's text, made once: rows repeat their stacks.
+    let mut stack_text: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
     let mut damage = None;
     loop {
       let started = reader.started();
@@ -78,9 +80,12 @@ impl<W: Write> Trace<W> {
             .number("RSS", e.rss)
             .number("dRSS", e.d_rss);
           if let Some(id) = e.stack {
-            let path = stacks.path(stacks.node_of(id));
-            let names: Vec<String> = path.iter().map(|f| format!("{} ({}:{})", f.function, f.file, f.line)).collect();
-            args = args.string("stack", &names.join(" → "));
+            let text = stack_text.entry(id).or_insert_with(|| {
+              let path = stacks.path(stacks.node_of(id));
+              let names: Vec<String> = path.iter().map(|f| format!("{} ({}:{})", f.function, f.file, f.line)).collect();
+              names.join(" → ")
+            });
+            args = args.string("stack", text);
           }
           let args = args.finish_inline();
           let row = match (e.what, gc::parse(e.function)) {
