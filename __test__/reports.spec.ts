@@ -3,7 +3,7 @@
 // The visual reports, looked at in a real browser: the HTML page draws its charts with uPlot
 // without touching the network and with every string from the model shown as text; the SVG is
 // well-formed, names its markers and peak, and stays small however long the series.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
@@ -15,7 +15,7 @@ import type { Chart, ReportModel } from '../dist/reports/model.js'
 import { byteTickLabels, formatBytes, formatSeconds, secondTickLabels, seriesStyle } from '../dist/reports/appearance.js'
 import { renderSvg } from '../dist/reports/svg.js'
 import { launch } from './support/chromium.js'
-import { root, tempDir } from './support/index.js'
+import { cli, fixtures, logsIn, root, tempDir } from './support/index.js'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -317,4 +317,74 @@ test('the SVG replaces characters XML cannot hold', async (t) => {
   t.is(error, null)
   t.true(svg.includes('nul\ufffd'))
   await page.close()
+})
+
+declare global {
+  interface Window {
+    __memtraceFlame: { marked(): number[] }
+  }
+}
+
+test('the flame graph of growth by stack: drawn offline, a click zooms to a frame and marks its rows on the chart', async (t) => {
+  const dir = tempDir('flame')
+  const traced = cli(['run', '--rss', 'exact', '--no-native-calls', '--log-dir', dir, join(fixtures, 'stacks', 'two-paths.cjs')])
+  t.is(traced.status, 0, traced.stderr)
+  const file = join(dir, 'report.html')
+  const reported = cli(['report', logsIn(dir)[0], '--html', file])
+  t.is(reported.status, 0, reported.stderr)
+  const html = readFileSync(file, 'utf8')
+  // XML namespaces are names, not addresses: d3 creates SVG elements in one.
+  const addresses = html.replace(/"http:\/\/www\.w3\.org\/(2000\/svg|1999\/xhtml|1999\/xlink|XML\/1998\/namespace|2000\/xmlns\/)"/g, '""')
+  t.notRegex(addresses, /\b(https?|wss?|ftp):|url\(|@import/i, 'the page names nothing to fetch')
+
+  const { page, requests, errors } = await open(pathToFileURL(file).href)
+  await page.waitForFunction(() => window.__memtraceFlame !== undefined)
+  // A frame is a <g> holding its <rect> and a <title> that starts with its name.
+  const widthOf = (name: string) =>
+    page.evaluate((name) => {
+      const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith(`${name}: `))
+      return Number(frame?.querySelector(':scope > rect')?.getAttribute('width') ?? 0)
+    }, name)
+  const clickFrame = async (name: string) => {
+    const box = await page.evaluate((name) => {
+      const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith(`${name}: `))
+      const rect = frame!.querySelector(':scope > rect')!
+      rect.scrollIntoView({ block: 'center' })
+      const { x, y, width, height } = rect.getBoundingClientRect()
+      return { x: x + width / 2, y: y + height / 2 }
+    }, name)
+    await page.mouse.click(box.x, box.y)
+  }
+  const full = await page.evaluate(() => document.getElementById('memtrace-flame')!.clientWidth)
+  // Drawn once the first transition ends: the bottom frame spans the graph.
+  await page.waitForFunction((full) => {
+    const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith('all: '))
+    return Number(frame?.querySelector(':scope > rect')?.getAttribute('width') ?? 0) > full * 0.95
+  }, full)
+  const [viaA, viaB] = [await widthOf('viaA'), await widthOf('viaB')]
+  t.true(viaA > 2.5 * viaB && viaA < 3.5 * viaB, `viaA ${viaA} px, viaB ${viaB} px: three to one`)
+  await page.screenshot({ path: join(artifacts, 'flame.png'), fullPage: true })
+
+  const markedPixels = () =>
+    page.evaluate(() => {
+      const canvas = document.querySelector('[data-chart-index="0"] canvas') as HTMLCanvasElement
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height)
+      let count = 0
+      // MARKED_COLOR, #c026d3
+      for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i] - 0xc0) < 24 && data[i + 1] < 80 && Math.abs(data[i + 2] - 0xd3) < 24) count++
+      return count
+    })
+  t.is(await markedPixels(), 0)
+  await clickFrame('viaB')
+  await page.waitForFunction((full) => {
+    const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith('viaB: '))
+    return Number(frame?.querySelector(':scope > rect')?.getAttribute('width') ?? 0) > full * 0.95
+  }, full)
+  t.true((await page.evaluate(() => window.__memtraceFlame.marked())).length > 0, 'its rows are marked')
+  t.true((await markedPixels()) > 50, 'and drawn across the chart')
+  await page.screenshot({ path: join(artifacts, 'flame-zoomed.png'), fullPage: true })
+  await clickFrame('all')
+  await page.waitForFunction(() => window.__memtraceFlame.marked().length === 0)
+  t.true(requests.every((url) => url.startsWith('file:')), requests.join(', '))
+  t.deepEqual(errors, [])
 })

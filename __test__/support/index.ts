@@ -129,6 +129,8 @@ export interface EventRow {
   func: string
   rss: number
   dRss: number
+  /** The stack it happened in (logs with stacks), defined by a STCK row above it. */
+  stack: number | null
 }
 
 export interface MessageRow {
@@ -152,17 +154,35 @@ export interface HeapRow {
 
 export type Row = EventRow | MessageRow | HeapRow
 
+/** A STCK row: stack `id` is stack `parent` with `func` called on top. */
+export interface StackDef {
+  parent: number
+  file: string
+  line: number
+  func: string
+}
+
 export interface Log {
   message: string | null
   rows: Row[]
   complete: boolean
+  /** The stacks its STCK rows define, by id (0, the empty stack, is not among them). */
+  stacks: Map<number, StackDef>
+}
+
+/** The functions of stack `id`, outermost first. */
+export function framesOf(log: Log, id: number | null): string[] {
+  const frames: string[] = []
+  for (let at = id ?? 0; at !== 0; at = log.stacks.get(at)!.parent) frames.push(log.stacks.get(at)!.func)
+  return frames.reverse()
 }
 
 /** The width of a row whose values all fit their columns: `%-12u +%-6d %-12.6f %-8s %-80s#%4d %-32s %12u %12d`. */
 export const ROW_WIDTH = 6 + 13 + 8 + 13 + 9 + 80 + 5 + 1 + 33 + 12 + 1 + 12
 
 const EVENT_ROW =
-  /^(FRST|NEXT|PREV|LAST): (\d+) +\+(\d+) +(\d+\.\d{6}) +([A-Z_]+) +(.*?) *#( *\d+) (.*?) +(\d+) +(-?\d+)$/
+  /^(FRST|NEXT|PREV|LAST): (\d+) +\+(\d+) +(\d+\.\d{6}) +([A-Z_]+) +(.*?) *#( *\d+) (.*?) +(\d+) +(-?\d+)(?: @(\d+))?$/
+const STACK_ROW = /^STCK: @(\d+) +@(\d+) +(.*?) *#( *\d+) (.*)$/
 const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +#(?: (.*))?$/
 const HEAP_ROW = /^HEAP: (\d+) +\+(\d+) +(\d+\.\d{6}) +# used (\d+) total (\d+) external (\d+)$/
 
@@ -176,8 +196,9 @@ export function unescapeText(text: string): string {
 }
 
 /**
- * Reads a log strictly: `[message] SOF HEDR FRST (NEXT|PREV|MSG|HEAP)* LAST EOF`, every row in its
- * exact format, fixed-width where the values fit. A log cut short (no LAST/EOF) is accepted
+ * Reads a log strictly: `[message] SOF HEDR STCK* FRST (NEXT|PREV|MSG|HEAP|STCK)* LAST EOF`, every
+ * row in its exact format, fixed-width where the values fit; a stack defined once, before the
+ * first row that names it, on a stack defined before it; rows all with a stack or all without. A log cut short (no LAST/EOF) is accepted
  * only with `allowIncomplete`, and then every line it has must still be whole.
  */
 export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
@@ -198,6 +219,8 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
   let complete = false
   let events = 0
   let ended = false
+  const stacks = new Map<number, StackDef>()
+  let withStacks: boolean | null = null
   for (; at < lines.length; at++) {
     const line = lines[at]
     if (line === 'EOF') {
@@ -218,6 +241,15 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
       rows.push({ kind: 'HEAP', event, dEvent, clock, used, total, external })
       continue
     }
+    const st = STACK_ROW.exec(line)
+    if (st) {
+      const [id, parent] = [Number(st[1]), Number(st[2])]
+      expect(id !== 0 && !stacks.has(id), 'a stack is defined once, and @0 is the empty one')
+      expect(parent === 0 || stacks.has(parent), 'a stack\'s parent is defined before it')
+      expect(!ended, 'nothing but EOF follows LAST')
+      stacks.set(id, { parent, file: st[3], line: Number(st[4]), func: st[5] })
+      continue
+    }
     const e = EVENT_ROW.exec(line)
     expect(e !== null, 'not a row')
     const row: EventRow = {
@@ -231,7 +263,18 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
       func: e![8],
       rss: Number(e![9]),
       dRss: Number(e![10]),
+      stack: e![11] === undefined ? null : Number(e![11]),
     }
+    if (row.what === 'GC') {
+      expect(row.stack === null, 'a GC row names no stack')
+    } else if (row.file.startsWith('<') && row.line === 0) {
+      // A LAST row at a place that is no file: <exit> names its stack, the writer's own at a
+      // signal or after a terminated thread (<signal>, <terminated>) cannot.
+    } else {
+      withStacks ??= row.stack !== null
+      expect(withStacks === (row.stack !== null), 'rows all name a stack, or none does')
+    }
+    expect(row.stack === null || row.stack === 0 || stacks.has(row.stack), 'a row names a stack defined above it')
     expect(WHATS.includes(row.what), 'unknown What')
     const fits =
       row.event < 1e12 &&
@@ -241,7 +284,8 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
       Buffer.byteLength(row.func) <= 32 &&
       row.rss < 1e12
     // Widths are in bytes, as printf pads.
-    expect(!fits || Buffer.byteLength(line) === ROW_WIDTH, `a row of fitting values must be ${ROW_WIDTH} bytes wide`)
+    const width = ROW_WIDTH + (row.stack === null ? 0 : ` @${row.stack}`.length)
+    expect(!fits || Buffer.byteLength(line) === width, `a row of fitting values must be ${width} bytes wide`)
     expect((row.kind === 'FRST') === (events === 0), 'FRST comes first, once')
     expect(!ended, 'nothing but EOF follows LAST')
     events++
@@ -249,7 +293,7 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
     rows.push(row)
   }
   if (!allowIncomplete) expect(complete, 'the log has no EOF')
-  return { message, rows, complete }
+  return { message, rows, complete, stacks }
 }
 
 export const eventRows = (log: Log) => log.rows.filter((r): r is EventRow => r.kind !== 'MSG' && r.kind !== 'HEAP')
