@@ -16,12 +16,14 @@ const ret = record('RETURN')
 const except = record('EXCEPT')
 const suspend = record('YIELD')
 const resume = record('RESUME')
+const leave = (thrown, id) => (thrown ? except(id) : ret(id))
 Object.assign(globalThis, {
   __mt$c: call,
   __mt$r: ret,
   __mt$x: except,
   __mt$e: except,
-  __mt$w: (thrown, id) => (thrown ? except(id) : ret(id)),
+  __mt$w: leave,
+  __mt$g: leave,
   __mt$p: (id, value) => (ret(id), value),
   __mt$y: (id, value) => (suspend(id), value),
   __mt$u: (id, value) => (resume(id), value),
