@@ -84,6 +84,12 @@ export interface CommandExit {
   signal?: number
 }
 
+/**
+ * Creates a new file `YYYYMMDD_HHMMSS_<subject>.<extension>` in `dir` (made if need be; a
+ * name taken gets `_<n>`), as logs are named; returns its path.
+ */
+export declare function createLogFile(dir: string, subject: string, extension: string): string
+
 export interface Damage {
   line: number
   reason: string
@@ -107,6 +113,12 @@ export interface Exported {
  * the profile in it. What was read of each log; the entries are the stacks written.
  */
 export declare function exportStacks(logs: Array<StackLog>, out: string, format: string, name: string): Array<Exported>
+
+/**
+ * Writes a tree of stacks read elsewhere (a heap profile: `growth` is the bytes allocated
+ * there) to `out` in `format`, as `exportStacks` does; returns how many stacks it holds.
+ */
+export declare function exportStackTree(tree: Stacks, out: string, format: string, name: string): number
 
 /** What function `id` is, if it exists. */
 export declare function functionInfo(id: number): FunctionInfo | null

@@ -10,7 +10,7 @@
  * profiler records workers, the worker's (see `WORKER_SETTINGS`).
  */
 import { appendFileSync, existsSync, writeSync } from 'node:fs'
-import { getEnvironmentData, isMainThread, parentPort, threadId } from 'node:worker_threads'
+import { getEnvironmentData, isMainThread, parentPort, setEnvironmentData, threadId } from 'node:worker_threads'
 
 import { patchCommonJs } from './instrument/commonjs.js'
 import { configFromEnv, type InstrumentConfig } from './instrument/config.js'
@@ -19,11 +19,15 @@ import { patchVm } from './instrument/vm.js'
 import { restoreFunctionSources } from './instrument/source.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
+import { DEFAULT_HEAP_INTERVAL, HeapSampler } from './profile/heap.js'
 import { installGlobals } from './profile/hotpath.js'
 import { start, UNTRACEABLE, WORKER_SETTINGS, type Profiler, type WorkerSettings } from './profile/profiler.js'
 
-/** What `memtrace run` passes each process it traces, as JSON in `MEMTRACE_RUN`. */
-export type RunSettings = Required<WorkerSettings>
+/**
+ * What `memtrace run` passes each process it traces, as JSON in `MEMTRACE_RUN`. `calls: false`
+ * (`--heap --no-calls`): no instrumentation, V8's heap sampler alone.
+ */
+export type RunSettings = Required<WorkerSettings> & { calls?: boolean }
 
 const REGISTERED = Symbol.for('memtrace.registered')
 
@@ -67,6 +71,36 @@ function startProfiler(json: string): void {
   process.once('exit', () => profiler.failure && note({ failure: profiler.failure }))
 }
 
+/**
+ * `memtrace run --heap --no-calls`: nothing instrumented, this thread's heap sampled into a
+ * `.heapprofile` of its own in the log directory, written as it exits; workers it starts do the
+ * same (they get the settings as a profiler's workers do).
+ */
+function sampleHeapOnly(json: string): void {
+  const who = isMainThread ? `process ${process.pid}` : `thread ${threadId} of process ${process.pid}`
+  try {
+    const settings = JSON.parse(json) as RunSettings
+    if (!existsSync(settings.manifest)) {
+      process.stderr.write(`memtrace: not sampling ${who}: its memtrace run has ended\n`)
+      return
+    }
+    if (isMainThread) setEnvironmentData(WORKER_SETTINGS, json)
+    const subject = isMainThread ? `${process.pid}` : `${process.pid}_${threadId}`
+    const path = native.createLogFile(settings.profile.logDir ?? '.', subject, 'heapprofile')
+    const sampler = new HeapSampler(path, settings.profile.heapInterval ?? DEFAULT_HEAP_INTERVAL)
+    appendFileSync(settings.manifest, `${JSON.stringify({ pid: process.pid, thread: threadId, log: null, heap: path })}\n`)
+    process.once('exit', () => {
+      try {
+        sampler.stop()
+      } catch (error) {
+        process.stderr.write(`memtrace: cannot write the heap profile ${path}: ${(error as Error).message}\n`)
+      }
+    })
+  } catch (error) {
+    process.stderr.write(`memtrace: not sampling ${who}: ${(error as Error).message}\n`)
+  }
+}
+
 function main(): void {
   // Node 20 runs --require preloads on its loader-hooks thread too (the one thread that is
   // neither main nor a worker with a parent port); the hooks themselves are all that belongs there.
@@ -80,6 +114,12 @@ function main(): void {
     return
   }
   scope[REGISTERED] = true
+
+  const settings = isMainThread ? process.env.MEMTRACE_RUN : getEnvironmentData(WORKER_SETTINGS)
+  if (typeof settings === 'string' && /"calls":false/.test(settings)) {
+    sampleHeapOnly(settings)
+    return
+  }
 
   let config: InstrumentConfig
   try {
@@ -97,7 +137,6 @@ function main(): void {
   patchCommonJs(transform)
   patchVm(transform)
   registerEsmHooks(config)
-  const settings = isMainThread ? process.env.MEMTRACE_RUN : getEnvironmentData(WORKER_SETTINGS)
   if (typeof settings === 'string') startProfiler(settings)
 }
 

@@ -1,7 +1,7 @@
 /**
  * `memtrace report <log>`: what a log says, as a table (or JSON).
  */
-import { createReadStream, createWriteStream, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -11,10 +11,11 @@ import { native } from '../native.js'
 import { growthTables, heapGrowth } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
 import { joinedModel, joinLogs, threadName, threadOf } from '../reports/joined.js'
-import { LogError, logKind, monitorModel, profileModel, readProfileLog, type Damage } from '../reports/logs.js'
+import { readHeapProfile, type HeapReport } from '../reports/heapprofile.js'
+import { heapModel, LogError, logKind, monitorModel, profileModel, readProfileLog, type Damage } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
 import { byStack } from '../reports/stacks.js'
-import { monitorText, renderJoined, renderReport } from '../reports/text.js'
+import { monitorText, renderHeapReport, renderJoined, renderReport } from '../reports/text.js'
 import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
 
 
@@ -27,7 +28,11 @@ its first line:
   a profiler log (memtrace run, profile()): events seen and rows logged, the peak RSS and
   where it happened, the functions with the largest RSS growth and release (the sum of the
   dRSS of their NEXT: rows), and the growth summed by package (node_modules/<package>);
-  a monitor log (memtrace monitor, monitor()): samples, the peak and when, and the processes.
+  a monitor log (memtrace monitor, monitor(), memtrace attach): samples, the peak and when,
+  and the processes;
+  a heap profile (.heapprofile, from --heap or memtrace attach --heap, or saved by Chrome
+  DevTools): the JavaScript objects still alive at the end, by the stack that allocated them.
+  A profiler log with a heap profile beside it (memtrace run --heap) is reported with it.
 
 Several profiler logs, or a directory of them (the YYYYMMDD_HHMMSS_<pid>.log files memtrace run writes),
 are joined: the logs of one process (its main thread and its worker threads) make one report
@@ -152,6 +157,39 @@ function logsNamed(args: string[]): string[] {
   })
 }
 
+/** A heap profile as `--json` gives it. */
+function heapJson(path: string, heap: HeapReport, top: number): object {
+  return { path, samples: heap.samples, bytes: heap.bytes, byStack: byStack(heap.stacks, top), stacks: heap.stacks }
+}
+
+/** `memtrace report <file.heapprofile>`: its live allocations as text, JSON, HTML and exports. */
+function reportHeapProfile(
+  path: string,
+  heap: HeapReport,
+  { top, html, json, stackExports }: { top: number; html?: string; json: boolean; stackExports: Map<(typeof STACK_EXPORTS)[number], string> },
+): void {
+  for (const [format, target] of stackExports) {
+    try {
+      native.exportStackTree(heap.stacks, target, format, basename(path))
+    } catch (error) {
+      throw new CommandError(`--${format}: ${(error as Error).message}`)
+    }
+    process.stderr.write(`memtrace: wrote ${target}\n`)
+  }
+  if (html) writeReportFile(html, renderHtml(heapModel(path, heap, top)))
+  console.log(json ? JSON.stringify(heapJson(path, heap, top), null, 2) : renderHeapReport(path, heap, top))
+}
+
+/** Writes a file the options asked for, and says so. */
+function writeReportFile(target: string, text: string): void {
+  try {
+    writeFileSync(target, text)
+  } catch (error) {
+    throw new CommandError(`cannot write ${target}: ${(error as Error).message}`)
+  }
+  process.stderr.write(`memtrace: wrote ${target}\n`)
+}
+
 export const report: Command = {
   name: 'report',
   summary: 'tell what a log says, as text, JSON, an HTML page or an SVG chart',
@@ -173,14 +211,7 @@ export const report: Command = {
     const svg = options.get('svg')?.[0]
     const chromeTrace = options.get('chrome-trace')?.[0]
     const stackExports = new Map(STACK_EXPORTS.flatMap((format) => (options.has(format) ? [[format, options.get(format)![0]] as const] : [])))
-    const write = (target: string, text: string) => {
-      try {
-        writeFileSync(target, text)
-      } catch (error) {
-        throw new CommandError(`cannot write ${target}: ${(error as Error).message}`)
-      }
-      process.stderr.write(`memtrace: wrote ${target}\n`)
-    }
+    const write = writeReportFile
     const logs = rest.includes('-') ? rest : logsNamed(rest)
     if (logs.length > 1 || logs[0] !== rest[0]) {
       if (logs.includes('-')) throw usage('report', 'standard input (-) is one log, reported alone')
@@ -239,8 +270,19 @@ export const report: Command = {
     try {
       const { file, path } = input
       const kind = await orCommandError(() => logKind(file, path))
+      if (kind === 'heap') {
+        for (const option of ['svg', 'chrome-trace']) {
+          if (options.has(option)) throw usage('report', `--${option} draws what happened over time; a heap profile holds what was alive at the end`)
+        }
+        const heap = await orCommandError(() => readHeapProfile(file, path))
+        reportHeapProfile(path, heap, { top, html, json: options.has('json'), stackExports })
+        return 0
+      }
+      // The heap profile that --heap wrote beside the log, if there is one.
+      const heapFile = kind === 'profile' && path.endsWith('.log') ? path.replace(/\.log$/, '.heapprofile') : null
+      const heap = heapFile && existsSync(heapFile) ? { path: heapFile, report: await orCommandError(() => readHeapProfile(heapFile)) } : null
       if (html || svg) {
-        const model = await orCommandError(() => (kind === 'monitor' ? monitorModel(file, path) : profileModel(file, path, top)))
+        const model = await orCommandError(() => (kind === 'monitor' ? monitorModel(file, path) : profileModel(file, path, top, heap?.report ?? null)))
         if (html) write(html, renderHtml(model))
         if (svg) write(svg, renderSvg(model.charts[0]))
       }
@@ -264,13 +306,21 @@ export const report: Command = {
         if (options.has('json')) {
           console.log(
             JSON.stringify(
-              { path, ...log, damage: log.damage ?? null, heapGrowth: heapGrowth(log), ...growthTables(log, top), byStack: byStack(log.stacks, top) },
+              {
+                path,
+                ...log,
+                damage: log.damage ?? null,
+                heapGrowth: heapGrowth(log),
+                ...growthTables(log, top),
+                byStack: byStack(log.stacks, top),
+                heapProfile: heap && heapJson(heap.path, heap.report, top),
+              },
               null,
               2,
             ),
           )
         } else {
-          console.log(renderReport(path, log, top))
+          console.log(renderReport(path, log, top, heap))
         }
         damage = log.damage ?? null
       }

@@ -19,7 +19,8 @@ import type { ProfileOptions } from '../profile/profiler.js'
 import type { RunSettings } from '../register.js'
 import { checkWritable, integerOption, parseOptions, startCommand, usage, type Command } from './command.js'
 import { readProfileLog } from '../reports/logs.js'
-import { summaryLine } from '../reports/text.js'
+import { readHeapProfile } from '../reports/heapprofile.js'
+import { heapSummaryLine, summaryLine } from '../reports/text.js'
 
 const HELP = `Usage: memtrace run [options] <script.js> [args...]
        memtrace run [options] -- <command> [args...]
@@ -41,6 +42,12 @@ Options:
                            on by default (--native-calls)
   --gc                     also a GC row for each garbage collection: its kind, when it
                            started, how long it took, and how RSS moved
+  --heap                   also sample the JavaScript heap (V8's sampling heap profiler): the
+                           allocations still alive at the end, by stack, in a .heapprofile
+                           beside each log (Chrome DevTools' Memory panel loads it)
+  --heap-interval <bytes>  bytes allocated between two heap samples, on average (default 262144)
+  --no-calls               with --heap: no per-call log and no instrumentation, the heap
+                           sampler alone (a few percent of overhead)
   --no-stacks              rows without the call stack they happened in (STCK rows and
                            the @stack at the end of each row; on by default)
   --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
@@ -63,6 +70,9 @@ const SPECS = {
   'no-native-calls': { value: false },
   gc: { value: false },
   'no-stacks': { value: false },
+  heap: { value: false },
+  'heap-interval': { value: true },
+  'no-calls': { value: false },
   rss: { value: true },
   'log-dir': { value: true },
   message: { value: true },
@@ -114,7 +124,11 @@ export const run: Command = {
       workers: true,
       gc: options.has('gc'),
       stacks: !options.has('no-stacks'),
+      heap: options.has('heap'),
+      heapInterval: integerOption('run', 'heap-interval', one('heap-interval'), 1, 1 << 30),
     }
+    if (options.has('no-calls') && !options.has('heap')) throw usage('run', '--no-calls records nothing without --heap: give --heap too')
+    if (options.has('heap-interval') && !options.has('heap')) throw usage('run', '--heap-interval is for --heap: give --heap too')
     const include = globs('include', options.get('include'))
     const exclude = globs('exclude', options.get('exclude'))
     if (rest.length === 0) {
@@ -126,7 +140,7 @@ export const run: Command = {
     const work = mkdtempSync(join(tmpdir(), 'memtrace-run-'))
     const manifest = join(work, 'logs.jsonl')
     appendFileSync(manifest, '')
-    const settings: RunSettings = { profile, manifest }
+    const settings: RunSettings = { profile, manifest, ...(options.has('no-calls') ? { calls: false } : {}) }
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(REGISTER)}`.trim(),
@@ -157,14 +171,18 @@ export const run: Command = {
     // Each traced process notes its log as it starts, and why it is unfinished if it could not finish it.
     const failures = new Map<string, string>()
     const logs: string[] = []
+    // Heap profiles of --no-calls, and those written beside logs (--heap).
+    const heaps: string[] = []
     for (const line of readFileSync(manifest, 'utf8').split('\n').filter(Boolean)) {
-      const entry = JSON.parse(line) as { log: string | null; failure?: string }
+      const entry = JSON.parse(line) as { log: string | null; heap?: string; failure?: string }
+      if (entry.heap) heaps.push(entry.heap)
       if (!entry.log) continue
       if (entry.failure) failures.set(entry.log, entry.failure)
       else logs.push(entry.log)
     }
     rmSync(work, { recursive: true, force: true })
-    if (logs.length === 0) process.stderr.write('memtrace: no Node process was traced (did the command start one?)\n')
+    if (profile.heap) heaps.push(...logs.map((log) => log.replace(/\.log$/, '.heapprofile')).filter((heap) => existsSync(heap)))
+    if (logs.length === 0 && heaps.length === 0) process.stderr.write('memtrace: no Node process was traced (did the command start one?)\n')
     let events = 0
     for (const log of logs) {
       try {
@@ -173,6 +191,13 @@ export const run: Command = {
         process.stderr.write(`memtrace: ${summaryLine(log, report, failures.get(log))}\n`)
       } catch (error) {
         process.stderr.write(`memtrace: ${log}: ${(error as Error).message}\n`)
+      }
+    }
+    for (const heap of heaps) {
+      try {
+        process.stderr.write(`memtrace: ${heapSummaryLine(heap, readHeapProfile(heap))}\n`)
+      } catch (error) {
+        process.stderr.write(`memtrace: ${heap}: ${(error as Error).message}\n`)
       }
     }
     if (include && logs.length > 0 && events === 0) {

@@ -20,6 +20,7 @@ import {
   optionalString,
 } from '../options.js'
 import { installExitHandlers } from './exit.js'
+import { DEFAULT_HEAP_INTERVAL, HeapSampler, type HeapSummary } from './heap.js'
 import { StackTable } from './stacks.js'
 import {
   eventCount,
@@ -92,6 +93,15 @@ export interface ProfileOptions {
    * and put growth seen as a function was called down to its caller. Default: true.
    */
   stacks?: boolean
+  /**
+   * Also run V8's sampling heap profiler on this thread, and at stop write the JavaScript
+   * allocations still alive, by stack, as a `.heapprofile` beside the log (Chrome DevTools'
+   * Memory panel loads it; `memtrace report` reads it). One profiler of a thread at a time.
+   * Default: false.
+   */
+  heap?: boolean
+  /** With `heap`: the average bytes allocated between two samples. Default: 262144. */
+  heapInterval?: number
 }
 
 const OPTIONS = [
@@ -109,6 +119,8 @@ const OPTIONS = [
   'workers',
   'gc',
   'stacks',
+  'heap',
+  'heapInterval',
 ] as const
 
 const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: Stage.Log } as const
@@ -147,6 +159,8 @@ export interface ProfileSummary {
    * seen as it was called (or resumed), so it was made just before, by its caller.
    */
   topFunction: { file: string; line: number; name: string; atEntry: boolean; growth: number } | null
+  /** With `heap`: the `.heapprofile` written, its samples still alive and the bytes they stand for. */
+  heapProfile: HeapSummary | null
 }
 
 export class Profiler {
@@ -159,12 +173,20 @@ export class Profiler {
   readonly #memory: ArrayBuffer
   /** With `workers`: what workers were to record before this profiler started, put back at stop. */
   readonly #workersBefore: unknown
+  readonly #heap: HeapSampler | null
 
   /** @internal Use `profile()`. */
-  constructor(native: InstanceType<Binding['NativeProfiler']>, recording: Recording, memory: ArrayBuffer, workers?: WorkerSettings) {
+  constructor(
+    native: InstanceType<Binding['NativeProfiler']>,
+    recording: Recording,
+    memory: ArrayBuffer,
+    workers: WorkerSettings | undefined,
+    heap: HeapSampler | null,
+  ) {
     this.#native = native
     this.#recording = recording
     this.#memory = memory
+    this.#heap = heap
     this.#workersBefore = getEnvironmentData(WORKER_SETTINGS)
     if (workers) setEnvironmentData(WORKER_SETTINGS, JSON.stringify(workers))
   }
@@ -172,6 +194,11 @@ export class Profiler {
   /** The log file, or null when the log is discarded. */
   get logPath(): string | null {
     return this.#native.path ?? null
+  }
+
+  /** With `heap`, where the heap profile goes (null: nowhere, the log is discarded); else undefined. */
+  get heapProfilePath(): string | null | undefined {
+    return this.#heap === null ? undefined : this.#heap.path
   }
 
   /** Events seen so far, logged or not. */
@@ -225,6 +252,12 @@ export class Profiler {
     // The ring is freed now, not at a garbage collection: nothing reads it any more.
     this.#finalEvents = eventCount(this.#recording)
     this.#native.release(this.#memory)
+    let heapProfile: HeapSummary | null = null
+    try {
+      heapProfile = this.#heap?.stop() ?? null
+    } catch (error) {
+      this.#failure ??= `cannot write the heap profile ${this.#heap!.path}: ${(error as Error).message}`
+    }
     if (this.#failure) throw new Error(this.#failureMessage())
     const top = result.topFunction == null ? null : native.functionInfo(result.topFunction)
     this.#summary = {
@@ -235,6 +268,7 @@ export class Profiler {
       topFunction: top
         ? { file: top.file, line: top.line, name: top.name, atEntry: result.topAtEntry ?? false, growth: result.topGrowth ?? 0 }
         : null,
+      heapProfile,
     }
     return this.#summary
   }
@@ -342,6 +376,11 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
   const workers = optionalBoolean('workers', o.workers, false)
   const gc = optionalBoolean('gc', o.gc, false)
   const stacks = optionalBoolean('stacks', o.stacks, true)
+  const heap = optionalBoolean('heap', o.heap, false)
+  const heapInterval = optionalInteger('heapInterval', o.heapInterval, DEFAULT_HEAP_INTERVAL, 1, 1 << 30)
+  if (heap && stack.some((p) => p.heapProfilePath !== undefined)) {
+    throw new Error(`heap: V8 samples a thread's heap for one profiler at a time, and ${stack.find((p) => p.heapProfilePath !== undefined)!.logPath} does`)
+  }
   const triggerPages = Math.ceil(trigger / native.pageSize())
 
   if (!globalsInstalled()) {
@@ -394,7 +433,9 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
   const forWorkers: WorkerSettings | undefined = workers
     ? { profile: { ...o, logPath: undefined, logDir: logsBeside, message: undefined }, manifest: origin.manifest }
     : undefined
-  const created = new Profiler(profiler, recording, memory, forWorkers)
+  const written = profiler.path ?? null
+  const sampler = heap ? new HeapSampler(written === null ? null : written.replace(/(\.log)?$/, '.heapprofile'), heapInterval) : null
+  const created = new Profiler(profiler, recording, memory, forWorkers, sampler)
   Profiler.suspendInnermost(created.logPath ?? '<discarded>')
   installExitHandlers(() => Profiler.stopAll('<exit>'))
   stack.push(created)

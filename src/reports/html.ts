@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
-import type { Annotation, Chart, ReportModel, Table } from './model.js'
+import type { Annotation, Chart, Flame, ReportModel, Table } from './model.js'
 import {
   byteTickLabels,
   formatBytes,
@@ -290,18 +290,18 @@ const plots = charts.map((chart, i) => {
   return new uPlot(options(chart, target.clientWidth, i), [chart.times, ...chart.series.map((s) => s.values)], target);
 });
 
-// The flame graph of growth by stack: clicking a frame zooms to it and marks its rows on the
-// first chart; clicking the bottom frame zooms back out.
-const flameData = document.getElementById('memtrace-flame-data');
-if (flameData) {
-  const target = document.getElementById('memtrace-flame');
+// The flame graphs (growth by stack, live allocations by stack): clicking a frame zooms to it
+// and marks the rows it made on the first chart; clicking the bottom frame zooms back out.
+const flames = JSON.parse(document.getElementById('memtrace-flames')?.textContent ?? '[]').map((flame, i) => {
+  const section = document.querySelector('[data-flame-index="' + i + '"]');
+  const target = section.querySelector('.flame-graph');
   const graph = flamegraph.default()
     .width(target.clientWidth)
     .cellHeight(18)
     .minFrameSize(2)
     .transitionDuration(250)
-    .label((d) => d.data.name + ': +' + formatBytes(d.value) + (d.data.where ? ' (' + d.data.where + ')' : ''))
-    .setDetailsElement(document.getElementById('memtrace-flame-details'))
+    .label((d) => d.data.name + ': ' + formatBytes(d.value) + (d.data.where ? ' (' + d.data.where + ')' : ''))
+    .setDetailsElement(section.querySelector('.details'))
     .onClick((d) => {
       const times = [];
       (function collect(node) {
@@ -309,12 +309,13 @@ if (flameData) {
         for (const child of node.children) collect(child);
       })(d.data);
       marked = d.depth === 0 ? [] : times;
-      plots[0].redraw(false, false);
+      if (plots.length > 0) plots[0].redraw(false, false);
     });
-  d3.select(target).datum(JSON.parse(flameData.textContent)).call(graph);
-  // For tests and for poking at a report from the console.
-  window.__memtraceFlame = { graph, marked: () => marked };
-}
+  d3.select(target).datum(flame.root).call(graph);
+  return { graph, target, marked: () => marked };
+});
+// For tests and for poking at a report from the console.
+window.__memtraceFlames = flames;
 // For tests and for poking at a report from the console.
 window.__memtraceCharts = plots;
 
@@ -323,7 +324,7 @@ addEventListener('resize', () => {
   cancelAnimationFrame(frame);
   frame = requestAnimationFrame(() => {
     for (const u of plots) u.setSize({ width: u.root.parentElement.clientWidth, height: HEIGHT });
-    if (window.__memtraceFlame) window.__memtraceFlame.graph.width(document.getElementById('memtrace-flame').clientWidth).update();
+    for (const { graph, target } of flames) graph.width(target.clientWidth).update();
   });
 });
 `
@@ -379,14 +380,13 @@ function tableSection(table: Table): string {
   ].join('\n')
 }
 
-function flameSection(): string {
+function flameSection(flame: Flame, index: number): string {
   return [
-    `<section class="flame">`,
-    `<h2>RSS growth by call stack</h2>`,
-    `<div id="memtrace-flame"></div>`,
-    `<p class="details" id="memtrace-flame-details"></p>`,
-    `<p class="hint">Each frame is as wide as the memory grown in it and in what it called, callers below callees. ` +
-      `Click a frame to zoom in on it and to mark its largest rows on the RSS chart; click the bottom frame to zoom out.</p>`,
+    `<section class="flame" data-flame-index="${index}">`,
+    `<h2>${escapeHtml(flame.title)}</h2>`,
+    `<div class="flame-graph"></div>`,
+    `<p class="details"></p>`,
+    `<p class="hint">${escapeHtml(flame.hint)} Click a frame to zoom in on it${flame.marks ? ' and to mark its largest rows on the RSS chart' : ''}; click the bottom frame to zoom out.</p>`,
     `</section>`,
   ].join('\n')
 }
@@ -402,6 +402,7 @@ export function renderHtml(model: ReportModel): string {
     annotations: chart.annotations,
   }))
   const facts = model.facts.map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`)
+  const flames = model.flames ?? []
   return [
     '<!doctype html>',
     '<html lang="en">',
@@ -415,13 +416,16 @@ export function renderHtml(model: ReportModel): string {
     '<main>',
     `<h1>${escapeHtml(model.title)}</h1>`,
     facts.length > 0 ? `<dl class="facts">${facts.join('')}</dl>` : '',
-    ...model.charts.flatMap((chart, i) => (i === 0 && model.flame ? [chartSection(chart, i), flameSection()] : [chartSection(chart, i)])),
+    // The flame graphs go right after the first chart, the one their frames mark.
+    ...model.charts.slice(0, 1).map(chartSection),
+    ...flames.map(flameSection),
+    ...model.charts.slice(1).map((chart, i) => chartSection(chart, i + 1)),
     ...model.tables.map(tableSection),
     '</main>',
     `<script>${js}</script>`,
-    model.flame ? `<script>${flameGraph()}</script>` : '',
+    flames.length > 0 ? `<script>${flameGraph()}</script>` : '',
     `<script type="application/json" id="memtrace-charts">${scriptJson(data)}</script>`,
-    model.flame ? `<script type="application/json" id="memtrace-flame-data">${scriptJson(model.flame)}</script>` : '',
+    flames.length > 0 ? `<script type="application/json" id="memtrace-flames">${scriptJson(flames)}</script>` : '',
     `<script>${CLIENT}</script>`,
     '</body>',
     '</html>',

@@ -9,8 +9,9 @@ import { basename } from 'node:path'
 import { native } from '../native.js'
 import { formatBytes } from './appearance.js'
 import { describeHeapGrowth, growthTables, heapGrowth, named, where } from './growth.js'
-import type { Annotation, Chart, Marker, ReportModel, Series } from './model.js'
-import { flameTree } from './stacks.js'
+import type { Annotation, Chart, Flame, Marker, ReportModel, Series } from './model.js'
+import type { HeapReport } from './heapprofile.js'
+import { byStack, flameTree, heapFlame } from './stacks.js'
 
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
 export class LogError extends Error {}
@@ -24,7 +25,7 @@ export function readProfileLog(file: string, path = file): ReturnType<typeof nat
   }
 }
 
-export type LogKind = 'monitor' | 'profile'
+export type LogKind = 'monitor' | 'profile' | 'heap'
 
 /** Most points a chart gets; longer runs keep the highest sample of each stretch. */
 const MAX_POINTS = 20_000
@@ -54,6 +55,8 @@ export function logKind(file: string, path = file): LogKind {
   if (first.trimEnd() === 'SOF' || second?.trimEnd() === 'SOF') return 'profile'
   if (first.startsWith('{')) {
     if (first.includes('"format":"memtrace-monitor"')) return 'monitor'
+    // V8's sampling heap profile, as heap mode writes it and DevTools saves it.
+    if (first.startsWith('{"head":')) return 'heap'
     throw new LogError(`${path} is not a readable memtrace log: line 1: a JSON header that is not a memtrace monitor's`)
   }
   return 'profile'
@@ -278,7 +281,7 @@ export async function monitorModel(file: string, path = file): Promise<ReportMod
  * The report of the profiler log `file` (`path` to the user): RSS against the clock, the largest
  * jumps by function, and the tables of growth.
  */
-export function profileModel(file: string, path = file, top = 20): ReportModel {
+export function profileModel(file: string, path = file, top = 20, heapProfile: HeapReport | null = null): ReportModel {
   let log: ReturnType<typeof native.readLog>
   try {
     log = native.readLog(file, path)
@@ -327,12 +330,18 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
   )
   const heap = heapGrowth(log)
   if (heap) facts.push(['V8 heap', describeHeapGrowth(heap, formatBytes)])
-  const flame = log.stacks ? flameTree(log.stacks) : null
+  const flames: Flame[] = []
+  const growth = log.stacks ? flameTree(log.stacks) : null
+  if (growth && growth.value > 0) {
+    const hint = 'Each frame is as wide as the memory grown in it and in what it called, callers below callees.'
+    flames.push({ title: 'RSS growth by call stack', hint, root: growth, marks: true })
+  }
+  if (heapProfile) flames.push(heapFlame(heapProfile))
   return {
     title: 'memtrace profile',
     facts,
     charts,
-    flame: flame && flame.value > 0 ? flame : null,
+    flames,
     tables: [
       {
         title: 'Functions by RSS growth',
@@ -358,6 +367,30 @@ export function profileModel(file: string, path = file, top = 20): ReportModel {
         title: 'Packages by RSS growth',
         columns: ['package', 'functions', 'growth', 'release'],
         rows: byPackage.map((p) => [p.package, String(p.functions), `+${formatBytes(p.growth)}`, p.release ? `-${formatBytes(p.release)}` : '0']),
+      },
+    ],
+  }
+}
+
+/** What a heap profile alone shows: its live allocations as a flame graph and a table by stack. */
+export function heapModel(path: string, heap: HeapReport, top = 20): ReportModel {
+  return {
+    title: 'memtrace heap profile',
+    facts: [
+      ['Heap profile', path],
+      ['Samples alive', String(heap.samples)],
+      ['JavaScript objects alive', formatBytes(heap.bytes)],
+    ],
+    charts: [],
+    flames: [heapFlame(heap)],
+    tables: [
+      {
+        title: 'Stacks by live allocations',
+        columns: ['function', 'where', 'called from', 'samples', 'bytes'],
+        rows: byStack(heap.stacks, top).map((s) => {
+          const [leaf, caller] = [s.frames.at(-1), s.frames.at(-2)]
+          return [leaf?.name ?? heap.stacks.outside, leaf ? where(leaf) : '', caller ? `${caller.name} (${where(caller)})` : '', String(s.rows), formatBytes(s.growth)]
+        }),
       },
     ],
   }

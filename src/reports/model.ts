@@ -53,12 +53,21 @@ export interface FlameNode {
   children: FlameNode[]
 }
 
+export interface Flame {
+  title: string
+  /** What a frame's width means, in a sentence. */
+  hint: string
+  root: FlameNode
+  /** Whether its frames know when their rows were logged, to mark them on the first chart. */
+  marks: boolean
+}
+
 export interface ReportModel {
   title: string
   /** Label and value pairs shown under the title: command, pid, start time, versions… */
   facts: [string, string][]
   charts: Chart[]
-  /** RSS growth by call stack, drawn beside the first chart (logs with stacks). */
-  flame?: FlameNode | null
+  /** Flame graphs, drawn after the first chart: RSS growth by stack, live allocations by stack. */
+  flames?: Flame[]
   tables: Table[]
 }

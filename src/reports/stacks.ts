@@ -4,7 +4,8 @@
  * most, for the text and JSON reports, and the whole tree for the HTML report's flame graph.
  */
 import { where, type LogReport } from './growth.js'
-import type { FlameNode } from './model.js'
+import type { HeapReport } from './heapprofile.js'
+import type { Flame, FlameNode } from './model.js'
 
 export type Stacks = NonNullable<LogReport['stacks']>
 export type StackFrame = Stacks['frames'][number]
@@ -58,4 +59,14 @@ export function flameTree(stacks: Stacks): FlameNode {
     if (total[node] > 0) made[stacks.parent[node]].children.push(made[node])
   }
   return made[0]
+}
+
+/** The flame graph of a heap profile's live allocations. */
+export function heapFlame(heap: HeapReport): Flame {
+  return {
+    title: "Live JavaScript allocations by call stack (V8's sampling heap profiler)",
+    hint: 'Each frame is as wide as the JavaScript objects allocated in it and in what it called that were still alive at the end.',
+    root: flameTree(heap.stacks),
+    marks: false,
+  }
 }

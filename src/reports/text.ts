@@ -6,7 +6,8 @@ import { bytes, count, counted } from './appearance.js'
 import { AT_ENTRY_NOTE, describeHeapGrowth, GC_NOTE, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
 import { SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from './joined.js'
 import { readMonitorLog, type Damage } from './logs.js'
-import { byStack } from './stacks.js'
+import type { HeapReport } from './heapprofile.js'
+import { byStack, type Stacks } from './stacks.js'
 
 /** The line that says a log is damaged, and what the report covers. */
 const damaged = (damage: Damage) =>
@@ -57,6 +58,16 @@ export function summaryLine(path: string, report: LogReport, failure?: string): 
   return `${path}: ${parts.join(', ')}`
 }
 
+/** One line about a heap profile: what is alive in it, and which stack holds most. */
+export function heapSummaryLine(path: string, heap: HeapReport): string {
+  const [top] = byStack(heap.stacks, 1)
+  const most = top?.frames.at(-1)
+  return (
+    `${path}: ${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}` +
+    (most ? `, most allocated in ${most.name} (${where(most)})` : '')
+  )
+}
+
 /** A text table: `columns` over `rows` of cells, numbers right-aligned, the last column free. */
 function table(title: string, columns: string[], rows: string[][], numeric: number): string[] {
   if (rows.length === 0) return [`${title}: none`]
@@ -66,7 +77,8 @@ function table(title: string, columns: string[], rows: string[][], numeric: numb
   return [`${title}:`, line(columns), ...rows.map(line)]
 }
 
-export function renderReport(path: string, report: LogReport, top: number): string {
+/** A profiler log as text; `heap`: the heap profile written beside it, if there is one. */
+export function renderReport(path: string, report: LogReport, top: number, heapProfile: { path: string; report: HeapReport } | null = null): string {
   const lines = [path]
   if (report.message) lines.push(`  message: ${report.message}`)
   lines.push(
@@ -91,7 +103,12 @@ export function renderReport(path: string, report: LogReport, top: number): stri
     const lineRows = byLine.map((l) => [`+${bytes(l.growth)}`, count(l.rows), `${l.file}:${l.line}`, named(l), l.text])
     lines.push('', ...table('RSS growth by line', ['bytes', 'rows', 'where', 'function', 'line'], lineRows, 2))
   }
-  if (report.stacks) lines.push('', ...stackTable(report, top))
+  if (report.stacks) lines.push('', ...stackTable('RSS growth by stack', report.stacks, top, 'row'))
+  if (heapProfile) {
+    const { path: file, report: live } = heapProfile
+    lines.push('', `${file}: ${counted(live.samples, 'sample')} of JavaScript objects still alive, about ${bytes(live.bytes)}`)
+    lines.push(...stackTable(LIVE_ALLOCATIONS, live.stacks, top, 'sample'))
+  }
   const notes = [
     [...byGrowth, ...byRelease].some((t) => t.atEntry) ? AT_ENTRY_NOTE : '',
     [...byGrowth, ...byRelease].some((t) => t.file === '<gc>') ? GC_NOTE : '',
@@ -103,22 +120,37 @@ export function renderReport(path: string, report: LogReport, top: number): stri
 /** Most frames of a stack shown: a deep recursion shows its innermost ones and how many more. */
 const FRAMES_SHOWN = 12
 
-/** The stacks with the most growth, each with its frames innermost first, as a stack trace reads. */
-function stackTable(report: LogReport, top: number): string[] {
-  const stacks = byStack(report.stacks, top)
-  const outside = report.stacks?.outside
-  if (stacks.length === 0) return ['RSS growth by stack: none']
-  const lines = ['RSS growth by stack (innermost frame first):']
-  for (const stack of stacks) {
-    lines.push(`  +${bytes(stack.growth)} in ${counted(stack.rows, 'row')}${stack.release > 0 ? ` (and -${bytes(stack.release)})` : ''}`)
+/**
+ * The stacks with the most growth (RSS growth, or live bytes in a heap profile), each with its
+ * frames innermost first, as a stack trace reads; `unit` is what a stack's count counts.
+ */
+function stackTable(title: string, stacks: Stacks | null | undefined, top: number, unit: string): string[] {
+  const rows = byStack(stacks, top)
+  if (rows.length === 0) return [`${title}: none`]
+  const lines = [`${title} (innermost frame first):`]
+  for (const stack of rows) {
+    lines.push(`  +${bytes(stack.growth)} in ${counted(stack.rows, unit)}${stack.release > 0 ? ` (and -${bytes(stack.release)})` : ''}`)
     const frames = stack.frames.toReversed()
     const shown = frames.length > FRAMES_SHOWN ? frames.slice(0, FRAMES_SHOWN - 1) : frames
     const width = Math.max(...shown.map((f) => f.name.length))
     for (const frame of shown) lines.push(`      ${frame.name.padEnd(width)}  ${where(frame)}`.trimEnd())
     if (shown.length < frames.length) lines.push(`      … ${counted(frames.length - shown.length, 'more frame')}`)
-    if (frames.length === 0) lines.push(`      ${outside}`)
+    if (frames.length === 0) lines.push(`      ${stacks!.outside}`)
   }
   return lines
+}
+
+/** The title of the table of a heap profile's stacks. */
+const LIVE_ALLOCATIONS = 'Live JavaScript allocations by stack'
+
+/** What a heap profile says: what is still alive, and the stacks that allocated most of it. */
+export function renderHeapReport(path: string, heap: HeapReport, top: number): string {
+  return [
+    path,
+    `  ${counted(heap.samples, 'sample')} of JavaScript objects still alive at the end, about ${bytes(heap.bytes)} (V8's sampling heap profiler)`,
+    '',
+    ...stackTable(LIVE_ALLOCATIONS, heap.stacks, top, 'sample'),
+  ].join('\n')
 }
 
 /** The joined report of several profiler logs, as text. */

@@ -108,6 +108,25 @@ impl Default for StackTree {
 }
 
 impl StackTree {
+  /// A tree given whole (V8's heap profile, read in JavaScript): each node `(parent, frame,
+  /// growth, release, rows)` after its parent, node 0 the root (its parent and frame ignored).
+  pub fn from_parts(frames: Vec<Frame>, nodes: impl IntoIterator<Item = (u32, u32, u64, u64, u64)>) -> StackTree {
+    let mut tree = StackTree { frame_ids: frames.iter().cloned().zip(0..).collect(), frames, ..StackTree::default() };
+    for (i, (parent, frame, growth, release, rows)) in nodes.into_iter().enumerate() {
+      let node = if i == 0 {
+        0
+      } else {
+        let node = tree.nodes.len() as u32;
+        tree.nodes.push(Node::new(parent.min(node - 1), frame));
+        tree.children.insert((parent, frame), node);
+        node
+      };
+      let totals = &mut tree.nodes[node as usize];
+      (totals.growth, totals.release, totals.rows) = (growth, release, rows);
+    }
+    tree
+  }
+
   /// Whether the log (the last one read into the tree) defined any stack: a log made without
   /// stacks has none.
   pub fn is_empty(&self) -> bool {
@@ -303,6 +322,17 @@ mod tests {
     let other = tree.count(&row(What::Return, "c", 7, 500));
     assert_eq!(names(&tree, other), ["main", "c"]);
     assert_eq!(tree.nodes[first as usize].growth, 1500);
+  }
+
+  #[test]
+  fn a_tree_given_whole_is_walked_as_a_read_one() {
+    let frame =
+      |function: &str| Frame { file: "/a.js".into(), line: 1, function: function.into(), kind: FrameKind::Function };
+    let tree =
+      StackTree::from_parts(vec![frame("main"), frame("leak")], [(0, 0, 0, 0, 0), (0, 0, 10, 0, 1), (1, 1, 90, 0, 3)]);
+    assert_eq!(names(&tree, 2), ["main", "leak"]);
+    assert_eq!(tree.inclusive_growth(), [100, 100, 90]);
+    assert_eq!(tree.by_growth(), [2, 1]);
   }
 
   #[test]

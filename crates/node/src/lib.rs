@@ -775,6 +775,15 @@ pub fn export_chrome_trace(logs: Vec<TraceLog>, out: String) -> Result<Vec<Expor
   Ok(exported)
 }
 
+/// Creates a new file `YYYYMMDD_HHMMSS_<subject>.<extension>` in `dir` (made if need be; a
+/// name taken gets `_<n>`), as logs are named; returns its path.
+#[napi]
+pub fn create_log_file(dir: String, subject: String, extension: String) -> Result<String> {
+  let created = logfile::create(&LogTarget::Directory(dir.into()), &subject, &extension).map_err(js_error)?;
+  let (_, path) = created.ok_or_else(|| js_error("a directory always gets a file"))?;
+  Ok(path.to_string_lossy().into_owned())
+}
+
 /// A log whose stacks go into an export: its file, and its name for the user.
 #[napi(object)]
 pub struct StackLog {
@@ -782,22 +791,43 @@ pub struct StackLog {
   pub path: String,
 }
 
+/// The files growth by stack is exported as.
+enum StackFormat {
+  Collapsed,
+  Speedscope,
+  Pprof,
+}
+
+impl StackFormat {
+  fn named(format: &str) -> Result<StackFormat> {
+    match format {
+      "collapsed" => Ok(StackFormat::Collapsed),
+      "speedscope" => Ok(StackFormat::Speedscope),
+      "pprof" => Ok(StackFormat::Pprof),
+      other => Err(js_error(format!("format must be collapsed, speedscope or pprof, got {other:?}"))),
+    }
+  }
+
+  /// Writes `tree` to `out`; `name` names the profile, `duration` (seconds) is how long it ran.
+  /// Returns how many stacks it holds.
+  fn write(&self, tree: &stacks::StackTree, out: &str, name: &str, duration: f64) -> Result<u64> {
+    let file = std::fs::File::create(out).map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
+    let file = std::io::BufWriter::with_capacity(1 << 20, file);
+    match self {
+      StackFormat::Collapsed => export::collapsed::write(tree, file),
+      StackFormat::Speedscope => export::speedscope::write(tree, name, file),
+      StackFormat::Pprof => export::pprof::write(tree, name, duration, file),
+    }
+    .map_err(|err| js_error(format!("cannot write {out}: {err}")))
+  }
+}
+
 /// Writes the RSS growth by stack of `logs` (their stacks merged) to `out` in `format`:
 /// `collapsed` (folded stacks), `speedscope` or `pprof` (gzipped profile.proto); `name` names
 /// the profile in it. What was read of each log; the entries are the stacks written.
 #[napi]
 pub fn export_stacks(logs: Vec<StackLog>, out: String, format: String, name: String) -> Result<Vec<Exported>> {
-  enum Form {
-    Collapsed,
-    Speedscope,
-    Pprof,
-  }
-  let form = match format.as_str() {
-    "collapsed" => Form::Collapsed,
-    "speedscope" => Form::Speedscope,
-    "pprof" => Form::Pprof,
-    other => return Err(js_error(format!("format must be collapsed, speedscope or pprof, got {other:?}"))),
-  };
+  let format = StackFormat::named(&format)?;
   let mut tree = stacks::StackTree::default();
   let mut read = Vec::with_capacity(logs.len());
   for log in &logs {
@@ -810,16 +840,27 @@ pub fn export_stacks(logs: Vec<StackLog>, out: String, format: String, name: Str
     read.push(one);
   }
   // Only once every log is read: a log that cannot be read leaves no half-written file.
-  let output = std::fs::File::create(&out).map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
-  let output = std::io::BufWriter::with_capacity(1 << 20, output);
   let duration = read.iter().map(|r| r.duration).fold(0.0, f64::max);
-  let stacks = match form {
-    Form::Collapsed => export::collapsed::write(&tree, output),
-    Form::Speedscope => export::speedscope::write(&tree, &name, output),
-    Form::Pprof => export::pprof::write(&tree, &name, duration, output),
-  }
-  .map_err(|err| js_error(format!("cannot write {out}: {err}")))?;
-  Ok(read.into_iter().map(|r| Exported { entries: stacks as f64, damage: r.damage.map(Damage::from) }).collect())
+  let written = format.write(&tree, &out, &name, duration)?;
+  Ok(read.into_iter().map(|r| Exported { entries: written as f64, damage: r.damage.map(Damage::from) }).collect())
+}
+
+/// Writes a tree of stacks read elsewhere (a heap profile: `growth` is the bytes allocated
+/// there) to `out` in `format`, as `exportStacks` does; returns how many stacks it holds.
+#[napi]
+pub fn export_stack_tree(tree: Stacks, out: String, format: String, name: String) -> Result<f64> {
+  let format = StackFormat::named(&format)?;
+  let frames = tree
+    .frames
+    .into_iter()
+    .map(|f| stacks::Frame { file: f.file, line: f.line, function: f.function, kind: stacks::FrameKind::Function })
+    .collect();
+  let nodes = (0..tree.parent.len()).map(|i| {
+    let frame = u32::try_from(tree.frame[i]).unwrap_or(stacks::ROOT_FRAME);
+    (tree.parent[i], frame, tree.growth[i] as u64, tree.release[i] as u64, tree.rows[i] as u64)
+  });
+  let tree = stacks::StackTree::from_parts(frames, nodes);
+  Ok(format.write(&tree, &out, &name, 0.0)? as f64)
 }
 
 #[napi(object)]

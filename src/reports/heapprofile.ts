@@ -1,0 +1,98 @@
+/**
+ * A `.heapprofile` (V8's sampling heap profile, as heap mode writes it and Chrome DevTools
+ * saves it) read into the tree of stacks the other reports use (`Stacks`): each node of V8's
+ * tree a stack, its growth the bytes of the samples still alive there, its rows their number.
+ * JSON.parse reads it whole: V8's tree nests as deep as its stacks, deeper than a streaming
+ * parser with a recursion limit takes, and it is small (one node per stack that allocated).
+ */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+import { LogError } from './logs.js'
+import type { Stacks } from './stacks.js'
+
+interface CallFrame {
+  functionName: string
+  url: string
+  lineNumber: number
+}
+
+interface HeapNode {
+  callFrame: CallFrame
+  selfSize: number
+  id: number
+  children?: HeapNode[]
+}
+
+interface HeapProfile {
+  head: HeapNode
+  samples?: { size: number; nodeId: number }[]
+}
+
+/** Live allocations by stack, and what they add up to. */
+export interface HeapReport {
+  stacks: Stacks
+  /** Samples alive at the end, and the bytes V8 says they stand for. */
+  samples: number
+  bytes: number
+}
+
+/** What V8's root stands for: allocations with no JavaScript on the stack. */
+const ROOT = '(root)'
+
+/** Where a frame is: a path for a file, the URL for what has no path, `<v8>` for V8's own nodes. */
+function fileOf(url: string): string {
+  if (url === '') return '<v8>'
+  return url.startsWith('file:') ? fileURLToPath(url) : url
+}
+
+/** Reads the heap profile in `file` (`path` to the user); a LogError when it is not one. */
+export function readHeapProfile(file: string, path = file): HeapReport {
+  let profile: HeapProfile
+  try {
+    profile = JSON.parse(readFileSync(file, 'utf8')) as HeapProfile
+  } catch (error) {
+    throw new LogError(`${path} is not a readable heap profile: ${(error as Error).message}`)
+  }
+  if (typeof profile?.head?.callFrame !== 'object') {
+    throw new LogError(`${path} is not a readable heap profile: it has no head node with a callFrame`)
+  }
+  const stacks: Stacks = { frames: [], parent: [], frame: [], growth: [], release: [], rows: [], largestAt: [], outside: ROOT }
+  const frameIds = new Map<string, number>()
+  const nodeOf = new Map<number, number>()
+  // Depth first with a stack of its own: V8's tree is as deep as the deepest allocating stack.
+  const pending: [HeapNode, number][] = [[profile.head, -1]]
+  while (pending.length > 0) {
+    const [node, parent] = pending.pop()!
+    const index = stacks.parent.length
+    let frame = -1
+    if (parent >= 0) {
+      const { functionName, url, lineNumber } = node.callFrame
+      const name = functionName || '(anonymous)'
+      const file = fileOf(url)
+      const line = url === '' ? 0 : lineNumber + 1
+      const key = `${file}\0${line}\0${name}`
+      frame = frameIds.get(key) ?? -1
+      if (frame < 0) {
+        frame = stacks.frames.length
+        frameIds.set(key, frame)
+        stacks.frames.push({ file, line, function: name, name, kind: 'function' })
+      }
+    }
+    stacks.parent.push(Math.max(parent, 0))
+    stacks.frame.push(frame)
+    stacks.growth.push(node.selfSize)
+    stacks.release.push(0)
+    stacks.rows.push(0)
+    stacks.largestAt.push(-1)
+    nodeOf.set(node.id, index)
+    for (const child of (node.children ?? []).toReversed()) pending.push([child, index])
+  }
+  let bytes = 0
+  for (const sample of profile.samples ?? []) {
+    const index = nodeOf.get(sample.nodeId)
+    if (index !== undefined) stacks.rows[index]++
+    bytes += sample.size
+  }
+  return { stacks, samples: profile.samples?.length ?? 0, bytes }
+}
