@@ -3,16 +3,18 @@
  * The `memtrace` command: one subcommand per file, listed below.
  */
 import { CommandError, HelpRequested, type Command } from './command.js'
+import { attachCommand } from './attach.js'
 import { monitorCommand } from './monitor.js'
 import { report } from './report.js'
 import { run } from './run.js'
 
-const COMMANDS: Command[] = [run, monitorCommand, report]
+const COMMANDS: Command[] = [run, monitorCommand, attachCommand, report]
 
 const HELP = `Usage: memtrace <command> [options]
 
-Record with \`memtrace run\` (every call) or \`memtrace monitor\` (over time), then read
-the log with \`memtrace report\`, as text or as an HTML page.
+Record with \`memtrace run\` (every call), \`memtrace monitor\` (over time) or \`memtrace
+attach\` (a process already running), then read the log with \`memtrace report\`, as text,
+JSON, an HTML page, or for pprof, speedscope and Perfetto.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n')}

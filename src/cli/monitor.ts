@@ -34,18 +34,18 @@ const SPECS = {
   message: { value: true },
 } as const
 
-/** Seconds as a whole number of milliseconds, from 0.001 to one hour. */
-function intervalMs(value: string | undefined): number {
+/** Seconds (`--interval`, or `option` of `command`) as a whole number of milliseconds, from 0.001 to one hour. */
+export function intervalMs(value: string | undefined, command = 'monitor', option = 'interval'): number {
   if (value === undefined) return DEFAULT_INTERVAL_MS
   const seconds = Number(value)
   if (!/^\d*\.?\d+$/.test(value) || seconds < 0.001 || seconds > 3600) {
-    throw usage('monitor', `--interval must be a number of seconds from 0.001 to 3600, got ${JSON.stringify(value)}`)
+    throw usage(command, `--${option} must be a number of seconds from 0.001 to 3600, got ${JSON.stringify(value)}`)
   }
   return Math.round(seconds * 1000)
 }
 
 /** Shows elapsed time and RSS on one line of a terminal, rewritten in place. */
-function statusLine(read: () => { rss: number; t: number }): () => void {
+export function statusLine(read: () => { rss: number; t: number }): () => void {
   if (!process.stderr.isTTY) return () => {}
   const draw = () => {
     const { rss, t } = read()
