@@ -366,12 +366,14 @@ test('bad options are TypeErrors that name the option and what it allows; a bad 
     'TypeError: previous must be true or false, got "yes"',
     'TypeError: workers must be true or false, got 1',
     'TypeError: stacks must be true or false, got "no"',
+    'TypeError: heap must be true or false, got "yes"',
+    'TypeError: heapInterval must be an integer from 1 to 1073741824, got 0',
     'TypeError: rssPeriodUs must be an integer from 0 to 10000000, got -3',
     'TypeError: ringSize must be an integer from 2 to 16777216, got 1',
     "TypeError: record must be one of 'count', 'rss', 'filter', 'log', got \"everything\"",
     'TypeError: logPath and logDir cannot both be given: logPath names the file, logDir a directory for a new one',
     'TypeError: logDir must be a non-empty string, got ""',
-    'TypeError: profile() options has no option "colour"; the options are: logPath, logDir, message, dRssTrigger, previous, rss, rssPeriodUs, ringSize, record, lines, nativeCalls, workers, gc, stacks',
+    'TypeError: profile() options has no option "colour"; the options are: logPath, logDir, message, dRssTrigger, previous, rss, rssPeriodUs, ringSize, record, lines, nativeCalls, workers, gc, stacks, heap, heapInterval',
     'Error: cannot create the log file /proc/memtrace-cannot-write-here/x.log: No such file or directory (os error 2)',
     'Error: cannot create the log directory /proc/memtrace-cannot-write-here: No such file or directory (os error 2)',
     'depth 0',
@@ -545,7 +547,7 @@ test('memtrace report reads a damaged log up to the damage and names its line; -
   t.regex(cli(['--help']).stdout, /Record with `memtrace run` \(every call\) or `memtrace monitor` \(over time\), then read\nthe log with `memtrace report`/)
   const unknown = cli(['frobnicate'])
   t.is(unknown.status, 2)
-  t.regex(unknown.stderr, /^memtrace: 'frobnicate' is not a memtrace command; the commands are: run, monitor, report\n$/)
+  t.regex(unknown.stderr, /^memtrace: 'frobnicate' is not a memtrace command; the commands are: run, monitor, attach, report\n$/)
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
   for (const flag of ['--version', '-v']) t.deepEqual([cli([flag]).status, cli([flag]).stdout], [0, `${version}\n`], flag)
   for (const command of ['run', 'monitor', 'report']) {

@@ -321,7 +321,7 @@ test('the SVG replaces characters XML cannot hold', async (t) => {
 
 declare global {
   interface Window {
-    __memtraceFlame: { marked(): number[] }
+    __memtraceFlames: { marked(): number[] }[]
   }
 }
 
@@ -338,16 +338,16 @@ test('the flame graph of growth by stack: drawn offline, a click zooms to a fram
   t.notRegex(addresses, /\b(https?|wss?|ftp):|url\(|@import/i, 'the page names nothing to fetch')
 
   const { page, requests, errors } = await open(pathToFileURL(file).href)
-  await page.waitForFunction(() => window.__memtraceFlame !== undefined)
+  await page.waitForFunction(() => window.__memtraceFlames?.length === 1)
   // A frame is a <g> holding its <rect> and a <title> that starts with its name.
   const widthOf = (name: string) =>
     page.evaluate((name) => {
-      const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith(`${name}: `))
+      const frame = [...document.querySelectorAll('[data-flame-index="0"] g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith(`${name}: `))
       return Number(frame?.querySelector(':scope > rect')?.getAttribute('width') ?? 0)
     }, name)
   const clickFrame = async (name: string) => {
     const box = await page.evaluate((name) => {
-      const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith(`${name}: `))
+      const frame = [...document.querySelectorAll('[data-flame-index="0"] g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith(`${name}: `))
       const rect = frame!.querySelector(':scope > rect')!
       rect.scrollIntoView({ block: 'center' })
       const { x, y, width, height } = rect.getBoundingClientRect()
@@ -355,10 +355,10 @@ test('the flame graph of growth by stack: drawn offline, a click zooms to a fram
     }, name)
     await page.mouse.click(box.x, box.y)
   }
-  const full = await page.evaluate(() => document.getElementById('memtrace-flame')!.clientWidth)
+  const full = await page.evaluate(() => document.querySelector<HTMLElement>('[data-flame-index="0"] .flame-graph')!.clientWidth)
   // Drawn once the first transition ends: the bottom frame spans the graph.
   await page.waitForFunction((full) => {
-    const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith('all: '))
+    const frame = [...document.querySelectorAll('[data-flame-index="0"] g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith('all: '))
     return Number(frame?.querySelector(':scope > rect')?.getAttribute('width') ?? 0) > full * 0.95
   }, full)
   const [viaA, viaB] = [await widthOf('viaA'), await widthOf('viaB')]
@@ -377,14 +377,14 @@ test('the flame graph of growth by stack: drawn offline, a click zooms to a fram
   t.is(await markedPixels(), 0)
   await clickFrame('viaB')
   await page.waitForFunction((full) => {
-    const frame = [...document.querySelectorAll('#memtrace-flame g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith('viaB: '))
+    const frame = [...document.querySelectorAll('[data-flame-index="0"] g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith('viaB: '))
     return Number(frame?.querySelector(':scope > rect')?.getAttribute('width') ?? 0) > full * 0.95
   }, full)
-  t.true((await page.evaluate(() => window.__memtraceFlame.marked())).length > 0, 'its rows are marked')
+  t.true((await page.evaluate(() => window.__memtraceFlames[0].marked())).length > 0, 'its rows are marked')
   t.true((await markedPixels()) > 50, 'and drawn across the chart')
   await page.screenshot({ path: join(artifacts, 'flame-zoomed.png'), fullPage: true })
   await clickFrame('all')
-  await page.waitForFunction(() => window.__memtraceFlame.marked().length === 0)
+  await page.waitForFunction(() => window.__memtraceFlames[0].marked().length === 0)
   t.true(requests.every((url) => url.startsWith('file:')), requests.join(', '))
   t.deepEqual(errors, [])
 })

@@ -58,6 +58,8 @@ const ALL_ROWS = [
   ['dRSS ≥ 4096 logged', 'drss', 'full'],
   ['stacks off, dRSS ≥ 4096 logged', 'nostacks', 'full'],
   ['GC rows too, dRSS ≥ 4096 logged', 'gc', 'full'],
+  ['heap sampler too (--heap), dRSS ≥ 4096 logged', 'heap', 'full'],
+  ['heap sampler alone (--heap --no-calls): nothing instrumented', 'heaponly', 'full'],
   ['dRSS ≥ 4096 and previous event logged', 'previous', 'full'],
   ['every event logged', 'every', 'full'],
   ['native calls off, dRSS ≥ 4096 logged', 'drss', 'full', NO_NATIVE_CALLS],
@@ -72,7 +74,7 @@ const only = argv.only ? String(argv.only).split(',') : null
 const ROWS = only ? ALL_ROWS.filter(([, config, scale]) => only.includes(config) || (config === 'untraced' && scale === 'full')) : ALL_ROWS
 
 function runOnce(workload, config, args, extraEnv = {}) {
-  const preload = config === 'untraced' ? [] : ['--require', config === 'naive' ? join(here, 'naive-register.cjs') : register]
+  const preload = config === 'untraced' || config === 'heaponly' ? [] : ['--require', config === 'naive' ? join(here, 'naive-register.cjs') : register]
   const env = { ...process.env, ...extraEnv }
   const result = spawnSync(process.execPath, [...preload, join(here, 'trace-one.mjs'), workload, config, ...args], { encoding: 'utf8', env })
   if (result.status !== 0) throw new Error(`${workload}, ${config}: exit code ${result.status}\n${result.stderr}`)

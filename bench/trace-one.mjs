@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const [workloadName, config, input, output] = process.argv.slice(2)
-const { profile } = createRequire(import.meta.url)('../dist/index.js')
+const require = createRequire(import.meta.url)
+const { profile } = require('../dist/index.js')
+const { DEFAULT_HEAP_INTERVAL, HeapSampler } = require('../dist/profile/heap.js')
 
 /** The configurations, as profile() options; null: no profiler. */
 export const CONFIGS = {
@@ -19,6 +21,8 @@ export const CONFIGS = {
   filter: { record: 'filter' },
   drss: {},
   nostacks: { stacks: false },
+  heap: { heap: true },
+  heaponly: null,
   gc: { gc: true },
   previous: { previous: true },
   every: { dRssTrigger: 0 },
@@ -30,9 +34,12 @@ const workload = await import(`./workloads/${workloadName}.mjs`)
 const logDir = mkdtempSync(join(tmpdir(), 'memtrace-bench-'))
 const options = CONFIGS[config]
 const profiler = options ? profile({ ...options, logDir }) : null
+// --heap --no-calls: no instrumentation, the heap sampler alone.
+const sampler = config === 'heaponly' ? new HeapSampler(null, DEFAULT_HEAP_INTERVAL) : null
 const start = process.hrtime.bigint()
 workload.run(input, output)
 const ms = Number(process.hrtime.bigint() - start) / 1e6
+sampler?.stop()
 const summary = profiler?.stop()
 const events = profiler ? profiler.eventCount : (globalThis.__naiveEvents ?? null)
 console.log(JSON.stringify({ ms, events, rows: summary?.rows ?? null, logBytes: null }))

@@ -1,0 +1,101 @@
+// Heap mode: V8's sampling heap profiler through an in-process inspector session, written as a
+// `.heapprofile` beside the log (or alone, with --no-calls), and read by `memtrace report`.
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import test from 'ava'
+
+import { cli, fixtures, logsIn, node, registerPath, root, tempDir } from './support/index.js'
+
+const script = join(fixtures, 'heap', 'retain-churn.cjs')
+const untraced = node([script]).stdout
+/** The line `retain` starts at, where the heap profile places it. */
+const retainLine = readFileSync(script, 'utf8').split('\n').indexOf('function retain() {') + 1
+
+interface JsonStack {
+  growth: number
+  rows: number
+  frames: { function: string; file: string; line: number }[]
+}
+
+/** The function on top of each stack, most live bytes first. */
+const tops = (stacks: JsonStack[]) => stacks.map((s) => s.frames.at(-1)?.function)
+
+test('--heap --no-calls: no instrumentation, a .heapprofile of what is alive, ranked by stack', (t) => {
+  const dir = tempDir('heap-only')
+  const result = cli(['run', '--heap', '--no-calls', '--log-dir', dir, script])
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout, untraced, 'the program ran as untraced')
+  t.deepEqual(logsIn(dir), [], 'no per-call log')
+  const [profile] = logsIn(dir, '.heapprofile')
+  t.regex(profile, /\/\d{8}_\d{6}_\d+\.heapprofile$/)
+  t.regex(result.stderr, new RegExp(String.raw`\.heapprofile: [\d,]+ samples of JavaScript objects still alive, about [\d.]+ MiB, most allocated in retain \(\S+retain-churn\.cjs:${retainLine}\)\n`))
+
+  // V8's format, as DevTools' Memory panel loads it.
+  const data = JSON.parse(readFileSync(profile, 'utf8'))
+  t.is(data.head.callFrame.functionName, '(root)')
+  t.true(Array.isArray(data.head.children) && typeof data.head.selfSize === 'number')
+  t.true(data.samples.length > 20 && data.samples.every((s: object) => ['size', 'nodeId', 'ordinal'].every((k) => k in s)))
+
+  const report = JSON.parse(cli(['report', '--json', profile]).stdout) as { byStack: JsonStack[]; bytes: number }
+  t.is(tops(report.byStack)[0], 'retain', JSON.stringify(tops(report.byStack)))
+  const retained = report.byStack.filter((s) => s.frames.some((f) => f.function === 'retain')).reduce((sum, s) => sum + s.growth, 0)
+  const churned = report.byStack.filter((s) => s.frames.some((f) => f.function === 'churn')).reduce((sum, s) => sum + s.growth, 0)
+  t.true(retained > 10 * 1024 * 1024, `${retained} bytes alive from retain`)
+  t.true(churned < retained / 20, `what churn made is gone: ${churned} bytes of it alive, ${retained} of retain's`)
+  t.regex(cli(['report', profile]).stdout, new RegExp(String.raw`Live JavaScript allocations by stack \(innermost frame first\):\n {2}\+[\d.]+ MiB in [\d,]+ samples\n {6}retain +\S+retain-churn\.cjs:${retainLine}\n`))
+})
+
+test('--heap beside the per-call log: the report of the log shows both, and the exports take the heap profile', (t) => {
+  const dir = tempDir('heap-and-calls')
+  const result = cli(['run', '--heap', '--heap-interval', '16384', '--log-dir', dir, script])
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout, untraced)
+  const [log] = logsIn(dir)
+  const heap = log.replace(/\.log$/, '.heapprofile')
+  t.deepEqual(logsIn(dir, '.heapprofile'), [heap], 'named after its log')
+  const text = cli(['report', log]).stdout
+  t.regex(text, /RSS growth by stack/)
+  t.regex(text, /\.heapprofile: [\d,]+ samples of JavaScript objects still alive/)
+  t.regex(text, /Live JavaScript allocations by stack \(innermost frame first\):\n {2}\+[\d.]+ MiB in [\d,]+ samples\n {6}retain /)
+  const html = join(dir, 'report.html')
+  t.is(cli(['report', log, '--html', html]).status, 0)
+  t.regex(readFileSync(html, 'utf8'), /data-flame-index="1"/, 'a flame graph of the live allocations too')
+
+  const pprof = join(dir, 'heap.pb.gz')
+  const exported = cli(['report', heap, '--pprof', pprof, '--speedscope', join(dir, 'heap.json'), '--collapsed', join(dir, 'heap.folded')])
+  t.is(exported.status, 0, exported.stderr)
+  const top = spawnSync('go', ['tool', 'pprof', '-top', pprof], { encoding: 'utf8' })
+  t.is(top.status, 0, top.stderr)
+  t.regex(top.stdout.split('\n').find((line) => /^\s+\d/.test(line))!, /\sretain$/, top.stdout)
+  t.regex(readFileSync(join(dir, 'heap.folded'), 'utf8'), new RegExp(String.raw`;retain \(\S+retain-churn\.cjs:${retainLine}\) \d+\n`))
+  for (const option of ['--svg', '--chrome-trace']) {
+    const refused = cli(['report', heap, option, join(dir, 'x')])
+    t.is(refused.status, 2)
+    t.regex(refused.stderr, new RegExp(`${option} draws what happened over time; a heap profile holds what was alive at the end`))
+  }
+})
+
+test('profile({ heap: true }): the summary names the heap profile; one profiler of a thread samples the heap at a time', (t) => {
+  const dir = tempDir('heap-api')
+  const result = node(['--require', registerPath, join(fixtures, 'heap', 'api.cjs'), dir], { env: { MEMTRACE_INDEX: join(root, 'dist', 'index.js') } })
+  t.is(result.status, 0, result.stderr)
+  const [refusal, summary] = result.stdout.trim().split('\n')
+  t.regex(refusal, /^Error: heap: V8 samples a thread's heap for one profiler at a time, and \S+\.log does$/)
+  const heap = JSON.parse(summary) as { path: string; samples: number; bytes: number }
+  t.true(readdirSync(dir).includes(heap.path.split('/').at(-1)!))
+  t.true(heap.samples > 100 && heap.bytes > 1024 * 1024, summary)
+})
+
+test('heap options: clear errors before anything runs', (t) => {
+  for (const [args, expected] of [
+    [['--no-calls', script], /^memtrace: --no-calls records nothing without --heap: give --heap too/],
+    [['--heap-interval', '100', script], /^memtrace: --heap-interval is for --heap: give --heap too/],
+    [['--heap', '--heap-interval', '0', script], /^memtrace: --heap-interval must be a whole number from 1 to 1073741824, got "0"/],
+  ] as const) {
+    const result = cli(['run', ...args])
+    t.is(result.status, 2, result.stderr)
+    t.regex(result.stderr, expected)
+  }
+})
