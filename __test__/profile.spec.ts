@@ -544,7 +544,7 @@ test('memtrace report reads a damaged log up to the damage and names its line; -
   t.regex(none.stderr, /^memtrace: cannot open .*nope\.log: no such file or directory\n$/)
   t.is(cli(['report']).status, 2)
   t.is(cli(['--help']).status, 0)
-  t.regex(cli(['--help']).stdout, /Record with `memtrace run` \(every call\) or `memtrace monitor` \(over time\), then read\nthe log with `memtrace report`/)
+  t.regex(cli(['--help']).stdout, /Record with `memtrace run` \(every call\), `memtrace monitor` \(over time\) or `memtrace\nattach` \(a process already running\), then read the log with `memtrace report`/)
   const unknown = cli(['frobnicate'])
   t.is(unknown.status, 2)
   t.regex(unknown.stderr, /^memtrace: 'frobnicate' is not a memtrace command; the commands are: run, monitor, attach, report\n$/)
