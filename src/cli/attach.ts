@@ -113,14 +113,18 @@ function readlinkSafe(path: string): string {
 }
 
 /**
- * The inspector process `pid` opened after SIGUSR1: on `port` if one was given, or on a port it
- * did not listen on before (`before`), or Node's default; its WebSocket URL and port, or null.
+ * The inspector process `pid` opened after SIGUSR1: on `port` if one was given, on a port it did
+ * not listen on before (`before`, where that can be read), or on Node's default; its WebSocket
+ * URL and port, or null.
  */
 async function findInspector(pid: number, port: number | undefined, before: Set<number> | null): Promise<{ url: string; port: number } | null> {
   let found: { url: string; port: number } | null = null
   await waitFor(async () => {
     const opened = listeningPorts(pid)
-    const candidates = new Set([...(port === undefined ? [] : [port]), ...(opened && before ? [...opened].filter((p) => !before.has(p)) : []), NODE_INSPECT_PORT])
+    const candidates = new Set([
+      ...(port === undefined ? [] : [port]),
+      ...(opened && before ? [...opened].filter((p) => !before.has(p)) : [NODE_INSPECT_PORT]),
+    ])
     for (const candidate of candidates) {
       const targets = (await inspectorJson(candidate, '/json/list')) as { webSocketDebuggerUrl?: string }[] | null
       const url = Array.isArray(targets) ? targets.find((t) => t.webSocketDebuggerUrl)?.webSocketDebuggerUrl : undefined
@@ -224,7 +228,8 @@ export const attachCommand: Command = {
     }
     const seen = await inspector.evaluate<number>('process.pid').catch(() => null)
     if (seen !== pid) {
-      await closeInspector()
+      // Another process's inspector: not ours to close.
+      inspector.close()
       throw new CommandError(`127.0.0.1:${port} is the inspector of process ${seen}, not of ${pid}: give the port of ${pid}'s with --port`)
     }
 
