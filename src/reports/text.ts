@@ -58,12 +58,15 @@ export function summaryLine(path: string, report: LogReport, failure?: string): 
   return `${path}: ${parts.join(', ')}`
 }
 
+/** What a heap profile holds, in words: its samples still alive and the bytes they stand for. */
+const alive = (heap: HeapReport) => `${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}`
+
 /** One line about a heap profile: what is alive in it, and which stack holds most. */
 export function heapSummaryLine(path: string, heap: HeapReport): string {
   const [top] = byStack(heap.stacks, 1)
   const most = top?.frames.at(-1)
   return (
-    `${path}: ${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}` +
+    `${path}: ${alive(heap)}` +
     (most ? `, most allocated in ${most.name} (${where(most)})` : '')
   )
 }
@@ -106,7 +109,7 @@ export function renderReport(path: string, report: LogReport, top: number, heapP
   if (report.stacks) lines.push('', ...stackTable('RSS growth by stack', report.stacks, top, 'row'))
   if (heapProfile) {
     const { path: file, report: live } = heapProfile
-    lines.push('', `${file}: ${counted(live.samples, 'sample')} of JavaScript objects still alive, about ${bytes(live.bytes)}`)
+    lines.push('', `${file}: ${alive(live)}`)
     lines.push(...stackTable(LIVE_ALLOCATIONS, live.stacks, top, 'sample'))
   }
   const notes = [
@@ -147,7 +150,7 @@ const LIVE_ALLOCATIONS = 'Live JavaScript allocations by stack'
 export function renderHeapReport(path: string, heap: HeapReport, top: number): string {
   return [
     path,
-    `  ${counted(heap.samples, 'sample')} of JavaScript objects still alive at the end, about ${bytes(heap.bytes)} (V8's sampling heap profiler)`,
+    `  ${alive(heap)}, at the end (V8's sampling heap profiler)`,
     '',
     ...stackTable(LIVE_ALLOCATIONS, heap.stacks, top, 'sample'),
   ].join('\n')

@@ -199,27 +199,6 @@ impl StackTree {
     frames
   }
 
-  /// Each node's growth with that of every stack above it: a flame graph's widths.
-  pub fn inclusive_growth(&self) -> Vec<u64> {
-    let mut total: Vec<u64> = self.nodes.iter().map(|n| n.growth).collect();
-    for node in (1..self.nodes.len()).rev() {
-      let parent = self.nodes[node].parent as usize;
-      total[parent] += total[node];
-    }
-    total
-  }
-
-  /// The nodes that grew or released memory, most growth first (then most release, then the
-  /// order they were first seen in).
-  pub fn by_growth(&self) -> Vec<u32> {
-    let mut nodes: Vec<u32> = (0..self.nodes.len() as u32).filter(|&n| self.nodes[n as usize].rows > 0).collect();
-    nodes.sort_by_key(|&n| {
-      let node = &self.nodes[n as usize];
-      (std::cmp::Reverse(node.growth), std::cmp::Reverse(node.release), n)
-    });
-    nodes
-  }
-
   fn child(&mut self, parent: u32, frame: Frame) -> u32 {
     let frame = match self.frame_ids.get(&frame) {
       Some(&id) => id,
@@ -280,8 +259,9 @@ mod tests {
     let through_b = tree.count(&row(What::Return, "leak", 5, 1000));
     assert_eq!(names(&tree, through_a), ["main", "a", "leak"]);
     assert_eq!(names(&tree, through_b), ["main", "b", "leak"]);
-    assert_eq!(tree.by_growth(), [through_a, through_b]);
-    assert_eq!(tree.inclusive_growth()[0], 4000);
+    let growth = |node: u32| tree.nodes[node as usize].growth;
+    assert_eq!((growth(through_a), growth(through_b)), (3000, 1000));
+    assert_eq!(tree.nodes.iter().map(|n| n.growth).sum::<u64>(), 4000);
   }
 
   #[test]
@@ -331,8 +311,8 @@ mod tests {
     let tree =
       StackTree::from_parts(vec![frame("main"), frame("leak")], [(0, 0, 0, 0, 0), (0, 0, 10, 0, 1), (1, 1, 90, 0, 3)]);
     assert_eq!(names(&tree, 2), ["main", "leak"]);
-    assert_eq!(tree.inclusive_growth(), [100, 100, 90]);
-    assert_eq!(tree.by_growth(), [2, 1]);
+    let totals: Vec<_> = tree.nodes.iter().map(|n| (n.parent, n.growth, n.rows)).collect();
+    assert_eq!(totals, [(0, 0, 0), (0, 10, 1), (1, 90, 3)]);
   }
 
   #[test]
