@@ -19,6 +19,7 @@ import {
   root,
   started,
   tempDir,
+  traced,
   until,
 } from './support/index.js'
 
@@ -380,6 +381,15 @@ test('bad options are TypeErrors that name the option and what it allows; a bad 
     'inherited logPath ignored true',
   ])
   t.is(logsIn(dir).length, 1, 'no log was started by a failed profile(), one by the last')
+})
+
+test('code that runs while profile() finds its call site is recorded after FRST, not before', (t) => {
+  const log = join(tempDir('prepare'), 'prepare.log')
+  const result = traced([profileFixture('prepare-stack-trace.cjs'), log], { env })
+  t.is(result.status, 0, result.stderr)
+  const rows = eventRows(readLog(log))
+  t.is(rows[0].kind, 'FRST')
+  t.true(rows.some((row) => row.what === 'CALL' && row.func === 'prepareStackTrace'), 'the stack trace made while recording is in the log')
 })
 
 test('profile() without the loader hooks says how to install them', (t) => {

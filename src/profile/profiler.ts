@@ -435,12 +435,15 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     : undefined
   const written = profiler.path ?? null
   const sampler = heap ? new HeapSampler(written === null ? null : written.replace(/(\.log)?$/, '.heapprofile'), heapInterval) : null
+  // Before this log records: finding the site may run instrumented code (a bundler's or test
+  // runner's Error.prepareStackTrace), whose events come before FRST otherwise.
+  const site = origin.site ?? callSite(origin.caller ?? start)
   const created = new Profiler(profiler, recording, memory, forWorkers, sampler)
   Profiler.suspendInnermost(created.logPath ?? '<discarded>')
   installExitHandlers(() => Profiler.stopAll('<exit>'))
   stack.push(created)
   switchTo(recording)
-  writeFirst(origin.site ?? callSite(origin.caller ?? start))
+  writeFirst(site)
   // Which thread of which process, when the process started (pids repeat, in containers above
   // all) and its uptime now: what `memtrace report` joins the logs of one process by, on one
   // timeline.
