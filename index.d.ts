@@ -205,6 +205,13 @@ export interface LogReport {
   rows: number
   peakRss?: number
   peakAt?: Place
+  /** RSS at the first row (where the profiler started). */
+  firstRss?: number
+  /**
+   * Whether reading stopped at the first row whose RSS reached `stopAtRss`: the report is then
+   * what the log says up to and including that row.
+   */
+  stopped: boolean
   duration: number
   functions: Array<FunctionTotals>
   /** Statements whose LINE rows moved RSS (logs made with lines on), most growth first. */
@@ -300,9 +307,9 @@ export interface ProfileSummary {
 
 /**
  * Reads the profiler log `file` into totals, streaming; errors name it `path` (default: `file`)
- * and the line.
+ * and the line. With `stopAtRss`, only up to the first row whose RSS reaches it.
  */
-export declare function readLog(file: string, path?: string | undefined | null): LogReport
+export declare function readLog(file: string, path?: string | undefined | null, stopAtRss?: number | undefined | null): LogReport
 
 /** Adds a call site (where a profiler started or stopped) to the function table; returns its id. */
 export declare function registerSite(file: string, line: number, column: number, name: string): number

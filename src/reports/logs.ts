@@ -16,10 +16,13 @@ import { byStack, flameTree, heapFlame } from './stacks.js'
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
 export class LogError extends Error {}
 
-/** Reads the profiler log in `file`, whose name for the user is `path`; a LogError if it cannot. */
-export function readProfileLog(file: string, path = file): ReturnType<typeof native.readLog> {
+/**
+ * Reads the profiler log in `file`, whose name for the user is `path`; a LogError if it cannot.
+ * With `stopAtRss`, only up to the first row whose RSS reaches it.
+ */
+export function readProfileLog(file: string, path = file, stopAtRss?: number): ReturnType<typeof native.readLog> {
   try {
-    return native.readLog(file, path)
+    return native.readLog(file, path, stopAtRss)
   } catch (error) {
     throw new LogError((error as Error).message)
   }

@@ -83,6 +83,11 @@ pub struct LogReport {
   /// FRST, NEXT, PREV, MSG and LAST rows.
   pub rows: u64,
   pub peak: Option<(u64, Place)>,
+  /// RSS at the first row (FRST: where the profiler started).
+  pub first_rss: Option<u64>,
+  /// Whether reading stopped at the first row whose RSS reached the `stop_at_rss` given to
+  /// [`read_log_until`]: everything in the report is then up to and including that row.
+  pub stopped: bool,
   /// Clock of the first and last row, seconds.
   pub duration: f64,
   /// Most growth first (then most release, then by name): the order of the report's table.
@@ -171,12 +176,20 @@ impl Timeline {
 /// Reads a whole log. A log that is damaged after its first row is still read up to the damage,
 /// which the report names ([`LogReport::damage`]); one that is damaged before is an error.
 pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
+  read_log_until(input, None)
+}
+
+/// Reads a log as [`read_log`] does, but only up to the first row whose RSS reaches
+/// `stop_at_rss`, when one does: what the log says up to the moment a limit was crossed.
+pub fn read_log_until(input: impl BufRead, stop_at_rss: Option<u64>) -> Result<LogReport, ReportError> {
   let mut report = LogReport {
     message: None,
     complete: false,
     events: 0,
     rows: 0,
     peak: None,
+    first_rss: None,
+    stopped: false,
     duration: 0.0,
     functions: Vec::new(),
     lines: Vec::new(),
@@ -202,6 +215,7 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
       Ok(Some(LogRow::Event(e))) => {
         report.rows += 1;
         first_clock.get_or_insert(e.clock);
+        report.first_rss.get_or_insert(e.rss);
         report.duration = e.clock - first_clock.unwrap_or(e.clock);
         report.events = match e.kind {
           RowKind::Last => e.event.saturating_sub(1),
@@ -281,6 +295,10 @@ pub fn read_log(input: impl BufRead) -> Result<LogReport, ReportError> {
           });
           let totals = &mut report.functions[at];
           count_row(&mut totals.growth, &mut totals.release, &mut totals.rows, e.d_rss);
+        }
+        if stop_at_rss.is_some_and(|limit| e.rss >= limit) {
+          report.stopped = true;
+          break;
         }
       }
       Ok(Some(LogRow::Message { event, clock, text, .. })) => {
@@ -405,6 +423,19 @@ mod tests {
       report.functions.iter().map(|f| (f.function.as_str(), f.at_entry, f.growth, f.release, f.rows)).collect();
     assert_eq!(totals, [("grow", false, 12000, 0, 2), ("free", false, 0, 8000, 1)]);
     assert!((report.duration - 0.031).abs() < 1e-9);
+  }
+
+  #[test]
+  fn reading_until_a_limit_stops_at_the_first_row_that_reaches_it() {
+    let report = read_log_until(log(ROWS, true).as_bytes(), Some(9000)).unwrap();
+    assert!(report.stopped && !report.complete);
+    assert_eq!(report.first_rss, Some(1000));
+    assert_eq!(report.peak.map(|(rss, at)| (rss, at.event)), Some((9000, 5)));
+    let totals: Vec<_> = report.functions.iter().map(|f| (f.function.as_str(), f.growth)).collect();
+    assert_eq!(totals, [("grow", 8000)]);
+    let whole = read_log_until(log(ROWS, true).as_bytes(), Some(13001)).unwrap();
+    assert!(!whole.stopped && whole.complete);
+    assert_eq!(whole, read_log(log(ROWS, true).as_bytes()).unwrap());
   }
 
   #[test]

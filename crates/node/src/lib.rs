@@ -541,6 +541,11 @@ pub struct LogReport {
   pub rows: f64,
   pub peak_rss: Option<f64>,
   pub peak_at: Option<Place>,
+  /// RSS at the first row (where the profiler started).
+  pub first_rss: Option<f64>,
+  /// Whether reading stopped at the first row whose RSS reached `stopAtRss`: the report is then
+  /// what the log says up to and including that row.
+  pub stopped: bool,
   pub duration: f64,
   pub functions: Vec<FunctionTotals>,
   /// Statements whose LINE rows moved RSS (logs made with lines on), most growth first.
@@ -657,12 +662,13 @@ fn place(place: report::Place) -> Place {
 }
 
 /// Reads the profiler log `file` into totals, streaming; errors name it `path` (default: `file`)
-/// and the line.
+/// and the line. With `stopAtRss`, only up to the first row whose RSS reaches it.
 #[napi]
-pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
+pub fn read_log(file: String, path: Option<String>, stop_at_rss: Option<f64>) -> Result<LogReport> {
   let path = path.unwrap_or_else(|| file.clone());
   let file = std::fs::File::open(&file).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
-  let report = report::read_log(std::io::BufReader::with_capacity(1 << 20, file))
+  let stop_at_rss = stop_at_rss.map(|rss| rss.max(0.0) as u64);
+  let report = report::read_log_until(std::io::BufReader::with_capacity(1 << 20, file), stop_at_rss)
     .map_err(|err| js_error(format!("{path} is not a readable memtrace log: {err}")))?;
   let (peak_rss, peak_at) = match report.peak {
     Some((rss, at)) => (Some(rss as f64), Some(place(at))),
@@ -679,6 +685,8 @@ pub fn read_log(file: String, path: Option<String>) -> Result<LogReport> {
     rows: report.rows as f64,
     peak_rss,
     peak_at,
+    first_rss: report.first_rss.map(|rss| rss as f64),
+    stopped: report.stopped,
     duration: report.duration,
     functions: report.functions.into_iter().map(FunctionTotals::from).collect(),
     lines: report.lines.into_iter().map(LineTotals::from).collect(),
