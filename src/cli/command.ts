@@ -7,6 +7,7 @@ import { constants } from 'node:os'
 import { dirname, join } from 'node:path'
 
 import { native } from '../native.js'
+import { parseSize, SIZE_FORMS } from '../size.js'
 
 /** One command. Its `help` is what `memtrace <name> --help` prints. */
 export interface Command {
@@ -106,6 +107,14 @@ export function integerOption(command: string, name: string, value: string | und
     throw usage(command, `--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`)
   }
   return number
+}
+
+/** A size in bytes from option `--name` (`300MiB`, `1.5GB`, `4096`), more than zero. */
+export function sizeOption(command: string, name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const bytes = parseSize(value)
+  if (bytes === undefined || bytes <= 0) throw usage(command, `--${name} must be a size above zero: ${SIZE_FORMS}; got ${JSON.stringify(value)}`)
+  return bytes
 }
 
 /** How a command ended, as `memtrace run` and `monitor` report it. */

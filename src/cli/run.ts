@@ -17,7 +17,8 @@ import { configFromEnv } from '../instrument/config.js'
 import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
 import type { RunSettings } from '../register.js'
-import { checkWritable, integerOption, parseOptions, startCommand, usage, type Command } from './command.js'
+import { checkWritable, integerOption, parseOptions, sizeOption, startCommand, usage, type Command } from './command.js'
+import { describeOverrun, LIMIT_EXIT_CODE, overruns, type Limits, type TracedLog } from './limits.js'
 import { readProfileLog } from '../reports/logs.js'
 import { readHeapProfile } from '../reports/heapprofile.js'
 import { heapSummaryLine, summaryLine } from '../reports/text.js'
@@ -54,6 +55,11 @@ Options:
                            nanoseconds (default); exact: a kernel read at every event
   --log-dir <dir>          where the logs go (default: the working directory)
   --message <text>         a line written at the top of each log
+  --max-rss <size>         fail the run when a traced process's RSS goes over this size
+                           (300MiB, 1.5GB, or bytes): memtrace names the process, its peak
+                           and the functions that grew most up to the moment it went over,
+                           and exits with code 86 once the command has ended
+  --max-growth <size>      the same, for RSS growth since the process's profiler started
   --include <glob>         instrument only files matching this glob (repeatable)
   --exclude <glob>         do not instrument files matching this glob (repeatable)
                            (a glob with a / matches paths from the working directory, one
@@ -76,6 +82,8 @@ const SPECS = {
   rss: { value: true },
   'log-dir': { value: true },
   message: { value: true },
+  'max-rss': { value: true },
+  'max-growth': { value: true },
   include: { value: true, repeat: true },
   exclude: { value: true, repeat: true },
 } as const
@@ -129,6 +137,9 @@ export const run: Command = {
     }
     if (options.has('no-calls') && !options.has('heap')) throw usage('run', '--no-calls records nothing without --heap: give --heap too')
     if (options.has('heap-interval') && !options.has('heap')) throw usage('run', '--heap-interval is for --heap: give --heap too')
+    const limits: Limits = { maxRss: sizeOption('run', 'max-rss', one('max-rss')), maxGrowth: sizeOption('run', 'max-growth', one('max-growth')) }
+    const limited = limits.maxRss !== undefined || limits.maxGrowth !== undefined
+    if (limited && options.has('no-calls')) throw usage('run', '--max-rss and --max-growth read the per-call log, which --no-calls leaves out')
     const include = globs('include', options.get('include'))
     const exclude = globs('exclude', options.get('exclude'))
     if (rest.length === 0) {
@@ -170,23 +181,26 @@ export const run: Command = {
 
     // Each traced process notes its log as it starts, and why it is unfinished if it could not finish it.
     const failures = new Map<string, string>()
-    const logs: string[] = []
+    const logs: Omit<TracedLog, 'report'>[] = []
     // Heap profiles of --no-calls, and those written beside logs (--heap).
     const heaps: string[] = []
     for (const line of readFileSync(manifest, 'utf8').split('\n').filter(Boolean)) {
-      const entry = JSON.parse(line) as { log: string | null; heap?: string; failure?: string }
+      const entry = JSON.parse(line) as { pid: number; thread: number; argv?: string[]; log: string | null; heap?: string; failure?: string }
       if (entry.heap) heaps.push(entry.heap)
       if (!entry.log) continue
       if (entry.failure) failures.set(entry.log, entry.failure)
-      else logs.push(entry.log)
+      else logs.push({ log: entry.log, pid: entry.pid, thread: entry.thread, argv: entry.argv })
     }
     rmSync(work, { recursive: true, force: true })
-    if (profile.heap) heaps.push(...logs.map((log) => log.replace(/\.log$/, '.heapprofile')).filter((heap) => existsSync(heap)))
+    if (profile.heap) heaps.push(...logs.map(({ log }) => log.replace(/\.log$/, '.heapprofile')).filter((heap) => existsSync(heap)))
     if (logs.length === 0 && heaps.length === 0) process.stderr.write('memtrace: no Node process was traced (did the command start one?)\n')
     let events = 0
-    for (const log of logs) {
+    const read: TracedLog[] = []
+    for (const traced of logs) {
+      const { log } = traced
       try {
         const report = readProfileLog(log)
+        read.push({ ...traced, report })
         events += report.events
         process.stderr.write(`memtrace: ${summaryLine(log, report, failures.get(log))}\n`)
       } catch (error) {
@@ -205,6 +219,14 @@ export const run: Command = {
         `memtrace: no function ran in a file that --include matches (${options.get('include')!.join(', ')}). ` +
           `A glob with a / matches paths from the working directory, ${process.cwd()}; one without matches a file name in any directory.\n`,
       )
+    }
+    if (limited) {
+      const over = overruns(read, limits)
+      for (const overrun of over) process.stderr.write(describeOverrun(overrun).map((line) => `memtrace: ${line}\n`).join(''))
+      if (over.length > 0) {
+        process.stderr.write(`memtrace: exit code ${LIMIT_EXIT_CODE}: over a memory limit; the command itself exited with ${code}\n`)
+        return LIMIT_EXIT_CODE
+      }
     }
     return code
   },

@@ -3,7 +3,7 @@
  * (`crates/core/src/stacks.rs`: where each row's RSS change is put down): the stacks that grew
  * most, for the text and JSON reports, and the whole tree for the HTML report's flame graph.
  */
-import { where, type LogReport } from './growth.js'
+import { named, where, type LogReport } from './growth.js'
 import type { HeapReport } from './heapprofile.js'
 import type { Flame, FlameNode } from './model.js'
 
@@ -30,6 +30,43 @@ export function byStack(stacks: Stacks | null | undefined, top: number): StackRo
     rows: stacks.rows[node],
     frames: pathOf(stacks, node),
   }))
+}
+
+/** Where memory grew: a function, or the innermost frame of a stack and its callers. */
+export interface Growth {
+  growth: number
+  name: string
+  /** `file:line`. */
+  where: string
+  /** The functions it was called from, innermost first (a few). */
+  callers: string[]
+}
+
+/** How many callers of a place that grew are named. */
+const CALLERS = 3
+
+/**
+ * The `top` places where `report` says RSS grew most, most first: by stack where the log has
+ * stacks, so that a native call (`Buffer.alloc`) comes with the function that made it.
+ */
+export function whereGrown(report: Pick<LogReport, 'stacks' | 'functions'>, top: number): Growth[] {
+  if (report.stacks) {
+    return byStack(report.stacks, top)
+      .filter((stack) => stack.frames.length > 0)
+      .map((stack) => {
+        const [innermost, ...callers] = stack.frames.toReversed()
+        return { growth: stack.growth, name: innermost.name, where: where(innermost), callers: callers.slice(0, CALLERS).map((f) => f.name) }
+      })
+  }
+  return report.functions
+    .filter((f) => f.growth > 0)
+    .slice(0, top)
+    .map((f) => ({ growth: f.growth, name: named(f), where: where(f), callers: [] }))
+}
+
+/** `Buffer.alloc (native) (app.js:3), called from retain < <module>`. */
+export function describeGrowth(growth: Growth): string {
+  return `${growth.name} (${growth.where})${growth.callers.length > 0 ? `, called from ${growth.callers.join(' < ')}` : ''}`
 }
 
 /** The frames of `node`'s stack, outermost first. */
