@@ -525,6 +525,15 @@ const GLOBALS: Record<string, unknown> = {
 }
 
 /**
+ * The profiler that records, as every realm reaches it (`__mt$start`): Jest evaluates a copy of
+ * memtrace for each test file in a context of its own, whose instrumented code still calls this
+ * copy's hot path, so a profiler started by that copy must be one of this copy's.
+ */
+export function shareStart(start: Function): void {
+  GLOBALS.__mt$start = start
+}
+
+/**
  * Defines the hot-path functions on `global`, the global object of a realm whose code is
  * instrumented (once; not at all where it cannot be extended).
  */

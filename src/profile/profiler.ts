@@ -25,6 +25,7 @@ import { StackTable } from './stacks.js'
 import {
   eventCount,
   globalsInstalled,
+  shareStart,
   Stage,
   switchTo,
   withLines,
@@ -357,6 +358,8 @@ export interface Origin {
 
 /** @internal `profile()`, started from `origin`. (Site ids start at 0: none is taken to mean "no site".) */
 export function start(options: ProfileOptions | undefined, origin: Origin = {}): Profiler {
+  const recorder = (globalThis as { __mt$start?: typeof start }).__mt$start
+  if (recorder && recorder !== start) return recorder(options, origin)
   const o = checkObject('profile() options', options, OPTIONS)
   const logPath = optionalString('logPath', o.logPath)
   const logDir = optionalString('logDir', o.logDir)
@@ -460,6 +463,8 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
 
   return created
 }
+
+shareStart(start)
 
 /** Registers where user code called `fn` (the first frame outside memtrace) as a call site. */
 function callSite(fn: Function): number {
