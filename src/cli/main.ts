@@ -4,17 +4,19 @@
  */
 import { CommandError, HelpRequested, type Command } from './command.js'
 import { attachCommand } from './attach.js'
+import { diff } from './diff.js'
 import { monitorCommand } from './monitor.js'
 import { report } from './report.js'
 import { run } from './run.js'
 
-const COMMANDS: Command[] = [run, monitorCommand, attachCommand, report]
+const COMMANDS: Command[] = [run, monitorCommand, attachCommand, report, diff]
 
 const HELP = `Usage: memtrace <command> [options]
 
 Record with \`memtrace run\` (every call), \`memtrace monitor\` (over time) or \`memtrace
 attach\` (a process already running), then read the log with \`memtrace report\`, as text,
-JSON, an HTML page, or for pprof, speedscope and Perfetto.
+JSON, an HTML page, or for pprof, speedscope and Perfetto; compare two runs with \`memtrace
+diff\`.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n')}

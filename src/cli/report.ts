@@ -140,7 +140,7 @@ function exportChromeTrace(logs: Parameters<typeof native.exportChromeTrace>[0],
 const MEMTRACE_LOG = /^\d{8}_\d{6}_\d+(?:_\d+)*\.log$/
 
 /** The logs `args` name: each file as it is, each directory's profiler logs. */
-function logsNamed(args: string[]): string[] {
+export function logsNamed(args: string[]): string[] {
   return args.flatMap((arg) => {
     let entries: string[]
     try {
