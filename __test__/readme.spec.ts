@@ -59,8 +59,12 @@ test('every example in the README runs as written', async (t) => {
   const { main, platform } = tarballs()
   const dir = project([main, platform], JSON.parse(readFileSync(join(fixtures, 'readme', 'package.json'), 'utf8')))
   cpSync(join(fixtures, 'readme'), dir, { recursive: true })
-  // tsx, as the project's own dev dependency would be (it finds its own dependencies from where it is).
-  symlinkSync(join(root, 'node_modules', 'tsx'), join(dir, 'node_modules', 'tsx'))
+  // tsx and the test runners, as the project's own dev dependencies would be (each finds its own
+  // dependencies from where it is), with their commands where npx looks.
+  for (const [name, bin] of [['tsx', null], ['ava', 'entrypoints/cli.mjs'], ['jest', 'bin/jest.js'], ['vitest', 'vitest.mjs']] as const) {
+    symlinkSync(join(root, 'node_modules', name), join(dir, 'node_modules', name))
+    if (bin) symlinkSync(join('..', name, bin), join(dir, 'node_modules', '.bin', name))
+  }
   const major = Number(process.versions.node.split('.')[0])
   let env: NodeJS.ProcessEnv = { ...process.env }
   let ran = 0
