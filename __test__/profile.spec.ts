@@ -557,7 +557,7 @@ test('memtrace report reads a damaged log up to the damage and names its line; -
   t.regex(cli(['--help']).stdout, /Record with `memtrace run` \(every call\), `memtrace monitor` \(over time\) or `memtrace\nattach` \(a process already running\), then read the log with `memtrace report`/)
   const unknown = cli(['frobnicate'])
   t.is(unknown.status, 2)
-  t.regex(unknown.stderr, /^memtrace: 'frobnicate' is not a memtrace command; the commands are: run, monitor, attach, report\n$/)
+  t.regex(unknown.stderr, /^memtrace: 'frobnicate' is not a memtrace command; the commands are: run, monitor, attach, report, diff\n$/)
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
   for (const flag of ['--version', '-v']) t.deepEqual([cli([flag]).status, cli([flag]).stdout], [0, `${version}\n`], flag)
   for (const command of ['run', 'monitor', 'report']) {
