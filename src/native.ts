@@ -27,10 +27,33 @@ export function platformName(): string {
   return `${base}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
 }
 
+/**
+ * Where the binary of this platform is, as napi-rs's loader (`index.js`) looks for it: a local
+ * build, then the platform package. On Linux, glibc's name first: the loader tells musl from
+ * glibc by reading files, and a binary for the other libc fails to load, which sends us to it.
+ */
+function binaryCandidates(): string[] {
+  const base = `${process.platform}-${process.arch}`
+  const names = process.platform === 'linux' ? [`${base}-gnu`, `${base}-musl`] : process.platform === 'win32' ? [`${base}-msvc`] : [base]
+  return names.flatMap((name) => [`./memtrace.${name}.node`, `memtrace-${name}`])
+}
+
 function load(): Binding {
   const root = join(__dirname, '..')
+  const requireHere = createRequire(join(root, 'package.json'))
+  // The binary itself, without the generated loader, which costs a process more to start than
+  // the binary does (bench/startup.bench.mjs); the loader for an override and for what is not found.
+  if (!process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
+    for (const candidate of binaryCandidates()) {
+      try {
+        return requireHere(candidate) as Binding
+      } catch {
+        // Not here, or not for this libc: the next, then the loader, which says why.
+      }
+    }
+  }
   try {
-    return createRequire(join(root, 'package.json'))('./index.js') as Binding
+    return requireHere('./index.js') as Binding
   } catch (cause) {
     const platform = platformName()
     const supported = (PUBLISHED_PLATFORMS as readonly string[]).includes(platform)
