@@ -6,7 +6,6 @@
  * and makes sure every log ends however the process does (`./exit.ts`).
  */
 import { dirname, resolve } from 'node:path'
-import { getHeapStatistics } from 'node:v8'
 import { fileURLToPath } from 'node:url'
 import { getEnvironmentData, isMainThread, setEnvironmentData, threadId } from 'node:worker_threads'
 
@@ -416,7 +415,8 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     thread: isMainThread ? undefined : threadId,
     gc,
     triggerPages,
-    heapLimit: gc ? getHeapStatistics().heap_size_limit : undefined,
+    // node:v8 only when asked for: it loads Node's streams, which a process may never need.
+    heapLimit: gc ? (require('node:v8') as typeof import('node:v8')).getHeapStatistics().heap_size_limit : undefined,
   })
   const memory = profiler.memory()
   const recording: Recording = {
