@@ -172,7 +172,6 @@ function checkTarget(pid: number): void {
 
 export const attachCommand: Command = {
   name: 'attach',
-  summary: 'record RSS, V8 heap and a heap profile of a running Node process, through its inspector',
   help: HELP,
   async run(args) {
     const { options, rest } = parseOptions('attach', args, SPECS)

@@ -12,8 +12,6 @@ import { parseSize, SIZE_FORMS } from '../size.js'
 /** One command. Its `help` is what `memtrace <name> --help` prints. */
 export interface Command {
   name: string
-  /** One line, for `memtrace --help`. */
-  summary: string
   help: string
   /** Runs the command; resolves to the process exit code. */
   run(args: string[]): Promise<number>

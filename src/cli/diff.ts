@@ -54,7 +54,6 @@ async function run(arg: string): Promise<{ path: string; report: ReturnType<type
 
 export const diff: Command = {
   name: 'diff',
-  summary: 'compare two runs: the functions and stacks whose memory growth changed',
   help: HELP,
   async run(args) {
     const { options, rest } = parseOptions('diff', args, {

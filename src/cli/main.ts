@@ -1,15 +1,22 @@
 #!/usr/bin/env node
 /**
- * The `memtrace` command: one subcommand per file, listed below.
+ * The `memtrace` command: one subcommand per file, listed below, each loaded only when it runs
+ * (what the others load, the inspector client and the HTML report among it, would add a tenth
+ * to the start of every `memtrace run`; see bench/startup.bench.mjs).
  */
 import { CommandError, HelpRequested, type Command } from './command.js'
-import { attachCommand } from './attach.js'
-import { diff } from './diff.js'
-import { monitorCommand } from './monitor.js'
-import { report } from './report.js'
-import { run } from './run.js'
 
-const COMMANDS: Command[] = [run, monitorCommand, attachCommand, report, diff]
+const COMMANDS: { name: string; summary: string; load(): Command }[] = [
+  { name: 'run', summary: 'run a script or command with every Node process it starts traced', load: () => require('./run.js').run },
+  { name: 'monitor', summary: 'record the RSS of a command and its child processes over time', load: () => require('./monitor.js').monitorCommand },
+  {
+    name: 'attach',
+    summary: 'record RSS, V8 heap and a heap profile of a running Node process, through its inspector',
+    load: () => require('./attach.js').attachCommand,
+  },
+  { name: 'report', summary: 'tell what a log says, as text, JSON, an HTML page or an SVG chart', load: () => require('./report.js').report },
+  { name: 'diff', summary: 'compare two runs: the functions and stacks whose memory growth changed', load: () => require('./diff.js').diff },
+]
 
 const HELP = `Usage: memtrace <command> [options]
 
@@ -29,7 +36,7 @@ Options:
 function commandNamed(name: string): Command {
   const command = COMMANDS.find((c) => c.name === name)
   if (!command) throw new CommandError(`'${name}' is not a memtrace command; the commands are: ${COMMANDS.map((c) => c.name).join(', ')}`, 2)
-  return command
+  return command.load()
 }
 
 async function main(args: string[]): Promise<number> {

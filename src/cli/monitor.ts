@@ -60,7 +60,6 @@ export function statusLine(read: () => { rss: number; t: number }): () => void {
 
 export const monitorCommand: Command = {
   name: 'monitor',
-  summary: 'record the RSS of a command and its child processes over time',
   help: HELP,
   async run(args) {
     const { options, rest, dashed } = parseOptions('monitor', args, SPECS, { commandFollows: true })

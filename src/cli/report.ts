@@ -192,7 +192,6 @@ function writeReportFile(target: string, text: string): void {
 
 export const report: Command = {
   name: 'report',
-  summary: 'tell what a log says, as text, JSON, an HTML page or an SVG chart',
   help: HELP,
   async run(args) {
     const { options, rest } = parseOptions('report', args, {

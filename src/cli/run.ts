@@ -16,7 +16,7 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { configFromEnv } from '../instrument/config.js'
 import { compileGlob, GlobError } from '../instrument/glob.js'
 import type { ProfileOptions } from '../profile/profiler.js'
-import type { RunSettings } from '../register.js'
+import type { RunSettings } from '../install.js'
 import { checkWritable, integerOption, parseOptions, sizeOption, startCommand, usage, type Command } from './command.js'
 import { describeOverrun, LIMIT_EXIT_CODE, overruns, type Limits, type TracedLog } from './limits.js'
 import { readProfileLog } from '../reports/logs.js'
@@ -109,7 +109,6 @@ function globs(name: string, values: string[] | undefined): string | undefined {
 
 export const run: Command = {
   name: 'run',
-  summary: 'run a script or command with every Node process it starts traced',
   help: HELP,
   async run(args) {
     const { options, rest, dashed } = parseOptions('run', args, SPECS, { commandFollows: true })
