@@ -31,7 +31,7 @@ export interface InstrumentConfig {
   nativeCalls: boolean
 }
 
-/** What `register.ts` hands each generation of the ES module hooks (see `hooks.mts`). */
+/** What `install.ts` hands each generation of the ES module hooks (see `hooks.mts`). */
 export interface HooksData {
   generation: number
   config: InstrumentConfig
