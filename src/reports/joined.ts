@@ -12,7 +12,7 @@
  */
 import { basename } from 'node:path'
 
-import { formatBytes } from './appearance.js'
+import { count, formatBytes } from './appearance.js'
 import { mostGrowthFirst, mostReleaseFirst, named, where, type LogReport, type Totals } from './growth.js'
 import { JUMPS_SHOWN } from './logs.js'
 import type { Annotation, Chart, ReportModel, Series } from './model.js'
@@ -169,8 +169,8 @@ export function joinedModel(joined: Joined): ReportModel {
   const logs = (p: ProcessLogs) => p.threads.map(({ thread, path, report }) => [
     threadName(thread),
     path,
-    report.events.toLocaleString('en-US'),
-    report.rows.toLocaleString('en-US'),
+    count(report.events),
+    count(report.rows),
     report.peakRss == null ? '-' : formatBytes(report.peakRss),
     report.damage ? `damaged at line ${report.damage.line}` : report.complete ? 'yes' : 'no',
   ])
@@ -181,7 +181,7 @@ export function joinedModel(joined: Joined): ReportModel {
     facts: [
       ['Logs', String(joined.logs)],
       ['Processes', joined.processes.map((p) => (p.pid === null ? 'unknown' : String(p.pid))).join(', ')],
-      ['Events', joined.events.toLocaleString('en-US')],
+      ['Events', count(joined.events)],
       ['Note', SHARED_RSS_NOTE],
     ],
     charts: joined.processes.map(processChart),

@@ -7,7 +7,7 @@ import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
 import { basename } from 'node:path'
 
 import { native } from '../native.js'
-import { formatBytes } from './appearance.js'
+import { count, formatBytes } from './appearance.js'
 import { describeHeapGrowth, growthTables, heapGrowth, named, where } from './growth.js'
 import type { Annotation, Chart, Flame, Marker, ReportModel, Series } from './model.js'
 import type { HeapReport } from './heapprofile.js'
@@ -325,8 +325,8 @@ export function profileModel(file: string, path = file, top = 20, heapProfile: H
   const facts: [string, string][] = [['Log', path]]
   if (log.message) facts.push(['Message', log.message])
   facts.push(
-    ['Events', log.events.toLocaleString('en-US')],
-    ['Rows logged', log.rows.toLocaleString('en-US')],
+    ['Events', count(log.events)],
+    ['Rows logged', count(log.rows)],
     ['Duration', `${log.duration.toFixed(3)} s`],
     ['Complete', log.complete ? 'yes' : 'no: the log has no EOF; the process ended before it was finished'],
     ...(log.damage ? [['Damaged', `at line ${log.damage.line}: ${log.damage.reason}; the report covers the rows above it`] as [string, string]] : []),
