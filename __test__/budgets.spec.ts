@@ -1,6 +1,7 @@
 // Memory budgets: `memtrace run --max-rss/--max-growth`, the leak check of `memtrace/testing`
 // in four real test runners, and `memtrace diff`.
 import { copyFileSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import test from 'ava'
@@ -183,4 +184,30 @@ test('memtrace diff: bad arguments are usage errors; what is not a profiler log 
     t.is(result.status, code, args.join(' '))
     t.regex(result.stderr, expected)
   }
+})
+
+test('checkLeak: bad options are TypeErrors naming them; a function that throws rejects with its error and leaves no files', async (t) => {
+  const { checkLeak, assertNoLeak } = (await import(join(root, 'dist', 'testing.js'))) as typeof import('../dist/testing.js')
+  const cases: [unknown, unknown, RegExp][] = [
+    [42, undefined, /^checkLeak\(fn\) must be a function, got 42$/],
+    [() => 0, { iterations: 1 }, /^iterations must be an integer from 3 to 1000000, got 1$/],
+    [() => 0, { warmup: -1 }, /^warmup must be an integer from 0 to 1000000, got -1$/],
+    [() => 0, { maxGrowthPerIteration: '1 lots' }, /^maxGrowthPerIteration must be a whole number of bytes, or a size: .*, got "1 lots"$/],
+    [() => 0, { colour: 'red' }, /^checkLeak options has no option "colour"; the options are: iterations, warmup, maxGrowthPerIteration, logDir$/],
+  ]
+  for (const [fn, options, message] of cases) {
+    await t.throwsAsync(checkLeak(fn as () => unknown, options as object), { instanceOf: TypeError, message })
+  }
+  const before = new Set(readdirSync(tmpdir()))
+  let calls = 0
+  const failing = () => {
+    if (++calls === 8) throw new Error('the eighth call fails')
+  }
+  await t.throwsAsync(assertNoLeak(failing), { message: 'the eighth call fails' })
+  t.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith('memtrace-leak-') && !before.has(name)), [])
+  // Without the loader hooks (this process has none), the figures come all the same, and a note says why no function is named.
+  const report = await checkLeak(() => Buffer.alloc(1 << 20, 1).length)
+  t.false(report.leaked)
+  t.deepEqual(report.topFunctions, [])
+  t.true(report.notes.some((note) => note.startsWith('functions are not named: memtrace cannot trace: its loader hooks are not installed')))
 })

@@ -18,7 +18,7 @@ import { runInNewContext } from 'node:vm'
 import { native } from './native.js'
 import { checkObject, invalid, optionalInteger, optionalString } from './options.js'
 import { ownCode } from './profile/hotpath.js'
-import { start, type Profiler } from './profile/profiler.js'
+import { CANNOT_TRACE, start, type Profiler } from './profile/profiler.js'
 import { bytes } from './reports/appearance.js'
 import { readProfileLog } from './reports/logs.js'
 import { describeGrowth, whereGrown, type Growth } from './reports/stacks.js'
@@ -85,8 +85,6 @@ export async function checkLeak(fn: () => unknown, options?: LeakOptions): Promi
     await fn()
     collect()
   }
-  const dir = logDir ?? mkdtempSync(join(tmpdir(), 'memtrace-leak-'))
-  const profiler = profilerIn(dir, notes)
   const rss: number[] = []
   const heap: number[] = []
   const read = () => {
@@ -95,21 +93,25 @@ export async function checkLeak(fn: () => unknown, options?: LeakOptions): Promi
     heap.push(heapUsed + external)
   }
   let peak = 0
+  let topFunctions: Growth[] = []
+  let logPath: string | null = null
+  const dir = logDir ?? mkdtempSync(join(tmpdir(), 'memtrace-leak-'))
   try {
-    collect()
-    read()
-    for (let i = 0; i < iterations; i++) {
-      await fn()
-      peak = Math.max(peak, native.rss())
+    const profiler = profilerIn(dir, notes)
+    try {
       collect()
       read()
+      for (let i = 0; i < iterations; i++) {
+        await fn()
+        peak = Math.max(peak, native.rss())
+        collect()
+        read()
+      }
+    } finally {
+      profiler?.stop()
     }
-  } finally {
-    profiler?.stop()
-  }
-  let topFunctions: Growth[] = []
-  try {
     if (profiler?.logPath) topFunctions = whereGrown(readProfileLog(profiler.logPath), TOP)
+    if (logDir) logPath = profiler?.logPath ?? null
   } finally {
     if (!logDir) rmSync(dir, { recursive: true, force: true })
   }
@@ -128,7 +130,7 @@ export async function checkLeak(fn: () => unknown, options?: LeakOptions): Promi
     topFunctions,
     gc,
     notes,
-    logPath: logDir ? (profiler?.logPath ?? null) : null,
+    logPath,
   }
 }
 
@@ -177,12 +179,16 @@ function collector(notes: string[]): { collect: () => void; gc: LeakReport['gc']
   }
 }
 
-/** A profiler of the measured calls, logging into `dir`; null (and a note) where code is not instrumented. */
+/**
+ * A profiler of the measured calls, logging into `dir`; null (and a note) where code is not
+ * instrumented. A log that cannot be written is an error, before any call is measured.
+ */
 function profilerIn(dir: string, notes: string[]): Profiler | null {
   try {
     return start({ logDir: dir }, { caller: checkLeak })
   } catch (error) {
-    notes.push(`functions are not named: ${(error as Error).message}`)
+    if (!(error instanceof Error) || !error.message.startsWith(CANNOT_TRACE)) throw error
+    notes.push(`functions are not named: ${error.message}`)
     return null
   }
 }

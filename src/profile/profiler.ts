@@ -129,6 +129,9 @@ const STAGES = { count: Stage.Count, rss: Stage.Rss, filter: Stage.Filter, log: 
 export const DEFAULT_RSS_PERIOD_US = 100
 export const DEFAULT_RING_SIZE = 65536
 
+/** How the error of profile() begins when this thread's code is not instrumented (and why follows). */
+export const CANNOT_TRACE = 'memtrace cannot trace: '
+
 /** Why a thread cannot be traced when code froze `globalThis` before memtrace/register ran. */
 export const UNTRACEABLE =
   'globalThis was frozen or sealed before memtrace/register ran, so the functions that instrumented code calls cannot be defined; load memtrace/register first'
@@ -388,10 +391,10 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
   if (!globalsInstalled()) {
     throw new Error(
       Object.isExtensible(globalThis)
-        ? 'memtrace cannot trace: its loader hooks are not installed in this thread. ' +
+        ? `${CANNOT_TRACE}its loader hooks are not installed in this thread. ` +
             'Run the program with `node --import memtrace/register app.js` (or `memtrace run app.js`), ' +
             'so that the code it loads is instrumented.'
-        : `memtrace cannot trace: ${UNTRACEABLE}.`,
+        : `${CANNOT_TRACE}${UNTRACEABLE}.`,
     )
   }
   if (lines && !withLines()) {
