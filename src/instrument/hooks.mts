@@ -7,10 +7,19 @@
  * whenever another loader registers, each time as a new generation (`?generation=N`, a new
  * module instance); only the newest generation instruments, the older ones pass through.
  */
-import { installGlobals } from '../profile/hotpath.js'
+import { createRequire } from 'node:module'
+
 import type { HooksData } from './config.js'
-import { instrumentLoaded, type LoadResult } from './esm.js'
-import { transformer, type Transformer } from './transform.js'
+import type { LoadResult } from './esm.js'
+import type { Transformer } from './transform.js'
+
+// memtrace's CommonJS modules through require, not import: imported, each goes through the ES
+// module loader on this thread, which costs a traced process's start about as much again as
+// Node's own hooks thread does (bench/startup.bench.mjs).
+const require = createRequire(import.meta.url)
+const { installGlobals } = require('../profile/hotpath.js') as typeof import('../profile/hotpath.js')
+const { instrumentLoaded } = require('./esm.js') as typeof import('./esm.js')
+const { transformer } = require('./transform.js') as typeof import('./transform.js')
 
 type NextLoad = (url: string, context: unknown) => Promise<LoadResult>
 
