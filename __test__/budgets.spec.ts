@@ -81,7 +81,7 @@ function leakProject(): string {
 // and passes the one that frees it, ten times in a row each, and assertNoLeak's message names the
 // growth and, through the profiler, the function.
 const RUNNERS: Record<string, { args: string[]; passed: RegExp }> = {
-  'node:test': { args: ['--test', 'node.test.mjs'], passed: /^# pass 2$/m },
+  'node:test': { args: ['--test', '--test-reporter=tap', 'node.test.mjs'], passed: /^# pass 2$/m },
   ava: { args: ['node_modules/ava/entrypoints/cli.mjs', 'ava.test.mjs'], passed: /^ {2}2 tests passed$/m },
   jest: { args: ['node_modules/jest/bin/jest.js', '--rootDir', '.', '--testMatch', '**/jest.test.cjs'], passed: /^Tests: +2 passed, 2 total$/m },
   vitest: { args: ['node_modules/vitest/vitest.mjs', 'run', '--color=false', 'vitest.test.mjs'], passed: /^ +Tests +2 passed \(2\)$/m },

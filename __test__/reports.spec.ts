@@ -346,12 +346,19 @@ test('the flame graph of growth by stack: drawn offline, a click zooms to a fram
       return Number(frame?.querySelector(':scope > rect')?.getAttribute('width') ?? 0)
     }, name)
   const clickFrame = async (name: string) => {
-    const box = await page.evaluate((name) => {
+    // Where the frame is once it stays put (scrolled into view, no transition moving it).
+    const box = await page.evaluate(async (name) => {
       const frame = [...document.querySelectorAll('[data-flame-index="0"] g')].find((g) => g.querySelector(':scope > title')?.textContent?.startsWith(`${name}: `))
       const rect = frame!.querySelector(':scope > rect')!
       rect.scrollIntoView({ block: 'center' })
-      const { x, y, width, height } = rect.getBoundingClientRect()
-      return { x: x + width / 2, y: y + height / 2 }
+      // (No named function here: tsx would wrap it in a helper the page does not have.)
+      let last = rect.getBoundingClientRect()
+      for (;;) {
+        await new Promise((done) => setTimeout(done, 100))
+        const now = rect.getBoundingClientRect()
+        if (now.x === last.x && now.y === last.y && now.width === last.width) return { x: now.x + now.width / 2, y: now.y + now.height / 2 }
+        last = now
+      }
     }, name)
     await page.mouse.click(box.x, box.y)
   }
