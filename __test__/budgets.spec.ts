@@ -119,7 +119,7 @@ test('memtrace diff names the leak a change added first, by function and by stac
   const { before, after } = beforeAndAfter()
   const json = JSON.parse(cli(['diff', '--json', before, after]).stdout) as DiffJson
   const app = leaks('app.cjs')
-  t.deepEqual([json.functions[0].name, json.functions[0].where, json.functions[0].before], ['Buffer.alloc (native)', `${app}:11`, 0])
+  t.deepEqual([json.functions[0].name, json.functions[0].where, json.functions[0].before], ['Buffer.alloc (native) in remember', `${app}:11`, 0])
   // Most of the 40 MiB kept; on a loaded machine the sampler's lag puts some of it in other rows.
   t.true(json.functions[0].after >= 16 << 20, `${json.functions[0].after} bytes`)
   t.deepEqual([json.stacks[0].name, json.stacks[0].where], ['<module> > remember > Buffer.alloc (native)', `${app}:11`])
@@ -128,7 +128,7 @@ test('memtrace diff names the leak a change added first, by function and by stac
   const text = cli(['diff', before, after])
   t.is(text.status, 0)
   t.regex(text.stdout, /^before: .*\nafter: {2}.*\nRSS growth [\d.]+ MiB before, [\d.]+ MiB after: \+[\d.]+ MiB \(\+[\d.]+%\)/)
-  t.regex(text.stdout, /Growth by function, most change first:\n +change +before +after +function\n +\+[\d.]+ MiB +0 B +[\d.]+ MiB {2}Buffer\.alloc \(native\) \(\S+app\.cjs:11\)\n/)
+  t.regex(text.stdout, /Growth by function, most change first:\n +change +before +after +function\n +\+[\d.]+ MiB +0 B +[\d.]+ MiB {2}Buffer\.alloc \(native\) in remember \(\S+app\.cjs:11\)\n/)
 })
 
 test('memtrace diff --fail-over: exit 86 when growth rose by more, 0 when not, as a size or a share', (t) => {
@@ -162,7 +162,7 @@ test('memtrace diff --markdown renders as tables', async (t) => {
   )
   t.is(tables.length, 2, html)
   t.deepEqual(tables[0][0], ['Change', 'Before', 'After', 'Function', 'Where'])
-  t.deepEqual(tables[0][1].slice(1, 4), ['0 B', tables[0][1][2], '<code>Buffer.alloc (native)</code>'])
+  t.deepEqual(tables[0][1].slice(1, 4), ['0 B', tables[0][1][2], '<code>Buffer.alloc (native) in remember</code>'])
   t.true(tables.every((rows) => rows.length === 4 && rows.every((cells) => cells.length === 5)))
   t.is(tables[1][1][3], '<code>&lt;module&gt; &gt; remember &gt; Buffer.alloc (native)</code>')
 })

@@ -52,13 +52,32 @@ function totals(logs: { path: string; report: Report }[]): RunTotals {
   }
 }
 
-/** Growth by function, keyed so that the same function in another run has the same key. */
+/** The function each native call is made in, by the call's place and callee, from a log's stacks. */
+function callers(stacks: Report['stacks']): Map<string, string> {
+  const found = new Map<string, string>()
+  if (!stacks) return found
+  stacks.frame.forEach((frame, node) => {
+    const caller = stacks.frame[stacks.parent[node]]
+    if (frame < 0 || caller === undefined || caller < 0 || stacks.frames[frame].kind !== 'native') return
+    const { file, line, function: callee } = stacks.frames[frame]
+    found.set(JSON.stringify([file, line, callee]), stacks.frames[caller].function)
+  })
+  return found
+}
+
+/**
+ * Growth by function, keyed so that the same function in another run has the same key. A native
+ * call is named with the function it was made in, where the log's stacks tell it:
+ * `Buffer.alloc (native) in remember`.
+ */
 function byFunction(logs: { report: Report }[]): Map<string, { name: string; where: string; growth: number }> {
   const found = new Map<string, { name: string; where: string; growth: number }>()
   for (const { report } of logs) {
+    const madeIn = callers(report.stacks)
     for (const f of report.functions) {
       const key = JSON.stringify([f.file, f.line, f.function, f.native, f.atEntry])
-      const entry = found.get(key) ?? { name: named(f), where: where(f), growth: 0 }
+      const caller = f.native ? madeIn.get(JSON.stringify([f.file, f.line, f.function])) : undefined
+      const entry = found.get(key) ?? { name: caller ? `${named(f)} in ${caller}` : named(f), where: where(f), growth: 0 }
       entry.growth += f.growth
       found.set(key, entry)
     }
