@@ -34,7 +34,8 @@ export function platformName(): string {
  */
 function binaryCandidates(): string[] {
   const base = `${process.platform}-${process.arch}`
-  const names = process.platform === 'linux' ? [`${base}-gnu`, `${base}-musl`] : process.platform === 'win32' ? [`${base}-msvc`] : [base]
+  // platformName() would read the process report on Linux, which costs more than trying both.
+  const names = process.platform === 'linux' ? [`${base}-gnu`, `${base}-musl`] : [platformName()]
   return names.flatMap((name) => [`./memtrace.${name}.node`, `memtrace-${name}`])
 }
 

@@ -166,13 +166,13 @@ function sizeValue(option: string, value: unknown, fallback: number): number {
 /** What collects garbage between calls, and which way it was found. */
 function collector(notes: string[]): { collect: () => void; gc: LeakReport['gc'] } {
   const exposed = (globalThis as { gc?: () => void }).gc
-  if (typeof exposed === 'function') return { collect: () => exposed(), gc: 'exposed' }
+  if (typeof exposed === 'function') return { collect: exposed, gc: 'exposed' }
   try {
     // The flag makes V8 put `gc` on contexts made from now on; this one is only asked for it.
     setFlagsFromString('--expose-gc')
     const enabled = runInNewContext('gc') as () => void
     notes.push('gc() was not exposed (node --expose-gc); memtrace switched it on to collect garbage between calls')
-    return { collect: () => enabled(), gc: 'enabled' }
+    return { collect: enabled, gc: 'enabled' }
   } catch {
     notes.push('garbage could not be collected between calls (run node with --expose-gc): growth may include garbage not yet collected')
     return { collect: () => {}, gc: 'unavailable' }

@@ -3,11 +3,11 @@
  * a change; with `--fail-over`, a CI gate on the total.
  */
 import { diffRuns, exceeds, describeLimit, renderDiff, renderDiffMarkdown, type FailOver } from '../reports/diff.js'
-import { LogError, logKind, readProfileLog } from '../reports/logs.js'
+import { logKind, readProfileLog } from '../reports/logs.js'
 import { parseSize, SIZE_FORMS } from '../size.js'
 import { CommandError, integerOption, parseOptions, usage, type Command } from './command.js'
 import { LIMIT_EXIT_CODE } from './limits.js'
-import { logsNamed } from './report.js'
+import { logsNamed, orCommandError } from './report.js'
 
 const HELP = `Usage: memtrace diff [options] <before> <after>
 
@@ -37,19 +37,16 @@ function failOver(value: string | undefined): FailOver | undefined {
 }
 
 /** The profiler logs of one side, read. */
-async function run(arg: string): Promise<{ path: string; report: ReturnType<typeof readProfileLog> }[]> {
+function run(arg: string): Promise<{ path: string; report: ReturnType<typeof readProfileLog> }[]> {
   const logs = logsNamed([arg])
-  try {
+  return orCommandError(async () => {
     const read = []
     for (const path of logs) {
       if ((await logKind(path, path)) !== 'profile') throw new CommandError(`${path} is not a profiler log: memtrace diff compares the logs of memtrace run and profile()`)
       read.push({ path, report: readProfileLog(path) })
     }
     return read
-  } catch (error) {
-    if (error instanceof LogError) throw new CommandError(error.message)
-    throw error
-  }
+  })
 }
 
 export const diff: Command = {

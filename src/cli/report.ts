@@ -97,7 +97,7 @@ async function readable(path: string): Promise<{ file: string; path: string; don
 }
 
 /** A log error as the user should see it: a message, no stack. */
-async function orCommandError<T>(work: () => T | Promise<T>): Promise<T> {
+export async function orCommandError<T>(work: () => T | Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (error) {

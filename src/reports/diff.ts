@@ -9,6 +9,7 @@
 import { bytes } from './appearance.js'
 import { named, where, type LogReport } from './growth.js'
 import { pathOf } from './stacks.js'
+import { table } from './text.js'
 
 /** What one run adds up to. */
 export interface RunTotals {
@@ -158,15 +159,17 @@ export function diffSummary(diff: Diff): string {
 /** The comparison as text: the summary, then the functions and stacks whose growth changed most. */
 export function renderDiff(diff: Diff, top: number): string {
   const lines = [`before: ${diff.before.logs.join(', ')}`, `after:  ${diff.after.logs.join(', ')}`, diffSummary(diff), '']
-  const table = (title: string, rows: Change[], what: string) => {
-    if (rows.length === 0) return [`${title}: none changed`]
-    const cells = rows.slice(0, top).map((c) => [bytes(c.change, true), bytes(c.before), bytes(c.after), `${c.name} (${c.where})`])
-    const widths = [0, 1, 2].map((i) => Math.max(['change', 'before', 'after'][i].length, ...cells.map((r) => r[i].length)))
-    const line = (r: string[]) => `  ${r.slice(0, 3).map((cell, i) => cell.padStart(widths[i])).join('  ')}  ${r[3]}`
-    return [`${title}, most change first:`, line(['change', 'before', 'after', what]), ...cells.map(line)]
-  }
-  lines.push(...table('Growth by function', diff.functions, 'function'))
-  if (diff.stacks.length > 0) lines.push('', ...table('Growth by stack', diff.stacks, 'stack, outermost frame first'))
+  const changed = (title: string, rows: Change[], what: string) =>
+    rows.length === 0
+      ? [`${title}: none changed`]
+      : table(
+          `${title}, most change first`,
+          ['change', 'before', 'after', what],
+          rows.slice(0, top).map((c) => [bytes(c.change, true), bytes(c.before), bytes(c.after), `${c.name} (${c.where})`]),
+          3,
+        )
+  lines.push(...changed('Growth by function', diff.functions, 'function'))
+  if (diff.stacks.length > 0) lines.push('', ...changed('Growth by stack', diff.stacks, 'stack, outermost frame first'))
   return lines.join('\n')
 }
 

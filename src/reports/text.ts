@@ -72,7 +72,7 @@ export function heapSummaryLine(path: string, heap: HeapReport): string {
 }
 
 /** A text table: `columns` over `rows` of cells, numbers right-aligned, the last column free. */
-function table(title: string, columns: string[], rows: string[][], numeric: number): string[] {
+export function table(title: string, columns: string[], rows: string[][], numeric: number): string[] {
   if (rows.length === 0) return [`${title}: none`]
   const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]) =>
