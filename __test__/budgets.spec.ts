@@ -176,6 +176,7 @@ test('memtrace diff: bad arguments are usage errors; what is not a profiler log 
     [[before], 2, /^memtrace: give two runs, before and after \(a log or a directory of logs each\); got 1\n/],
     [['--fail-over', 'lots', before, before], 2, /^memtrace: --fail-over must be a size \(.*\) or a percentage \(10%\), got "lots"\n/],
     [['--markdown', '--json', before, before], 2, /^memtrace: --markdown and --json cannot both be given\n/],
+    [['--top', '0', before, before], 2, /^memtrace: --top must be a whole number from 1 to \d+, got "0"\n/],
     [[before, monitorLog], 1, /^memtrace: \S+\.jsonl is not a profiler log: memtrace diff compares the logs of memtrace run and profile\(\)\n$/],
     [[before, join(before, 'missing.log')], 1, /^memtrace: cannot open \S+missing\.log: /],
   ]
@@ -210,4 +211,17 @@ test('checkLeak: bad options are TypeErrors naming them; a function that throws 
   t.false(report.leaked)
   t.deepEqual(report.topFunctions, [])
   t.true(report.notes.some((note) => note.startsWith('functions are not named: memtrace cannot trace: its loader hooks are not installed')))
+})
+
+test('checkLeak under the loader hooks: a log directory that cannot be written rejects before any call is measured', (t) => {
+  const code = `
+    const { checkLeak } = require(${JSON.stringify(join(root, 'dist', 'testing.js'))})
+    let calls = 0
+    checkLeak(() => calls++, { warmup: 0, logDir: '/proc/memtrace/logs' }).then(
+      () => console.log('resolved'),
+      (error) => console.log(calls, error.constructor.name, error.message),
+    )`
+  const result = node(['--require', registerPath, '-e', code])
+  t.is(result.status, 0, result.stderr)
+  t.regex(result.stdout, /^0 Error .*\/proc\/memtrace\/logs/)
 })
