@@ -85,6 +85,13 @@ export interface CommandExit {
 }
 
 /**
+ * A `_compile(content, filename, ...rest)` that calls
+ * `original.call(this, transform(content, filename, rest[0]), filename, ...rest)`, or null where
+ * V8's C++ API cannot be reached (Windows), for a wrapper in JavaScript to do it.
+ */
+export declare function compileThrough(transform: (content: unknown, filename: unknown, format: unknown) => unknown, original: (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown): ((this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown) | null
+
+/**
  * Creates a new file `YYYYMMDD_HHMMSS_<subject>.<extension>` in `dir` (made if need be; a
  * name taken gets `_<n>`), as logs are named; returns its path.
  */

@@ -839,6 +839,7 @@ module.exports.NativeCommand = nativeBinding.NativeCommand
 module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeProfiler = nativeBinding.NativeProfiler
 module.exports.catchSignals = nativeBinding.catchSignals
+module.exports.compileThrough = nativeBinding.compileThrough
 module.exports.createLogFile = nativeBinding.createLogFile
 module.exports.exportChromeTrace = nativeBinding.exportChromeTrace
 module.exports.exportStacks = nativeBinding.exportStacks

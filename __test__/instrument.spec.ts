@@ -222,6 +222,22 @@ test('an uncaught error is reported where it was thrown, not where memtrace pass
   t.is(traced.status, plain.status)
 })
 
+test('a stack taken while CommonJS modules run their top level has the frames it has untraced', (t) => {
+  const script = join(fixtures, 'stacks', 'top-level.cjs')
+  const frames = (run: { stdout: string; stderr: string }) => (run.stdout + run.stderr).split('\n').filter((line) => line.startsWith('    at '))
+  // Without source maps the columns of instrumented lines move (see the README's limitations).
+  const withoutColumns = (line: string) => line.replace(/(top-level(-dep)?\.cjs:\d+):\d+\)/, '$1)')
+  for (const maps of [[], ['--enable-source-maps']]) {
+    const plain = node([...maps, script])
+    const traced = node([...maps, '--require', registerPath, script])
+    t.is(traced.status, plain.status)
+    t.regex(plain.stderr, /Error: rejected at the top level/)
+    t.is(frames(plain).filter((line) => line.includes('top-level')).length, 5, plain.stdout + plain.stderr)
+    const comparable = maps.length ? (line: string) => line : withoutColumns
+    t.deepEqual(frames(traced).map(comparable), frames(plain).map(comparable), maps.join(' '))
+  }
+})
+
 test('a URL glob such as data:* excludes only what it names', (t) => {
   const dir = tempDir('url-glob')
   const result = cli(['run', '--d-rss-trigger', '0', '--log-dir', dir, '--exclude', 'data:*', join(corpus, 'functions.cjs')])

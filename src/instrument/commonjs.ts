@@ -7,6 +7,7 @@
  */
 import Module from 'node:module'
 
+import { native } from '../native.js'
 import type { Transformer } from './transform.js'
 
 type Compile = (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown
@@ -18,34 +19,15 @@ export function patchCommonJs(transform: Transformer): void {
   // by the receiver's property that holds it, which is now ours: named, the original's frame
   // reads `Module._compile` as it would untraced.
   if (!original.name) Object.defineProperty(original, 'name', { value: '_compile' })
-  prototype._compile = function memtraceCompile(content, filename, ...rest) {
-    // Node passes 'module' for an ES module loaded by require().
-    const { code, unparsable } = transform(content, filename, rest[0] === 'module' ? 'module' : 'commonjs')
-    if (!unparsable) return original.call(this, code, filename, ...rest)
-    // The file does not parse: let Node throw its SyntaxError, then take this wrapper's frames
-    // out of its stack (one per module being loaded), having asked for enough frames more that
-    // the stack keeps as many as it would have untraced.
-    const limit = Error.stackTraceLimit
-    if (Number.isFinite(limit)) Error.stackTraceLimit = limit + 64
-    try {
-      return original.call(this, code, filename, ...rest)
-    } catch (error) {
-      if (error instanceof SyntaxError && typeof error.stack === 'string') error.stack = withoutOurFrames(error.stack, limit)
-      throw error
-    } finally {
-      Error.stackTraceLimit = limit
+  // Node passes 'module' for an ES module loaded by require(). A file that does not parse is
+  // passed on as it is, for Node to throw its own SyntaxError.
+  const instrument = (content: unknown, filename: unknown, format: unknown): unknown =>
+    typeof content === 'string' ? transform(content, String(filename), format === 'module' ? 'module' : 'commonjs') : content
+  // Native, so that no frame of ours sits under a module's top level (crates/node/src/compile.rs);
+  // where it cannot be, stack traces taken there have this one frame more.
+  prototype._compile =
+    native.compileThrough(instrument, original) ??
+    function memtraceCompile(content, filename, ...rest) {
+      return original.call(this, instrument(content, filename, rest[0]) as string, filename, ...rest)
     }
-  }
-}
-
-function withoutOurFrames(stack: string, limit: number): string {
-  let frames = 0
-  return stack
-    .split('\n')
-    .filter((line) => {
-      if (!/^\s+at /.test(line)) return true
-      if (line.includes(__filename)) return false
-      return ++frames <= limit
-    })
-    .join('\n')
 }

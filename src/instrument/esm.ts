@@ -32,7 +32,7 @@ export function instrumentLoaded(result: LoadResult, url: string, transform: Tra
   const file = url.startsWith('file:') ? fileURLToPath(url) : url
   const source =
     typeof result.source === 'string' ? result.source : decoder.decode(result.source as Uint8Array)
-  return { ...result, source: transform(source, file, result.format as SourceKind).code }
+  return { ...result, source: transform(source, file, result.format as SourceKind) }
 }
 
 type SyncLoad = (url: string, context: unknown, nextLoad: (url: string, context: unknown) => LoadResult) => LoadResult

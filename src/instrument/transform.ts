@@ -11,14 +11,11 @@ import { matcher } from './glob.js'
 /** How Node runs the source: an ES module, CommonJS (a function body), or a classic script (`vm.Script`). */
 export type SourceKind = 'module' | 'commonjs' | 'script'
 
-export interface Transformed {
-  /** The source to run: instrumented, or as it was when excluded or unparsable. */
-  code: string
-  /** The file did not parse, so it runs as it was and Node reports its SyntaxError. */
-  unparsable: boolean
-}
-
-export type Transformer = (source: string, file: string, kind: SourceKind) => Transformed
+/**
+ * The source to run: instrumented, or as it was when excluded or when it does not parse (Node
+ * then throws its own SyntaxError).
+ */
+export type Transformer = (source: string, file: string, kind: SourceKind) => string
 
 export function transformer(config: InstrumentConfig): Transformer {
   const { include, exclude } = compiledGlobs(config)
@@ -30,24 +27,23 @@ export function transformer(config: InstrumentConfig): Transformer {
     const file = withoutQuery(name)
     if (!included(file)) {
       debug?.(`skipped ${file}: not matched by the include globs, or matched by an exclude glob`)
-      return { code: source, unparsable: false }
+      return source
     }
     // Through Node-API a string becomes UTF-8, where a lone surrogate cannot go.
     if (!source.isWellFormed()) {
       debug?.(`left ${file} as it is: it holds a lone surrogate, which would not survive instrumenting`)
-      return { code: source, unparsable: false }
+      return source
     }
     const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, sourceMapsRead(), config.cacheDir ?? undefined)
     if (result.error) {
       const as = { module: 'an ES module', commonjs: 'CommonJS', script: 'a script' }[kind]
       debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)
-      return { code: source, unparsable: true }
+      return source
     }
     debug?.(`instrumented ${file}: ${result.functions} functions${result.cached ? ', plan from the cache' : ''}`)
     for (const why of result.skipped) debug?.(`  left one function of ${file} as it is: ${why}`)
     // The last sourceMappingURL comment is the one that counts: ours, chained with the file's own.
-    const code = result.map ? `${result.code}\n//# sourceMappingURL=${result.map}` : result.code
-    return { code, unparsable: false }
+    return result.map ? `${result.code}\n//# sourceMappingURL=${result.map}` : result.code
   }
 }
 

@@ -30,7 +30,7 @@ export function patchVm(transform: Transformer): void {
   // CommonJS, whose top level it is.
   const instrument = (code: unknown, options: Options, kind: SourceKind = 'script'): unknown => {
     const file = fileOf(options)
-    return file && typeof code === 'string' ? transform(code, file, kind).code : code
+    return file && typeof code === 'string' ? transform(code, file, kind) : code
   }
 
   const Script = vm.Script

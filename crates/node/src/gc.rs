@@ -1,10 +1,9 @@
 //! GC rows: V8's GC prologue and epilogue callbacks on a JS thread, for its profilers that
 //! record collections.
 //!
-//! Node-API has no GC hooks, but Node exports V8's C++ API to addons. `v8::Isolate::GetCurrent`
-//! and `AddGCPrologueCallback`/`AddGCEpilogueCallback` (the forms with a data pointer, stable
-//! from Node 20 to 26) are looked up by their Itanium-mangled names at run time, so that a
-//! runtime without them records without GC rows, saying why, rather than fail to load. The
+//! Node-API has no GC hooks, but V8's C++ API has: `v8::Isolate::GetCurrent` and
+//! `AddGCPrologueCallback`/`AddGCEpilogueCallback` (the forms with a data pointer, stable from
+//! Node 20 to 26), found through [`v8`]; a runtime without them records without GC rows. The
 //! callbacks run on the collected thread, during the collection, and do little: a clock read
 //! and an RSS read before and after, V8's heap figures (`Isolate::GetHeapStatistics`, as Node's own `v8.GCProfiler`
 //! reads them after each collection) and a queue push for the writer, nothing that touches
@@ -15,12 +14,14 @@
 //! for seconds would get its GC rows at the end, or not at all.)
 
 use std::cell::{Cell, RefCell};
-use std::ffi::c_void;
+use std::ffi::{c_void, CStr};
 use std::time::Instant;
 
 use memtrace_core::format::Heap;
 use memtrace_core::profiler::Collections;
 use memtrace_core::rss;
+
+use crate::v8;
 
 /// `v8::Isolate::GetHeapStatistics(HeapStatistics*)`, `this` first.
 type GetHeapStatistics = unsafe extern "C" fn(*mut c_void, *mut u64);
@@ -95,30 +96,24 @@ extern "C" fn epilogue(_isolate: *mut c_void, gc_type: i32, _flags: i32, _data: 
   });
 }
 
-#[cfg(unix)]
 fn install(heap_limit: u64) -> Result<(), String> {
-  use std::ffi::CStr;
   type Callback = extern "C" fn(*mut c_void, i32, i32, *mut c_void);
   type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
   // Member functions take `this` first (Itanium C++ ABI): (isolate, callback, data, filter).
   type AddCallback = unsafe extern "C" fn(*mut c_void, Callback, *mut c_void, i32);
   const ALL_KINDS: i32 = 0x1f;
+  if cfg!(windows) {
+    return Err("GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there".into());
+  }
   let symbol = |name: &CStr| {
-    // SAFETY: dlsym with RTLD_DEFAULT only looks a name up among the loaded objects.
-    let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    if found.is_null() {
-      Err(format!(
-        "GC rows need V8's GC callbacks, which this runtime does not export to addons ({} is missing)",
-        name.to_string_lossy()
-      ))
-    } else {
-      Ok(found)
-    }
+    v8::symbol(name).ok_or_else(|| {
+      format!("GC rows need V8's GC callbacks, which this runtime does not export to addons ({} is missing)", name.to_string_lossy())
+    })
   };
-  let get_current = symbol(c"_ZN2v87Isolate10GetCurrentEv")?;
+  let get_current = symbol(v8::ISOLATE_GET_CURRENT)?;
   let add_prologue = symbol(c"_ZN2v87Isolate21AddGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
   let add_epilogue = symbol(c"_ZN2v87Isolate21AddGCEpilogueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
-  let get_heap = symbol(c"_ZN2v87Isolate17GetHeapStatisticsEPNS_14HeapStatisticsE").ok();
+  let get_heap = v8::symbol(c"_ZN2v87Isolate17GetHeapStatisticsEPNS_14HeapStatisticsE");
   // SAFETY: the symbols are V8's functions of these signatures (see the module comment), called
   // on a JS thread, whose isolate GetCurrent returns. The callbacks live as long as the addon.
   unsafe {
@@ -139,12 +134,4 @@ fn install(heap_limit: u64) -> Result<(), String> {
     std::mem::transmute::<*mut c_void, AddCallback>(add_epilogue)(isolate, epilogue, std::ptr::null_mut(), ALL_KINDS);
   }
   Ok(())
-}
-
-#[cfg(not(unix))]
-fn install(_heap_limit: u64) -> Result<(), String> {
-  Err(
-    "GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there"
-      .into(),
-  )
 }

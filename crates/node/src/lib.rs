@@ -18,7 +18,9 @@ use memtrace_core::{export, functions, report, ring, rss, signals, stacks};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+mod compile;
 mod gc;
+mod v8;
 
 fn js_error(err: impl std::fmt::Display) -> Error {
   Error::from_reason(err.to_string())
