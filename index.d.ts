@@ -9,6 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The text of the profiler log `file`, text or binary, a piece at a time; errors name it `path`. */
+export declare class LogText {
+  constructor(file: string, path: string)
+  /** The next piece of text, or null at the end of the log. */
+  read(): Buffer | null
+}
+
 /**
  * A command run by `memtrace run` or `monitor`, in a process group of its own (see
  * `memtrace_core::child`).
@@ -65,6 +72,9 @@ export declare class NativeProfiler {
   /** Ends the log (idempotent). */
   stop(): ProfileSummary
 }
+
+/** The first bytes of a binary log, which tell it from a text log. */
+export declare const BINARY_LOG_SIGNATURE: string
 
 /** Ends running logs when SIGINT or SIGTERM ends the process (see `crates/core/src/signals.rs`). */
 export declare function catchSignals(signals: Array<number>): void
@@ -298,6 +308,8 @@ export interface ProfileOptions {
   triggerPages: number
   /** `v8.getHeapStatistics().heap_size_limit`, with `gc`: what V8's heap figures are checked by. */
   heapLimit?: number
+  /** Binary records instead of text (see `format::binary`). */
+  binary?: boolean
 }
 
 export interface ProfileSummary {

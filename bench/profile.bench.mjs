@@ -62,6 +62,7 @@ const ALL_ROWS = [
   ['heap sampler alone (--heap --no-calls): nothing instrumented', 'heaponly', 'full'],
   ['dRSS ≥ 4096 and previous event logged', 'previous', 'full'],
   ['every event logged', 'every', 'full'],
+  ['every event logged, binary log', 'everybinary', 'full'],
   ['native calls off, dRSS ≥ 4096 logged', 'drss', 'full', NO_NATIVE_CALLS],
   ['LINE events too, dRSS ≥ 4096 logged', 'lines', 'full', LINES],
   ['LINE events too, native calls off, dRSS ≥ 4096 logged', 'lines', 'full', { ...LINES, ...NO_NATIVE_CALLS }],

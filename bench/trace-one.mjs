@@ -26,6 +26,7 @@ export const CONFIGS = {
   gc: { gc: true },
   previous: { previous: true },
   every: { dRssTrigger: 0 },
+  everybinary: { dRssTrigger: 0, logFormat: 'binary' },
   lines: { lines: true },
   exact: { rss: 'exact' },
 }

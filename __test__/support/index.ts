@@ -30,7 +30,7 @@ function ran(result: SpawnSyncReturns<string>): Ran {
 }
 
 /** Runs `node …args` to the end. */
-export function node(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Ran {
+export function node(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Ran {
   return ran(
     spawnSync(process.execPath, args, {
       cwd: options.cwd,

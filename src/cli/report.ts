@@ -59,6 +59,8 @@ Options:
                   also write it as folded stacks ("a;b;c bytes"), for flamegraph.pl,
                   inferno and other flame graph tools
                   (these three take the stacks of every log given, merged)
+  --text          print a profiler log as the seed's text instead of a report: a binary log
+                  (memtrace run --log-format binary) row by row, a text log as it is
   --top <n>       how many rows each table lists (default 10)
   --json          print everything as JSON instead of text
   -h, --help      this text`
@@ -80,10 +82,17 @@ async function readable(path: string): Promise<{ file: string; path: string; don
   const dir = mkdtempSync(join(tmpdir(), 'memtrace-report-'))
   const file = join(dir, 'log')
   const out = createWriteStream(file)
-  // The copy ends where the input stops being text, as reading would (a NUL byte, a line longer
-  // than a MiB), so that an endless stream of garbage (/dev/zero) ends too.
+  // The copy of a text log ends where the input stops being text, as reading would (a NUL byte,
+  // a line longer than a MiB), so that an endless stream of garbage (/dev/zero) ends too. A
+  // binary log is copied as it is: its reader stops at garbage.
   let line = 0
+  let binary: boolean | undefined
   for await (const chunk of (stdin ? process.stdin : createReadStream(path)) as AsyncIterable<Buffer>) {
+    binary ??= chunk.toString('latin1', 0, native.BINARY_LOG_SIGNATURE.length) === native.BINARY_LOG_SIGNATURE
+    if (binary) {
+      if (!out.write(chunk)) await once(out, 'drain')
+      continue
+    }
     const nul = chunk.indexOf(0)
     const newline = chunk.lastIndexOf(10)
     line = newline < 0 ? line + chunk.length : chunk.length - newline - 1
@@ -190,6 +199,33 @@ function writeReportFile(target: string, text: string): void {
   process.stderr.write(`memtrace: wrote ${target}\n`)
 }
 
+/** `--text`: the text of one profiler log on stdout, a piece at a time. */
+async function printText(logs: string[], optionCount: number): Promise<number> {
+  if (logs.length > 1 || optionCount > 1) throw usage('report', '--text prints one log, and takes no other option')
+  const input = await readable(logs[0])
+  // The native reader's errors name the log and the place: the user's to read, not a crash.
+  const said = <T>(work: () => T): T => {
+    try {
+      return work()
+    } catch (error) {
+      throw new CommandError((error as Error).message)
+    }
+  }
+  try {
+    const { file, path } = input
+    const kind = await orCommandError(() => logKind(file, path))
+    if (kind !== 'profile') throw usage('report', `--text prints a profiler log, and ${path} is a ${kind === 'heap' ? 'heap profile' : 'monitor log'}`)
+    const text = said(() => new native.LogText(file, path))
+    // Up to a damaged record, the text is printed; then the error says where it stops.
+    for (let piece = said(() => text.read()); piece; piece = said(() => text.read())) {
+      if (!process.stdout.write(piece)) await once(process.stdout, 'drain')
+    }
+    return 0
+  } finally {
+    input.done()
+  }
+}
+
 export const report: Command = {
   name: 'report',
   help: HELP,
@@ -203,8 +239,10 @@ export const report: Command = {
       speedscope: { value: true },
       pprof: { value: true },
       collapsed: { value: true },
+      text: { value: false },
     })
     if (rest.length === 0) throw usage('report', 'which log? Give its path, or - for standard input')
+    if (options.has('text')) return printText(rest, options.size)
     const top = integerOption('report', 'top', options.get('top')?.[0], 1) ?? 10
     const html = options.get('html')?.[0]
     const svg = options.get('svg')?.[0]

@@ -54,6 +54,10 @@ Options:
   --rss sampled|exact      sampled: a thread keeps RSS fresh every 100 µs, events cost
                            nanoseconds (default); exact: a kernel read at every event
   --log-dir <dir>          where the logs go (default: the working directory)
+  --log-format text|binary text: the seed's text log (default); binary: the same rows as
+                           records of about a dozen bytes, for --d-rss-trigger 0, where
+                           writing text bounds the speed (memtrace report reads either;
+                           memtrace report --text <log> prints a binary log as text)
   --message <text>         a line written at the top of each log
   --max-rss <size>         fail the run when a traced process's RSS goes over this size
                            (300MiB, 1.5GB, or bytes): memtrace names the process, its peak
@@ -81,6 +85,7 @@ const SPECS = {
   'no-calls': { value: false },
   rss: { value: true },
   'log-dir': { value: true },
+  'log-format': { value: true },
   message: { value: true },
   'max-rss': { value: true },
   'max-growth': { value: true },
@@ -115,6 +120,10 @@ export const run: Command = {
     const one = (name: keyof typeof SPECS) => options.get(name)?.[0]
     const rss = one('rss') ?? 'sampled'
     if (rss !== 'sampled' && rss !== 'exact') throw usage('run', `--rss must be sampled or exact, got ${JSON.stringify(rss)}`)
+    const logFormat = one('log-format') ?? 'text'
+    if (logFormat !== 'text' && logFormat !== 'binary') {
+      throw usage('run', `--log-format must be text or binary, got ${JSON.stringify(logFormat)}`)
+    }
     if (options.has('native-calls') && options.has('no-native-calls')) {
       throw usage('run', '--native-calls and --no-native-calls cannot both be given')
     }
@@ -133,6 +142,7 @@ export const run: Command = {
       stacks: !options.has('no-stacks'),
       heap: options.has('heap'),
       heapInterval: integerOption('run', 'heap-interval', one('heap-interval'), 1, 1 << 30),
+      logFormat,
     }
     if (options.has('no-calls') && !options.has('heap')) throw usage('run', '--no-calls records nothing without --heap: give --heap too')
     if (options.has('heap-interval') && !options.has('heap')) throw usage('run', '--heap-interval is for --heap: give --heap too')

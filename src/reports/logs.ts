@@ -1,6 +1,6 @@
 /**
- * From a log to a `ReportModel`: a monitor's JSON Lines, or a profiler's text log. The kind is
- * told by the first line. Both are read streaming; a line that is not what it should be is an
+ * From a log to a `ReportModel`: a monitor's JSON Lines, or a profiler's log (text, or binary,
+ * which the native reader reads as its text). The kind is told by the first line. Both are read streaming; a line that is not what it should be is an
  * error naming the line.
  */
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs'
@@ -44,6 +44,7 @@ export function logKind(file: string, path = file): LogKind {
     const buffer = Buffer.alloc(4096)
     const read = readSync(fd, buffer, 0, buffer.length, 0)
     closeSync(fd)
+    if (buffer.toString('latin1', 0, read).startsWith(native.BINARY_LOG_SIGNATURE)) return 'profile'
     ;[first, second] = buffer.toString('utf8', 0, read).split('\n')
   } catch (error) {
     const reasons: Record<string, string> = {

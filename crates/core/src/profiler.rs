@@ -17,7 +17,7 @@ use crate::ring::Ring;
 use crate::rss;
 use crate::sampler::{self, Subscription};
 use crate::sink::{Discard, Sink};
-use crate::writer::{Collection, Summary, WriteError, Writer, WriterControl};
+use crate::writer::{Collection, LogFormat, Summary, WriteError, Writer, WriterControl};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -33,6 +33,7 @@ pub struct Options {
   pub thread: Option<u32>,
   /// The dRSS filter JS applies to events, in pages, which the writer applies to GC rows.
   pub trigger_pages: u64,
+  pub format: LogFormat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +84,14 @@ impl Profiler {
       };
     let ring = Arc::new(Ring::new(options.capacity));
     let name = path.as_ref().map_or("<discard>".into(), |p| p.display().to_string());
-    let writer = Writer::start(ring.clone(), sink, options.message.as_deref(), &name).map_err(|source| {
-      // Nothing of the log could be written (a full disk): leave no empty file behind.
-      if let Some(path) = &path {
-        let _ = std::fs::remove_file(path);
-      }
-      ProfileError::Write { path: path.clone().unwrap_or_else(|| PathBuf::from("<discard>")), source }
-    })?;
+    let writer =
+      Writer::start(ring.clone(), sink, options.message.as_deref(), &name, options.format).map_err(|source| {
+        // Nothing of the log could be written (a full disk): leave no empty file behind.
+        if let Some(path) = &path {
+          let _ = std::fs::remove_file(path);
+        }
+        ProfileError::Write { path: path.clone().unwrap_or_else(|| PathBuf::from("<discard>")), source }
+      })?;
     let sampling = sampler::subscribe(ring.clone(), options.rss_period, started).map_err(ProfileError::Thread)?;
     let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
     live.retain(|(control, _)| control.strong_count() > 0);
@@ -253,6 +255,7 @@ mod tests {
       rss_period: Duration::from_millis(1),
       thread: None,
       trigger_pages: 1,
+      format: LogFormat::Text,
     };
     let err = Profiler::start(&options(LogTarget::File("/proc/memtrace/x.log".into()))).err().unwrap();
     assert!(err.to_string().starts_with("cannot create the log file /proc/memtrace/x.log: "), "{err}");
@@ -271,6 +274,7 @@ mod tests {
         rss_period: Duration::from_millis(1),
         thread,
         trigger_pages: 1,
+        format: LogFormat::Text,
       };
       let mut profiler = Profiler::start(&options).unwrap();
       profiler.stop().unwrap();
@@ -291,6 +295,7 @@ mod tests {
       rss_period: Duration::from_millis(1),
       thread: None,
       trigger_pages: 1,
+      format: LogFormat::Text,
     })
     .unwrap();
     let first = profiler.stop().unwrap();

@@ -3,8 +3,9 @@
 //! made from, the totals of [`crate::report`] and the files of [`crate::export`]. One line at a
 //! time, so a log of any size streams through in constant memory.
 
-use std::io::BufRead;
+use std::io::{self, BufRead};
 
+use crate::format::binary::{self, TextOf};
 use crate::format::{parse_row, text, LogRow, RowKind, START_OF_FILE};
 
 /// The longest line read. Rows are a few hundred bytes, and file names and messages rarely
@@ -20,9 +21,56 @@ pub struct ReportError {
   pub reason: String,
 }
 
+/// A log's bytes: a text log's as they are, a binary log's as the text it holds.
+enum Input<R> {
+  Text(R),
+  Binary(TextOf<R>),
+}
+
+impl<R: BufRead> Input<R> {
+  fn of(mut input: R) -> Input<R> {
+    // An input that cannot be read says so at the first line.
+    if input.fill_buf().is_ok_and(binary::is_binary) {
+      Input::Binary(TextOf::new(input))
+    } else {
+      Input::Text(input)
+    }
+  }
+}
+
+impl<R: BufRead> io::Read for Input<R> {
+  fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    match self {
+      Input::Text(input) => input.read(buf),
+      Input::Binary(input) => input.read(buf),
+    }
+  }
+}
+
+impl<R: BufRead> BufRead for Input<R> {
+  fn fill_buf(&mut self) -> io::Result<&[u8]> {
+    match self {
+      Input::Text(input) => input.fill_buf(),
+      Input::Binary(input) => input.fill_buf(),
+    }
+  }
+
+  fn consume(&mut self, amount: usize) {
+    match self {
+      Input::Text(input) => input.consume(amount),
+      Input::Binary(input) => input.consume(amount),
+    }
+  }
+}
+
+/// The text of a log, text or binary (see [`binary`]): a binary log formatted row by row.
+pub fn text_of<R: BufRead>(input: R) -> impl BufRead {
+  Input::of(input)
+}
+
 /// Reads lines of at most [`MAX_LINE`] bytes (without their line break).
 struct Lines<R> {
-  input: R,
+  input: Input<R>,
   line: Vec<u8>,
 }
 
@@ -38,7 +86,7 @@ enum Line {
 }
 
 impl<R: BufRead> Lines<R> {
-  fn next(&mut self) -> std::io::Result<Option<Line>> {
+  fn next(&mut self) -> io::Result<Option<Line>> {
     self.line.clear();
     loop {
       let chunk = self.input.fill_buf()?;
@@ -64,7 +112,7 @@ impl<R: BufRead> Lines<R> {
   }
 }
 
-/// A log, row by row.
+/// A log, text or binary, row by row.
 pub struct LogReader<R> {
   lines: Lines<R>,
   number: u64,
@@ -74,7 +122,12 @@ pub struct LogReader<R> {
 
 impl<R: BufRead> LogReader<R> {
   pub fn new(input: R) -> Self {
-    LogReader { lines: Lines { input, line: Vec::new() }, number: 0, state: State::Start, message: None }
+    LogReader {
+      lines: Lines { input: Input::of(input), line: Vec::new() },
+      number: 0,
+      state: State::Start,
+      message: None,
+    }
   }
 
   /// The next row, or None at the end of the input. An error names the line that is not what

@@ -13,6 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use crate::format::binary::Encoder;
 use crate::format::{gc, header, heap_row, message_row, text, Heap, RowKind, RowWriter, What, END_OF_FILE};
 use crate::functions;
 use crate::ring::{BadRecord, Record, Ring};
@@ -158,8 +159,16 @@ impl Writer {
   /// Writes the header now (so an unwritable sink fails here, before tracing starts), then
   /// starts the thread. `name` is the log's, for the line on stderr that says when writing it
   /// failed.
-  pub fn start(ring: Arc<Ring>, sink: Box<dyn Sink>, message: Option<&str>, name: &str) -> Result<Writer, WriteError> {
-    let file = PagedLines::new(sink, rss::page_size(), BUFFER_BYTES + 4096, header(message).as_bytes())?;
+  pub fn start(
+    ring: Arc<Ring>,
+    sink: Box<dyn Sink>,
+    message: Option<&str>,
+    name: &str,
+    format: LogFormat,
+  ) -> Result<Writer, WriteError> {
+    let page = rss::page_size();
+    let encoding = Encoding::new(format);
+    let file = PagedLines::new(sink, page, BUFFER_BYTES + 4096, &Encoding::head(format, page, message))?;
     let control = Arc::new(WriterControl {
       state: AtomicI32::new(RUNNING),
       suspended: AtomicBool::new(false),
@@ -173,9 +182,8 @@ impl Writer {
       ring,
       file,
       control: control.clone(),
-      rows: RowWriter::default(),
-      sites: Vec::new(),
-      page: rss::page_size(),
+      encoding,
+      page,
       reference: (0, 0),
       summary: Summary { events: 0, rows: 0, peak_rss: 0, top_growth: None },
       growth: HashMap::new(),
@@ -206,9 +214,7 @@ struct Drain {
   ring: Arc<Ring>,
   file: PagedLines,
   control: Arc<WriterControl>,
-  rows: RowWriter,
-  /// Pre-formatted File/#line/Function columns, by function id.
-  sites: Vec<Option<Box<[u8]>>>,
+  encoding: Encoding,
   page: u64,
   /// Event and RSS (pages) of the last FRST or NEXT row: what dEvent and dRSS count from.
   reference: (u64, u64),
@@ -308,10 +314,7 @@ impl Drain {
         std::thread::park_timeout(if suspended { FLUSH_EVERY } else { POLL });
       }
     }
-    self.file.line(|out| {
-      out.extend_from_slice(END_OF_FILE.as_bytes());
-      out.push(b'\n');
-    });
+    self.encoding.end(&mut self.file);
     self.write_out()?;
     self.file.close()?;
     Ok(())
@@ -332,7 +335,7 @@ impl Drain {
     let (event, clock_us) = self.last_row;
     let d_event = event.saturating_sub(self.reference.0);
     self.summary.rows += 1;
-    self.file.line(|out| message_row(out, event, d_event, clock_us, &text::escape_str(&text)));
+    self.encoding.message(&mut self.file, (event, d_event, clock_us), &text::escape_str(&text));
   }
 
   fn write_out(&mut self) -> io::Result<()> {
@@ -345,9 +348,7 @@ impl Drain {
     if record.row == RowKind::Stack {
       // A definition, not a row of the event stream: no row, no clock.
       self.stacks.insert(record.stack.unwrap_or(0), (record.event, record.id));
-      let site = site_of(&mut self.sites, record.id);
-      let rows = &mut self.rows;
-      self.file.line(|out| rows.stack_row(out, record.stack.unwrap_or(0), record.event, &site));
+      self.encoding.stack(&mut self.file, record.stack.unwrap_or(0), record.event, record.id);
       return;
     }
     self.summary.rows += 1;
@@ -357,28 +358,36 @@ impl Drain {
     let d_event = record.event.saturating_sub(ref_event);
     if record.row == RowKind::Message {
       let text = self.control.messages.lock().unwrap_or_else(|p| p.into_inner()).pop_front().unwrap_or_default();
-      self.file.line(|out| message_row(out, record.event, d_event, clock_us, &text));
+      self.encoding.message(&mut self.file, (record.event, d_event, clock_us), &text);
       return;
     }
     let rss = record.rss_pages * self.page;
     self.summary.peak_rss = self.summary.peak_rss.max(rss);
-    let d_rss = (record.rss_pages as i64 - ref_pages as i64) * self.page as i64;
-    let (d_event, d_rss) = match record.row {
+    let (d_event, d_pages) = match record.row {
       // FRST counts from zero, as the seed's first row does.
-      RowKind::First => (0, rss as i64),
-      _ => (d_event, d_rss),
+      RowKind::First => (0, record.rss_pages as i64),
+      _ => (d_event, record.rss_pages as i64 - ref_pages as i64),
     };
+    let d_rss = d_pages * self.page as i64;
     if matches!(record.row, RowKind::First | RowKind::Next) {
       self.reference = (record.event, record.rss_pages);
     }
     if record.row == RowKind::Next && d_rss > 0 {
       *self.growth.entry(self.made_by(record)).or_default() += d_rss;
     }
-    let site = site_of(&mut self.sites, record.id);
-    let rows = &mut self.rows;
-    self.file.line(|out| {
-      rows.event_row(out, record.row, record.event, d_event, clock_us, record.what, &site, rss, d_rss, record.stack)
-    });
+    let at = (record.event, d_event, clock_us);
+    let site = Site::Function(record.id);
+    self.encoding.event(
+      &mut self.file,
+      self.page,
+      record.row,
+      record.what,
+      at,
+      site,
+      record.rss_pages,
+      d_pages,
+      record.stack,
+    );
   }
 
   /// Who made the growth a row shows, as the report tells it (`stacks`): the row's function,
@@ -422,18 +431,15 @@ impl Drain {
         // What RSS moved during the collection; no reference for the rows after it, as JS
         // filters events against the last event it logged.
         self.summary.rows += 1;
-        let rss = c.rss_pages * self.page;
-        self.summary.peak_rss = self.summary.peak_rss.max(rss);
-        let d_rss = (c.rss_pages as i64 - c.rss_before_pages as i64) * self.page as i64;
-        let site = RowWriter::site(gc::FILE, 0, &gc::function(c.kind, c.duration_us));
-        let rows = &mut self.rows;
-        self.file.line(|out| {
-          rows.event_row(out, RowKind::Next, c.after_event, d_event, clock_us, What::Gc, &site, rss, d_rss, None)
-        });
+        self.summary.peak_rss = self.summary.peak_rss.max(c.rss_pages * self.page);
+        let d_pages = c.rss_pages as i64 - c.rss_before_pages as i64;
+        let site = Site::Gc { kind: c.kind, duration_us: c.duration_us };
+        let at = (c.after_event, d_event, clock_us);
+        self.encoding.event(&mut self.file, self.page, RowKind::Next, What::Gc, at, site, c.rss_pages, d_pages, None);
       }
       if let Some(heap) = c.heap {
         self.summary.rows += 1;
-        self.file.line(|out| heap_row(out, c.after_event, d_event, clock_us + c.duration_us, heap));
+        self.encoding.heap(&mut self.file, (c.after_event, d_event, clock_us + c.duration_us), heap);
       }
     }
   }
@@ -457,19 +463,159 @@ impl Drain {
   }
 }
 
-/// The File/#line/Function columns of function `id`, formatted the first time they are needed.
-/// An id not in the table (only ever a bug) is shown as such, and not remembered.
+/// How a log is written: as the seed's text, or as binary records that read back as that text
+/// (`format::binary`), for logging every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+  #[default]
+  Text,
+  Binary,
+}
+
+/// Where an event row happened: a function of the table, or a garbage collection.
+#[derive(Clone, Copy)]
+enum Site {
+  Function(u64),
+  Gc { kind: u8, duration_us: u64 },
+}
+
+/// Rows into the file, in the log's format. Event, dEvent and clock come as `at`; RSS in pages.
+enum Encoding {
+  Text {
+    rows: RowWriter,
+    /// Pre-formatted File/#line/Function columns, by function id.
+    sites: Vec<Option<Box<[u8]>>>,
+  },
+  Binary(Encoder),
+}
+
+impl Encoding {
+  fn new(format: LogFormat) -> Encoding {
+    match format {
+      LogFormat::Text => Encoding::Text { rows: RowWriter::default(), sites: Vec::new() },
+      LogFormat::Binary => Encoding::Binary(Encoder::default()),
+    }
+  }
+
+  /// What the file starts with.
+  fn head(format: LogFormat, page: u64, message: Option<&str>) -> Vec<u8> {
+    match format {
+      LogFormat::Text => header(message).into_bytes(),
+      LogFormat::Binary => Encoder::head(page, message),
+    }
+  }
+
+  #[allow(clippy::too_many_arguments)]
+  #[inline]
+  fn event(
+    &mut self,
+    file: &mut PagedLines,
+    page: u64,
+    kind: RowKind,
+    what: What,
+    at: (u64, u64, u64),
+    site: Site,
+    pages: u64,
+    d_pages: i64,
+    stack: Option<u64>,
+  ) {
+    let (event, d_event, clock_us) = at;
+    match (self, site) {
+      (Encoding::Text { rows, sites }, site) => {
+        let site = match site {
+          Site::Function(id) => site_of(sites, id),
+          Site::Gc { kind, duration_us } => {
+            RowWriter::site(gc::FILE, 0, &gc::function(kind, duration_us)).into_vec().into()
+          }
+        };
+        let (rss, d_rss) = (pages * page, d_pages * page as i64);
+        file.line(|out| rows.event_row(out, kind, event, d_event, clock_us, what, &site, rss, d_rss, stack));
+      }
+      (Encoding::Binary(encoder), Site::Function(id)) => {
+        define(encoder, file, id);
+        file.line(|out| encoder.event(out, kind, what, at, id, pages, d_pages, stack));
+      }
+      (Encoding::Binary(encoder), Site::Gc { kind, duration_us }) => {
+        file.line(|out| encoder.gc(out, kind, duration_us, at, pages, d_pages));
+      }
+    }
+  }
+
+  /// A STCK row: stack `id` is `parent` with `function` called on top.
+  fn stack(&mut self, file: &mut PagedLines, id: u64, parent: u64, function: u64) {
+    match self {
+      Encoding::Text { rows, sites } => {
+        let site = site_of(sites, function);
+        file.line(|out| rows.stack_row(out, id, parent, &site));
+      }
+      Encoding::Binary(encoder) => {
+        define(encoder, file, function);
+        file.line(|out| Encoder::stack(out, id, parent, function));
+      }
+    }
+  }
+
+  /// A MSG row; `text` escaped.
+  fn message(&mut self, file: &mut PagedLines, at: (u64, u64, u64), text: &str) {
+    match self {
+      Encoding::Text { .. } => file.line(|out| message_row(out, at.0, at.1, at.2, text)),
+      Encoding::Binary(encoder) => file.line(|out| encoder.message(out, at, text)),
+    }
+  }
+
+  fn heap(&mut self, file: &mut PagedLines, at: (u64, u64, u64), heap: Heap) {
+    match self {
+      Encoding::Text { .. } => file.line(|out| heap_row(out, at.0, at.1, at.2, heap)),
+      Encoding::Binary(encoder) => file.line(|out| encoder.heap(out, at, heap)),
+    }
+  }
+
+  fn end(&mut self, file: &mut PagedLines) {
+    match self {
+      Encoding::Text { .. } => file.line(|out| {
+        out.extend_from_slice(END_OF_FILE.as_bytes());
+        out.push(b'\n');
+      }),
+      Encoding::Binary(_) => file.line(Encoder::end),
+    }
+  }
+}
+
+/// What the File/#line/Function columns of function `id` show. An id not in the table (only
+/// ever a bug) is shown as such.
+fn described<T>(id: u64, show: impl FnOnce(&str, u32, &str) -> T) -> (T, bool) {
+  match functions::with(id, |f| (f.file.clone(), f.line, f.name.clone())) {
+    Some((file, line, name)) => (show(&file, line, &name), true),
+    None => (show("<unknown>", 0, &format!("<function {id}>")), false),
+  }
+}
+
+/// The File/#line/Function columns of function `id`, formatted the first time they are needed;
+/// those of an id not in the table are not remembered.
 fn site_of(sites: &mut Vec<Option<Box<[u8]>>>, id: u64) -> std::borrow::Cow<'_, [u8]> {
   let index = id as usize;
   if sites.len() <= index {
     sites.resize(index + 1, None);
   }
   if sites[index].is_none() {
-    sites[index] = functions::with(id, |f| RowWriter::site(&f.file, f.line, &f.name));
+    let (site, known) = described(id, RowWriter::site);
+    if !known {
+      return site.into_vec().into();
+    }
+    sites[index] = Some(site);
   }
-  match &sites[index] {
-    Some(site) => std::borrow::Cow::Borrowed(site),
-    None => std::borrow::Cow::Owned(RowWriter::site("<unknown>", 0, &format!("<function {id}>")).into_vec()),
+  sites[index].as_deref().unwrap_or_default().into()
+}
+
+/// The `F` record of function `id`, before its first row; one not in the table is defined
+/// again at each row, as the text shows it.
+fn define(encoder: &mut Encoder, file: &mut PagedLines, id: u64) {
+  if encoder.first_use(id) {
+    let (_, known) =
+      described(id, |name, line, function| file.line(|out| Encoder::function(out, id, name, line, function)));
+    if !known {
+      encoder.forget(id);
+    }
   }
 }
 
@@ -485,6 +631,7 @@ fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::format::binary::TextOf;
   use crate::format::{parse_row, LogRow};
   use crate::sink::tests::Memory;
 
@@ -496,7 +643,7 @@ mod tests {
   fn started() -> (Arc<Ring>, Memory, Writer) {
     let ring = Arc::new(Ring::new(16));
     let sink = Memory::default();
-    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None, "test.log").unwrap();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), None, "test.log", LogFormat::Text).unwrap();
     (ring, sink, writer)
   }
 
@@ -506,9 +653,11 @@ mod tests {
     }
   }
 
-  /// The log a writer makes of `collections`, queued first, and then `records`.
-  fn written(collections: &[Collection], records: &[Record]) -> String {
-    let (ring, sink, writer) = started();
+  /// The log a writer makes of `collections`, queued first, and then `records`, in `format`.
+  fn written_as(format: LogFormat, message: Option<&str>, collections: &[Collection], records: &[Record]) -> Vec<u8> {
+    let ring = Arc::new(Ring::new(16));
+    let sink = Memory::default();
+    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), message, "test.log", format).unwrap();
     for c in collections {
       writer.control.push_collection(*c);
     }
@@ -516,7 +665,24 @@ mod tests {
       push_blocking(&ring, &writer.control, *r);
     }
     writer.join().unwrap();
-    text(&sink)
+    let bytes = sink.0.lock().unwrap().clone();
+    bytes
+  }
+
+  /// Lines without the spaces that keep them within a page, which differ between formats.
+  fn trimmed(text: &str) -> String {
+    text.lines().map(|line| format!("{}\n", line.trim_end())).collect()
+  }
+
+  /// The text log of `collections` and `records`; their binary log reads back as the same.
+  fn written(collections: &[Collection], records: &[Record]) -> String {
+    let text = String::from_utf8(written_as(LogFormat::Text, None, collections, records)).unwrap();
+    let binary = written_as(LogFormat::Binary, None, collections, records);
+    let mut decoded = String::new();
+    std::io::Read::read_to_string(&mut TextOf::new(&binary[..]), &mut decoded).unwrap();
+    assert_eq!(trimmed(&decoded), trimmed(&text));
+    assert!(binary.len() * 4 < text.len(), "{} bytes binary, {} text", binary.len(), text.len());
+    text
   }
 
   fn record(event: u64, row: RowKind, what: What, id: u64, pages: u64) -> Record {
@@ -572,7 +738,8 @@ mod tests {
     let site = functions::register("/t/a.js", &[functions::Site { line: 4, column: 1, name: "work".into() }]);
     let ring = Arc::new(Ring::new(2));
     let sink = Memory::default();
-    let writer = Writer::start(ring.clone(), Box::new(sink.clone()), Some("hello"), "test.log").unwrap();
+    let writer =
+      Writer::start(ring.clone(), Box::new(sink.clone()), Some("hello"), "test.log", LogFormat::Text).unwrap();
     let control = writer.control.clone();
     push_blocking(&ring, &control, record(0, RowKind::First, What::Line, site, 100));
     const N: u64 = 5_000;
@@ -604,6 +771,65 @@ mod tests {
     assert!(events[1..=N as usize].iter().enumerate().all(|(i, &e)| e == (i as u64 + 1, 1, page)));
     assert_eq!(events[N as usize + 1], (N, 0, 0));
     assert_eq!(events[N as usize + 2], (N + 1, 1, 0));
+  }
+
+  #[test]
+  fn a_binary_log_reads_back_as_the_text_log_and_a_cut_one_as_the_rows_before_the_cut() {
+    let sites: Vec<functions::Site> = ["main", "grow\nmore"]
+      .iter()
+      .enumerate()
+      .map(|(i, name)| functions::Site { line: i as u32 + 1, column: 1, name: name.to_string() })
+      .collect();
+    let main = functions::register("/t/bin ary.js", &sites);
+    let grow = main + 1;
+    let stack =
+      |parent, function, id| Record { stack: Some(id), ..record(parent, RowKind::Stack, What::Line, function, 0) };
+    let at = |record: Record, stack| Record { stack: Some(stack), ..record };
+    let mut records =
+      vec![stack(0, main, 1), at(record(0, RowKind::First, What::Line, main, 100), 1), stack(1, grow, 2)];
+    // Growth and shrinking, events far apart and an id no function has.
+    for event in 1..400 {
+      let pages = 100 + (event * 37 % 11) * 1000;
+      records.push(at(record(event * 1000, RowKind::Next, What::ALL[event as usize % 9], grow, pages), 2));
+    }
+    records.push(record(400_000, RowKind::Next, What::CCall, 999_999, 7));
+    records.push(record(400_001, RowKind::Last, What::Line, main, 7));
+    let collections = [Collection {
+      after_event: 5000,
+      clock: 4.5,
+      kind: 1,
+      duration_us: 250,
+      rss_before_pages: 9000,
+      rss_pages: 100,
+      trigger_pages: 1,
+      heap: Some(Heap { used: 1, total: 2, external: 3 }),
+    }];
+    let text = String::from_utf8(written_as(LogFormat::Text, Some("a message"), &collections, &records)).unwrap();
+    let binary = written_as(LogFormat::Binary, Some("a message"), &collections, &records);
+    let read = |bytes: &[u8]| {
+      let mut decoded = String::new();
+      std::io::Read::read_to_string(&mut TextOf::new(bytes), &mut decoded).map(|_| decoded)
+    };
+    let whole = trimmed(&text);
+    assert_eq!(trimmed(&read(&binary).unwrap()), whole);
+    assert!(whole.contains("<function 999999>") && whole.contains("grow more") && whole.contains("<gc>"));
+    // Cut anywhere after the head: the rows before the cut, each whole.
+    // The magic line and the head record.
+    let head = binary.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(1).unwrap().0 + 1;
+    for cut in (head + 30..binary.len()).step_by(7) {
+      let decoded = trimmed(&read(&binary[..cut]).unwrap());
+      assert!(whole.starts_with(&decoded), "cut at {cut}");
+    }
+    let mut damaged = binary.clone();
+    assert_eq!(damaged[head], b'F', "main's function record comes first");
+    damaged[head] = b'?';
+    let err = read(&damaged).err().unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert_eq!(err.to_string(), format!("the record at byte {head}: an unknown record (tag 0x3f)"));
+    // What a crash can leave: NUL bytes from a record on.
+    let mut zeroed = binary.clone();
+    zeroed[head..].fill(0);
+    assert!(read(&zeroed).err().unwrap().to_string().contains("NUL bytes"));
   }
 
   #[test]
@@ -769,7 +995,7 @@ mod tests {
         Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
       }
     }
-    let err = Writer::start(Arc::new(Ring::new(2)), Box::new(Full), None, "full.log").err().unwrap();
+    let err = Writer::start(Arc::new(Ring::new(2)), Box::new(Full), None, "full.log", LogFormat::Text).err().unwrap();
     assert_eq!(err.to_string(), "cannot write the log: disk full");
   }
 }

@@ -16,7 +16,6 @@ use std::ptr;
 
 use napi::bindgen_prelude::*;
 use napi::{check_status, sys};
-use napi_derive::napi;
 
 use crate::v8;
 
@@ -26,7 +25,8 @@ type GetCurrentContext = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 /// `v8::Function::Call(context, receiver, argc, argv)`: `this` (the function) first, a
 /// `MaybeLocal<Value>` back, empty when an exception was thrown. A `Local` and a `napi_value`
 /// are the same pointer.
-type Call = unsafe extern "C" fn(sys::napi_value, *mut c_void, sys::napi_value, i32, *mut sys::napi_value) -> sys::napi_value;
+type Call =
+  unsafe extern "C" fn(sys::napi_value, *mut c_void, sys::napi_value, i32, *mut sys::napi_value) -> sys::napi_value;
 
 /// V8's functions that call a function as JavaScript does.
 #[derive(Clone, Copy)]
@@ -59,28 +59,33 @@ struct Targets {
   v8: V8Call,
 }
 
-/// A `_compile(content, filename, ...rest)` that calls
-/// `original.call(this, transform(content, filename, rest[0]), filename, ...rest)`, or null where
-/// V8's C++ API cannot be reached (Windows), for a wrapper in JavaScript to do it.
-#[napi(
-  ts_args_type = "transform: (content: unknown, filename: unknown, format: unknown) => unknown, original: (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown",
-  ts_return_type = "((this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown) | null"
-)]
-pub fn compile_through(env: Env, transform: Unknown, original: Unknown) -> Result<Option<Unknown<'static>>> {
+/// See `compile_through` in `lib.rs`.
+pub fn through(env: Env, transform: Unknown, original: Unknown) -> Result<Option<Unknown<'static>>> {
   let Some(v8) = V8Call::find() else { return Ok(None) };
   let env = env.raw();
-  let targets = Box::new(Targets {
-    transform: reference(env, transform.raw())?,
-    original: reference(env, original.raw())?,
-    v8,
-  });
+  let targets =
+    Box::new(Targets { transform: reference(env, transform.raw())?, original: reference(env, original.raw())?, v8 });
   let mut function = ptr::null_mut();
   let name = "_compile";
   let data = Box::into_raw(targets);
   // SAFETY: `data` lives until the finalizer of the function it is attached to takes it back.
   unsafe {
-    check_status!(sys::napi_create_function(env, name.as_ptr().cast(), name.len() as isize, Some(compile), data.cast(), &mut function))?;
-    check_status!(sys::napi_add_finalizer(env, function, data.cast(), Some(release), ptr::null_mut(), ptr::null_mut()))?;
+    check_status!(sys::napi_create_function(
+      env,
+      name.as_ptr().cast(),
+      name.len() as isize,
+      Some(compile),
+      data.cast(),
+      &mut function
+    ))?;
+    check_status!(sys::napi_add_finalizer(
+      env,
+      function,
+      data.cast(),
+      Some(release),
+      ptr::null_mut(),
+      ptr::null_mut()
+    ))?;
     Unknown::from_napi_value(env, function).map(Some)
   }
 }
@@ -104,7 +109,9 @@ unsafe extern "C" fn compile(env: sys::napi_env, info: sys::napi_callback_info) 
     // Room for content, filename and format at least: missing ones read as `undefined`.
     let mut args = vec![ptr::null_mut(); argc.max(3)];
     let mut room = args.len();
-    if sys::napi_get_cb_info(env, info, &mut room, args.as_mut_ptr(), ptr::null_mut(), ptr::null_mut()) != sys::Status::napi_ok {
+    if sys::napi_get_cb_info(env, info, &mut room, args.as_mut_ptr(), ptr::null_mut(), ptr::null_mut())
+      != sys::Status::napi_ok
+    {
       return ptr::null_mut();
     }
     let targets = &*(data as *const Targets);

@@ -103,11 +103,17 @@ fn install(heap_limit: u64) -> Result<(), String> {
   type AddCallback = unsafe extern "C" fn(*mut c_void, Callback, *mut c_void, i32);
   const ALL_KINDS: i32 = 0x1f;
   if cfg!(windows) {
-    return Err("GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there".into());
+    return Err(
+      "GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there"
+        .into(),
+    );
   }
   let symbol = |name: &CStr| {
     v8::symbol(name).ok_or_else(|| {
-      format!("GC rows need V8's GC callbacks, which this runtime does not export to addons ({} is missing)", name.to_string_lossy())
+      format!(
+        "GC rows need V8's GC callbacks, which this runtime does not export to addons ({} is missing)",
+        name.to_string_lossy()
+      )
     })
   };
   let get_current = symbol(v8::ISOLATE_GET_CURRENT)?;

@@ -14,7 +14,8 @@ use memtrace_core::instrument::{self, Cache, SourceKind};
 use memtrace_core::logfile::{self, LogTarget};
 use memtrace_core::monitor::{self, Ending, Heap, Monitor, Target};
 use memtrace_core::profiler::{Options, Profiler};
-use memtrace_core::{export, functions, report, ring, rss, signals, stacks};
+use memtrace_core::writer::LogFormat;
+use memtrace_core::{export, functions, reader, report, ring, rss, signals, stacks};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -277,6 +278,8 @@ pub struct ProfileOptions {
   pub trigger_pages: f64,
   /// `v8.getHeapStatistics().heap_size_limit`, with `gc`: what V8's heap figures are checked by.
   pub heap_limit: Option<f64>,
+  /// Binary records instead of text (see `format::binary`).
+  pub binary: Option<bool>,
 }
 
 #[napi(object)]
@@ -358,6 +361,7 @@ impl NativeProfiler {
       rss_period: Duration::from_nanos((options.rss_period_us.max(0.0) * 1000.0) as u64),
       thread: options.thread,
       trigger_pages: options.trigger_pages.max(0.0) as u64,
+      format: if options.binary == Some(true) { LogFormat::Binary } else { LogFormat::Text },
     };
     let inner = Profiler::start(&options).map_err(js_error)?;
     let path = inner.path().map(|path| path.display().to_string());
@@ -661,6 +665,45 @@ pub struct Damage {
 
 fn place(place: report::Place) -> Place {
   Place { event: place.event as f64, clock: place.clock, file: place.file, line: place.line, function: place.function }
+}
+
+/// A `_compile(content, filename, ...rest)` that calls
+/// `original.call(this, transform(content, filename, rest[0]), filename, ...rest)`, or null where
+/// V8's C++ API cannot be reached (Windows), for a wrapper in JavaScript to do it.
+#[napi(
+  ts_args_type = "transform: (content: unknown, filename: unknown, format: unknown) => unknown, original: (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown",
+  ts_return_type = "((this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown) | null"
+)]
+pub fn compile_through(env: Env, transform: Unknown, original: Unknown) -> Result<Option<Unknown<'static>>> {
+  compile::through(env, transform, original)
+}
+
+/// The first bytes of a binary log, which tell it from a text log.
+#[napi]
+pub const BINARY_LOG_SIGNATURE: &str = memtrace_core::format::binary::SIGNATURE;
+
+/// The text of the profiler log `file`, text or binary, a piece at a time; errors name it `path`.
+#[napi]
+pub struct LogText {
+  input: Box<dyn std::io::BufRead>,
+  path: String,
+}
+
+#[napi]
+impl LogText {
+  #[napi(constructor)]
+  pub fn new(file: String, path: String) -> Result<Self> {
+    let file = std::fs::File::open(&file).map_err(|err| js_error(format!("cannot open {path}: {err}")))?;
+    Ok(LogText { input: Box::new(reader::text_of(std::io::BufReader::with_capacity(1 << 20, file))), path })
+  }
+
+  /// The next piece of text, or null at the end of the log.
+  #[napi]
+  pub fn read(&mut self) -> Result<Option<Buffer>> {
+    let piece = self.input.fill_buf().map_err(|err| js_error(format!("{}: {err}", self.path)))?.to_vec();
+    self.input.consume(piece.len());
+    Ok((!piece.is_empty()).then(|| piece.into()))
+  }
 }
 
 /// Reads the profiler log `file` into totals, streaming; errors name it `path` (default: `file`)

@@ -53,6 +53,7 @@
 //!   like the message line, is written as given but for a few escapes that keep it one line
 //!   and give back any string exactly (see [`text`]).
 
+pub mod binary;
 pub mod gc;
 pub mod jsonl;
 mod parse;
