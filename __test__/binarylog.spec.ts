@@ -5,7 +5,7 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { arithmetic, cli, eventRows, fixtures, logsIn, parseLog, registerPath, root, started, tempDir, traced, until, type Log } from './support/index.js'
+import { arithmetic, cli, eventRows, fixtures, logsIn, parseLog, registerPath, root, started, tempDir, until, type Log } from './support/index.js'
 
 const program = join(fixtures, 'corpus', 'functions.cjs')
 
@@ -71,8 +71,6 @@ test('a bad log format is refused before anything runs, naming the allowed ones'
   t.is(run.status, 2)
   t.regex(run.stderr, /--log-format must be text or binary, got "csv"/)
   t.deepEqual(logsIn(dir), [])
-  const api = traced(['-e', `require(${JSON.stringify(join(root, 'dist', 'index.js'))}).profile({ logFormat: 'csv' })`])
-  t.regex(api.stderr, /TypeError: .*logFormat.*'text'.*'binary'|TypeError: .*logFormat.*text.*binary/)
   t.is(cli(['monitor', '--log-dir', dir, '--', process.execPath, '-e', '0']).status, 0)
   const [monitor] = logsIn(dir, '.jsonl')
   const text = cli(['report', '--text', monitor])
