@@ -30,14 +30,14 @@ const PROGRAMS = {
   'markdown-it': ['markdown', join(here, '..', 'node_modules'), argv.quick ? '1:4' : '1:1'],
 }
 
-/** Milliseconds from spawn to exit of `node args`, traced by `memtrace run` or not. */
-function timed(node, args, traced) {
+/** Milliseconds from spawn to exit of `node args`, untraced or under `memtrace run` with `options`. */
+function timed(node, args, options) {
   const logs = join(work, 'logs')
-  const command = traced ? [cli, 'run', '--log-dir', logs, '--', node, ...args] : args
+  const command = options ? [cli, 'run', ...options, '--log-dir', logs, '--', node, ...args] : args
   const start = process.hrtime.bigint()
   const result = spawnSync(node, command, { stdio: 'ignore' })
   const ms = Number(process.hrtime.bigint() - start) / 1e6
-  if (result.status !== 0) throw new Error(`${args.join(' ')}${traced ? ' under memtrace run' : ''}: exit code ${result.status}`)
+  if (result.status !== 0) throw new Error(`${args.join(' ')}${options ? ' under memtrace run' : ''}: exit code ${result.status}`)
   rmSync(logs, { recursive: true, force: true })
   return ms
 }
@@ -45,21 +45,25 @@ function timed(node, args, traced) {
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 try {
   console.log(`\n#### Whole processes, untraced and under \`memtrace run\` (defaults, plan cache warm): ms, median of ${rounds}\n`)
-  console.log('| Node | program | untraced | `memtrace run` | ratio |')
-  console.log('| --- | --- | ---: | ---: | ---: |')
+  console.log('| Node | program | untraced | `memtrace run` | ratio | `--no-native-calls` | ratio |')
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |')
   for (const { version, binary } of nodes) {
     for (const [name, [workload, ...inputs]] of Object.entries(PROGRAMS)) {
       const args = [join(here, 'trace-one.mjs'), workload, 'untraced', ...inputs]
-      timed(binary, args, true) // fills the plan cache
-      const times = { plain: [], traced: [] }
+      // Fill the plan cache (a plan per file and set of events).
+      timed(binary, args, [])
+      timed(binary, args, ['--no-native-calls'])
+      const times = { plain: [], traced: [], withoutNative: [] }
       for (let round = 0; round < rounds; round++) {
-        times.plain.push(timed(binary, args, false))
-        times.traced.push(timed(binary, args, true))
+        times.plain.push(timed(binary, args, null))
+        times.traced.push(timed(binary, args, []))
+        times.withoutNative.push(timed(binary, args, ['--no-native-calls']))
         process.stderr.write(`\rNode ${version}, ${name}: round ${round + 1}/${rounds}`)
       }
       process.stderr.write('\n')
-      const [plain, traced] = [median(times.plain), median(times.traced)]
-      console.log(`| ${version} | ${name} | ${plain.toFixed(0)} | ${traced.toFixed(0)} | x${(traced / plain).toFixed(2)} |`)
+      const [plain, traced, withoutNative] = [median(times.plain), median(times.traced), median(times.withoutNative)]
+      const ratio = (ms) => `${ms.toFixed(0)} | x${(ms / plain).toFixed(2)}`
+      console.log(`| ${version} | ${name} | ${plain.toFixed(0)} | ${ratio(traced)} | ${ratio(withoutNative)} |`)
     }
   }
 } finally {
