@@ -216,9 +216,11 @@ async function printText(logs: string[], optionCount: number): Promise<number> {
     const kind = await orCommandError(() => logKind(file, path))
     if (kind !== 'profile') throw usage('report', `--text prints a profiler log, and ${path} is a ${kind === 'heap' ? 'heap profile' : 'monitor log'}`)
     const text = said(() => new native.LogText(file, path))
+    // A reader that stops early (`| head`) closes the pipe: the text ends there, as `cat`'s would.
+    const closed = new Promise<true>((resolve) => process.stdout.once('error', () => resolve(true)))
     // Up to a damaged record, the text is printed; then the error says where it stops.
     for (let piece = said(() => text.read()); piece; piece = said(() => text.read())) {
-      if (!process.stdout.write(piece)) await once(process.stdout, 'drain')
+      if (!process.stdout.write(piece) && (await Promise.race([once(process.stdout, 'drain').then(() => false), closed]))) break
     }
     return 0
   } finally {
