@@ -25,9 +25,10 @@ const HELP = `Usage: memtrace report [options] <log>     (- reads the log from s
 Reads a log (streaming: logs of any size) and tells what it says. The kind of log is told by
 its first line:
 
-  a profiler log (memtrace run, profile()): events seen and rows logged, the peak RSS and
-  where it happened, the functions with the largest RSS growth and release (the sum of the
-  dRSS of their NEXT: rows), and the growth summed by package (node_modules/<package>);
+  a profiler log (memtrace run, profile(); text or binary): events seen and rows logged, the
+  peak RSS and where it happened, the functions with the largest RSS growth and release (the
+  sum of the dRSS of their NEXT: rows), and the growth summed by package
+  (node_modules/<package>);
   a monitor log (memtrace monitor, monitor(), memtrace attach): samples, the peak and when,
   and the processes;
   a heap profile (.heapprofile, from --heap or memtrace attach --heap, or saved by Chrome
