@@ -6,8 +6,9 @@
 //   node bench/compare.mjs <base commit> [<head commit>]   (head: this working tree, as built)
 //   node bench/compare.mjs --node <path to node> …
 //
-// A commit is checked out into a worktree under $MEMTRACE_COMPARE_DIR (default
-// ~/.cache/memtrace-compare), with this checkout's node_modules, and built there once.
+// A commit's files are copied (git archive, so that nothing is registered in this repository)
+// into a directory under $MEMTRACE_COMPARE_DIR (default ~/.cache/memtrace-compare), with this
+// checkout's node_modules, and built there once.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
@@ -38,13 +39,19 @@ function git(...args) {
   return result.stdout.trim()
 }
 
-/** A built checkout of `ref`: a worktree of it, built once and kept. */
+/** A built copy of `ref`'s files, built once and kept. */
 function checkout(ref) {
   const sha = git('rev-parse', '--verify', `${ref}^{commit}`)
   const dir = join(work, sha.slice(0, 12))
   if (!existsSync(join(dir, 'dist', 'register.js'))) {
     mkdirSync(work, { recursive: true })
-    if (!existsSync(dir)) git('worktree', 'add', '--detach', dir, sha)
+    if (!existsSync(dir)) {
+      const archive = spawnSync('git', ['archive', '--format=tar', sha], { cwd: root, maxBuffer: 1 << 30 })
+      if (archive.status !== 0) throw new Error(`git archive ${sha}: ${archive.stderr}`)
+      mkdirSync(dir)
+      const unpacked = spawnSync('tar', ['-x', '-C', dir], { input: archive.stdout })
+      if (unpacked.status !== 0) throw new Error(`cannot unpack ${sha} into ${dir}: ${unpacked.stderr}`)
+    }
     if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
     process.stderr.write(`building ${ref} (${sha.slice(0, 12)}) in ${dir}\n`)
     // One target directory for every checkout: cargo rebuilds only what differs.
