@@ -33,6 +33,7 @@ pub struct Options {
   pub thread: Option<u32>,
   /// The dRSS filter JS applies to events, in pages, which the writer applies to GC rows.
   pub trigger_pages: u64,
+  /// The seed's text, or binary records that read back as it (`format::binary`).
   pub format: LogFormat,
 }
 
