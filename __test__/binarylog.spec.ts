@@ -90,4 +90,9 @@ test('a bad log format is refused before anything runs, naming the allowed ones'
   const text = cli(['report', '--text', monitor])
   t.is(text.status, 2)
   t.regex(text.stderr, /--text prints a profiler log, and .*\.jsonl is a monitor log/)
+  for (const args of [['--text', program, program], ['--text', '--json', program]]) {
+    const both = cli(['report', ...args])
+    t.is(both.status, 2)
+    t.regex(both.stderr, /--text prints one log, and takes no other option/)
+  }
 })

@@ -12,7 +12,7 @@ import { growthTables, heapGrowth } from '../reports/growth.js'
 import { renderHtml } from '../reports/html.js'
 import { joinedModel, joinLogs, threadName, threadOf } from '../reports/joined.js'
 import { readHeapProfile, type HeapReport } from '../reports/heapprofile.js'
-import { heapModel, LogError, logKind, monitorModel, profileModel, readProfileLog, type Damage } from '../reports/logs.js'
+import { heapModel, isBinaryLog, LogError, logKind, monitorModel, profileModel, readProfileLog, type Damage } from '../reports/logs.js'
 import { renderSvg } from '../reports/svg.js'
 import { byStack } from '../reports/stacks.js'
 import { monitorText, renderHeapReport, renderJoined, renderReport } from '../reports/text.js'
@@ -89,7 +89,7 @@ async function readable(path: string): Promise<{ file: string; path: string; don
   let line = 0
   let binary: boolean | undefined
   for await (const chunk of (stdin ? process.stdin : createReadStream(path)) as AsyncIterable<Buffer>) {
-    binary ??= chunk.toString('latin1', 0, native.BINARY_LOG_SIGNATURE.length) === native.BINARY_LOG_SIGNATURE
+    binary ??= isBinaryLog(chunk)
     if (binary) {
       if (!out.write(chunk)) await once(out, 'drain')
       continue

@@ -30,6 +30,11 @@ export function readProfileLog(file: string, path = file, stopAtRss?: number): R
 
 export type LogKind = 'monitor' | 'profile' | 'heap'
 
+/** Whether a file whose first bytes are `start` is a binary profiler log. */
+export function isBinaryLog(start: Buffer): boolean {
+  return start.toString('latin1', 0, native.BINARY_LOG_SIGNATURE.length) === native.BINARY_LOG_SIGNATURE
+}
+
 /** Most points a chart gets; longer runs keep the highest sample of each stretch. */
 const MAX_POINTS = 20_000
 /** The largest jumps of a profile, annotated on its chart by function. */
@@ -44,7 +49,7 @@ export function logKind(file: string, path = file): LogKind {
     const buffer = Buffer.alloc(4096)
     const read = readSync(fd, buffer, 0, buffer.length, 0)
     closeSync(fd)
-    if (buffer.toString('latin1', 0, read).startsWith(native.BINARY_LOG_SIGNATURE)) return 'profile'
+    if (isBinaryLog(buffer.subarray(0, read))) return 'profile'
     ;[first, second] = buffer.toString('utf8', 0, read).split('\n')
   } catch (error) {
     const reasons: Record<string, string> = {

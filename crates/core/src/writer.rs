@@ -14,7 +14,9 @@ use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::format::binary::Encoder;
-use crate::format::{gc, header, heap_row, message_row, text, Heap, RowKind, RowWriter, What, END_OF_FILE};
+use crate::format::{
+  gc, header, heap_row, message_row, text, At, Heap, PagedRow, RowKind, RowWriter, What, END_OF_FILE,
+};
 use crate::functions;
 use crate::ring::{BadRecord, Record, Ring};
 use crate::rss;
@@ -335,7 +337,7 @@ impl Drain {
     let (event, clock_us) = self.last_row;
     let d_event = event.saturating_sub(self.reference.0);
     self.summary.rows += 1;
-    self.encoding.message(&mut self.file, (event, d_event, clock_us), &text::escape_str(&text));
+    self.encoding.message(&mut self.file, At { event, d_event, clock_us }, &text::escape_str(&text));
   }
 
   fn write_out(&mut self) -> io::Result<()> {
@@ -358,7 +360,7 @@ impl Drain {
     let d_event = record.event.saturating_sub(ref_event);
     if record.row == RowKind::Message {
       let text = self.control.messages.lock().unwrap_or_else(|p| p.into_inner()).pop_front().unwrap_or_default();
-      self.encoding.message(&mut self.file, (record.event, d_event, clock_us), &text);
+      self.encoding.message(&mut self.file, At { event: record.event, d_event, clock_us }, &text);
       return;
     }
     let rss = record.rss_pages * self.page;
@@ -375,19 +377,15 @@ impl Drain {
     if record.row == RowKind::Next && d_rss > 0 {
       *self.growth.entry(self.made_by(record)).or_default() += d_rss;
     }
-    let at = (record.event, d_event, clock_us);
-    let site = Site::Function(record.id);
-    self.encoding.event(
-      &mut self.file,
-      self.page,
-      record.row,
-      record.what,
-      at,
-      site,
-      record.rss_pages,
+    let row = PagedRow {
+      kind: record.row,
+      what: record.what,
+      at: At { event: record.event, d_event, clock_us },
+      pages: record.rss_pages,
       d_pages,
-      record.stack,
-    );
+      stack: record.stack,
+    };
+    self.encoding.event(&mut self.file, self.page, &row, Site::Function(record.id));
   }
 
   /// Who made the growth a row shows, as the report tells it (`stacks`): the row's function,
@@ -433,13 +431,20 @@ impl Drain {
         self.summary.rows += 1;
         self.summary.peak_rss = self.summary.peak_rss.max(c.rss_pages * self.page);
         let d_pages = c.rss_pages as i64 - c.rss_before_pages as i64;
-        let site = Site::Gc { kind: c.kind, duration_us: c.duration_us };
-        let at = (c.after_event, d_event, clock_us);
-        self.encoding.event(&mut self.file, self.page, RowKind::Next, What::Gc, at, site, c.rss_pages, d_pages, None);
+        let row = PagedRow {
+          kind: RowKind::Next,
+          what: What::Gc,
+          at: At { event: c.after_event, d_event, clock_us },
+          pages: c.rss_pages,
+          d_pages,
+          stack: None,
+        };
+        self.encoding.event(&mut self.file, self.page, &row, Site::Gc { kind: c.kind, duration_us: c.duration_us });
       }
       if let Some(heap) = c.heap {
         self.summary.rows += 1;
-        self.encoding.heap(&mut self.file, (c.after_event, d_event, clock_us + c.duration_us), heap);
+        let at = At { event: c.after_event, d_event, clock_us: clock_us + c.duration_us };
+        self.encoding.heap(&mut self.file, at, heap);
       }
     }
   }
@@ -479,7 +484,7 @@ enum Site {
   Gc { kind: u8, duration_us: u64 },
 }
 
-/// Rows into the file, in the log's format. Event, dEvent and clock come as `at`; RSS in pages.
+/// Rows into the file, in the log's format.
 enum Encoding {
   Text {
     rows: RowWriter,
@@ -505,21 +510,8 @@ impl Encoding {
     }
   }
 
-  #[allow(clippy::too_many_arguments)]
   #[inline]
-  fn event(
-    &mut self,
-    file: &mut PagedLines,
-    page: u64,
-    kind: RowKind,
-    what: What,
-    at: (u64, u64, u64),
-    site: Site,
-    pages: u64,
-    d_pages: i64,
-    stack: Option<u64>,
-  ) {
-    let (event, d_event, clock_us) = at;
+  fn event(&mut self, file: &mut PagedLines, page: u64, row: &PagedRow, site: Site) {
     match (self, site) {
       (Encoding::Text { rows, sites }, site) => {
         let site = match site {
@@ -528,15 +520,16 @@ impl Encoding {
             RowWriter::site(gc::FILE, 0, &gc::function(kind, duration_us)).into_vec().into()
           }
         };
+        let PagedRow { kind, what, at, pages, d_pages, stack } = *row;
         let (rss, d_rss) = (pages * page, d_pages * page as i64);
-        file.line(|out| rows.event_row(out, kind, event, d_event, clock_us, what, &site, rss, d_rss, stack));
+        file.line(|out| rows.event_row(out, kind, at.event, at.d_event, at.clock_us, what, &site, rss, d_rss, stack));
       }
       (Encoding::Binary(encoder), Site::Function(id)) => {
         define(encoder, file, id);
-        file.line(|out| encoder.event(out, kind, what, at, id, pages, d_pages, stack));
+        file.line(|out| encoder.event(out, row, id));
       }
       (Encoding::Binary(encoder), Site::Gc { kind, duration_us }) => {
-        file.line(|out| encoder.gc(out, kind, duration_us, at, pages, d_pages));
+        file.line(|out| encoder.gc(out, kind, duration_us, row));
       }
     }
   }
@@ -556,16 +549,16 @@ impl Encoding {
   }
 
   /// A MSG row; `text` escaped.
-  fn message(&mut self, file: &mut PagedLines, at: (u64, u64, u64), text: &str) {
+  fn message(&mut self, file: &mut PagedLines, at: At, text: &str) {
     match self {
-      Encoding::Text { .. } => file.line(|out| message_row(out, at.0, at.1, at.2, text)),
+      Encoding::Text { .. } => file.line(|out| message_row(out, at.event, at.d_event, at.clock_us, text)),
       Encoding::Binary(encoder) => file.line(|out| encoder.message(out, at, text)),
     }
   }
 
-  fn heap(&mut self, file: &mut PagedLines, at: (u64, u64, u64), heap: Heap) {
+  fn heap(&mut self, file: &mut PagedLines, at: At, heap: Heap) {
     match self {
-      Encoding::Text { .. } => file.line(|out| heap_row(out, at.0, at.1, at.2, heap)),
+      Encoding::Text { .. } => file.line(|out| heap_row(out, at.event, at.d_event, at.clock_us, heap)),
       Encoding::Binary(encoder) => file.line(|out| encoder.heap(out, at, heap)),
     }
   }

@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read};
 
-use super::{gc, header, heap_row, message_row, Heap, RowKind, RowWriter, What, END_OF_FILE};
+use super::{gc, header, heap_row, message_row, At, Heap, PagedRow, RowKind, RowWriter, What, END_OF_FILE};
 
 /// How a binary log starts, and a text log cannot.
 pub const SIGNATURE: &str = "memtrace binary log ";
@@ -104,50 +104,44 @@ impl Encoder {
     out.push(b'\n');
   }
 
-  /// An event row of `kind` at function `id`; RSS and dRSS in pages.
-  #[allow(clippy::too_many_arguments)]
+  /// An event row at function `id`.
   #[inline]
-  pub fn event(
-    &mut self,
-    out: &mut Vec<u8>,
-    kind: RowKind,
-    what: What,
-    at: (u64, u64, u64),
-    id: u64,
-    pages: u64,
-    d_pages: i64,
-    stack: Option<u64>,
-  ) {
-    let (event, d_event, clock_us) = at;
-    let kind_code = KINDS.iter().position(|k| *k == kind).unwrap_or(1) as u8;
-    out.extend_from_slice(&[b'E', kind_code << 4 | what as u8]);
-    self.point(out, event, d_event, clock_us);
+  pub fn event(&mut self, out: &mut Vec<u8>, row: &PagedRow, id: u64) {
+    // The index of the row's kind in KINDS.
+    let kind = match row.kind {
+      RowKind::First => 0,
+      RowKind::Prev => 2,
+      RowKind::Last => 3,
+      _ => 1,
+    };
+    out.extend_from_slice(&[b'E', kind << 4 | row.what as u8]);
+    self.point(out, row.at);
     varint(out, id);
-    self.rss(out, pages, d_pages);
-    varint(out, stack.map_or(0, |s| s + 1));
+    self.rss(out, row.pages, row.d_pages);
+    varint(out, row.stack.map_or(0, |s| s + 1));
     out.push(b'\n');
   }
 
-  /// A GC row of `kind` (a [`gc::KINDS`] index) that lasted `duration_us`.
-  pub fn gc(&mut self, out: &mut Vec<u8>, kind: u8, duration_us: u64, at: (u64, u64, u64), pages: u64, d_pages: i64) {
+  /// `row`, a garbage collection of `kind` (a [`gc::KINDS`] index) that lasted `duration_us`.
+  pub fn gc(&mut self, out: &mut Vec<u8>, kind: u8, duration_us: u64, row: &PagedRow) {
     out.push(b'G');
     out.push(kind);
     varint(out, duration_us);
-    self.point(out, at.0, at.1, at.2);
-    self.rss(out, pages, d_pages);
+    self.point(out, row.at);
+    self.rss(out, row.pages, row.d_pages);
     out.push(b'\n');
   }
 
-  pub fn message(&mut self, out: &mut Vec<u8>, at: (u64, u64, u64), text: &str) {
+  pub fn message(&mut self, out: &mut Vec<u8>, at: At, text: &str) {
     out.push(b'M');
-    self.point(out, at.0, at.1, at.2);
+    self.point(out, at);
     string(out, text);
     out.push(b'\n');
   }
 
-  pub fn heap(&mut self, out: &mut Vec<u8>, at: (u64, u64, u64), heap: Heap) {
+  pub fn heap(&mut self, out: &mut Vec<u8>, at: At, heap: Heap) {
     out.push(b'V');
-    self.point(out, at.0, at.1, at.2);
+    self.point(out, at);
     for value in [heap.used, heap.total, heap.external] {
       varint(out, value);
     }
@@ -158,12 +152,12 @@ impl Encoder {
     out.extend_from_slice(b"Z\n");
   }
 
-  fn point(&mut self, out: &mut Vec<u8>, event: u64, d_event: u64, clock_us: u64) {
-    signed(out, event.wrapping_sub(self.last.event) as i64);
-    varint(out, d_event);
-    signed(out, clock_us.wrapping_sub(self.last.clock_us) as i64);
-    self.last.event = event;
-    self.last.clock_us = clock_us;
+  fn point(&mut self, out: &mut Vec<u8>, at: At) {
+    signed(out, at.event.wrapping_sub(self.last.event) as i64);
+    varint(out, at.d_event);
+    signed(out, at.clock_us.wrapping_sub(self.last.clock_us) as i64);
+    self.last.event = at.event;
+    self.last.clock_us = at.clock_us;
   }
 
   fn rss(&mut self, out: &mut Vec<u8>, pages: u64, d_pages: i64) {

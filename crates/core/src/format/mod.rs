@@ -74,6 +74,26 @@ pub struct Heap {
   pub total: u64,
   pub external: u64,
 }
+/// Where a row stands in the event stream: its Event, dEvent and Clock (µs) columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+  pub event: u64,
+  pub d_event: u64,
+  pub clock_us: u64,
+}
+
+/// An event row as the writer has it, before its function's columns: RSS and dRSS in pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagedRow {
+  pub kind: RowKind,
+  pub what: What,
+  pub at: At,
+  pub pages: u64,
+  pub d_pages: i64,
+  /// The stack the row happened in, when the log has stacks.
+  pub stack: Option<u64>,
+}
+
 pub const END_OF_FILE: &str = "EOF";
 /// What marks a stack id, at the end of a row and in STCK rows.
 pub const STACK_MARK: char = '@';
