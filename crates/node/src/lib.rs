@@ -30,7 +30,7 @@ fn js_error(err: impl std::fmt::Display) -> Error {
 /// The resident set size of this process now, in bytes.
 #[napi]
 pub fn rss() -> Result<f64> {
-  rss::current().map(|bytes| bytes as f64).map_err(js_error)
+  rss::reported().map(|bytes| bytes as f64).map_err(js_error)
 }
 
 /// The largest resident set size this process has had, in bytes.
