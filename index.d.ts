@@ -244,12 +244,13 @@ export interface LogReport {
   collections: Array<Collection>
   /**
    * V8's heap after collections (HEAP rows), thinned: clock (seconds) and bytes used, reserved
-   * and outside the heap (external).
+   * and outside the heap (external), and of that, held by ArrayBuffers (where the log has it).
    */
   heapClock: Array<number>
   heapUsed: Array<number>
   heapTotal: Array<number>
   heapExternal: Array<number>
+  heapArrayBuffers?: Array<number>
   /** The log's call stacks as a tree, with what was made in each (a log made with stacks). */
   stacks?: Stacks
   /** Where the log stops being a log before its end, and why; the report covers what is above. */
@@ -308,6 +309,11 @@ export interface ProfileOptions {
   triggerPages: number
   /** `v8.getHeapStatistics().heap_size_limit`, with `gc`: what V8's heap figures are checked by. */
   heapLimit?: number
+  /**
+   * `process.memoryUsage().arrayBuffers` read last before the profiler is made, with `gc`:
+   * what Node's count of ArrayBuffer bytes is checked by.
+   */
+  arrayBuffers?: number
   /** Binary records instead of text (see `format::binary`). */
   binary?: boolean
 }

@@ -24,7 +24,7 @@ const shape = (log: Log) => eventRows(log).map((r) => `${r.kind} ${r.event} ${r.
 
 test('every event of a program in a binary log: its text has the rows of the text log, and report reads it as it reads text', async (t) => {
   const [text, binary] = [logOf('text'), logOf('binary')]
-  t.regex(readFileSync(binary, 'latin1').split('\n')[0], /^memtrace binary log 1: `memtrace report --text <this file>` prints it as text$/)
+  t.regex(readFileSync(binary, 'latin1').split('\n')[0], /^memtrace binary log 2: `memtrace report --text <this file>` prints it as text$/)
   const printed = cli(['report', '--text', binary])
   t.is(printed.status, 0, printed.stderr)
   const fromBinary = parseLog(printed.stdout)

@@ -57,9 +57,9 @@ try { profile({ gc: 'yes', logDir: process.argv[1] }) } catch (error) { console.
   t.regex(result.stdout, /^TypeError .*\bgc\b/)
 })
 
-test('the heap series: growing Buffers shows memory outside the JS heap growing with RSS; growing objects, the JS heap', (t) => {
+test('the heap series: growing Buffers shows memory outside the JS heap, and of it ArrayBuffers, growing with RSS; growing objects, the JS heap', (t) => {
   const MiB = 1024 * 1024
-  type Growth = { rss: number; used: number; total: number; external: number }
+  type Growth = { rss: number; used: number; total: number; external: number; arrayBuffers: number | null }
   const grown = (kind: string) => {
     const dir = tempDir(`heap-${kind}`)
     const script = join(fixtures, 'gc', 'grow.cjs')
@@ -68,16 +68,19 @@ test('the heap series: growing Buffers shows memory outside the JS heap growing 
     const [log] = logsIn(dir)
     const heap = parseLog(readFileSync(log, 'utf8')).rows.filter((r) => r.kind === 'HEAP')
     t.true(heap.length >= 20, `${heap.length} HEAP rows`)
+    // Node's count of ArrayBuffer bytes, read natively on every supported Node.
+    t.true(heap.every((r) => r.arrayBuffers !== null), JSON.stringify(heap[0]))
     const text = cli(['report', log]).stdout
     return { growth: JSON.parse(cli(['report', '--json', log]).stdout).heapGrowth as Growth, text }
   }
   const buffers = grown('buffers')
   t.true(buffers.growth.external >= 60 * MiB && buffers.growth.rss >= 60 * MiB, JSON.stringify(buffers.growth))
   t.true(Math.abs(buffers.growth.used) < 8 * MiB, JSON.stringify(buffers.growth))
-  t.regex(buffers.text, /most of the growth: external\n/)
+  t.true(buffers.growth.arrayBuffers! >= 60 * MiB && buffers.growth.arrayBuffers! <= buffers.growth.external + MiB, JSON.stringify(buffers.growth))
+  t.regex(buffers.text, /\(of which Buffers and ArrayBuffers \+[\d.]+ MiB\) .*most of the growth: external\n/)
   const objects = grown('objects')
   t.true(objects.growth.used >= 40 * MiB && objects.growth.total >= objects.growth.used, JSON.stringify(objects.growth))
-  t.true(Math.abs(objects.growth.external) < 8 * MiB, JSON.stringify(objects.growth))
+  t.true(Math.abs(objects.growth.external) < 8 * MiB && Math.abs(objects.growth.arrayBuffers!) < 8 * MiB, JSON.stringify(objects.growth))
   t.regex(objects.text, /most of the growth: the JS heap\n/)
 })
 
@@ -118,6 +121,7 @@ test('--chrome-trace writes the Trace Event Format: RSS and heap counters, rows 
   // Each row an instant (or a slice, for a collection), and each MSG row an instant too.
   t.is(count('i') + count('X'), rows.length + parsed.rows.filter((r) => r.kind === 'MSG').length)
   t.true(count('C', 'V8 heap') >= 20)
+  t.true(traceEvents.filter((e) => e.name === 'V8 heap').every((e) => typeof e.args?.arrayBuffers === 'number'))
   const grown = traceEvents.filter((e) => e.ph === 'i' && e.name === 'Buffer.alloc')
   t.true(grown.length > 0 && grown.every((e) => (e.args as { file: string }).file.endsWith('grow.cjs')))
 })

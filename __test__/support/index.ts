@@ -150,6 +150,8 @@ export interface HeapRow {
   used: number
   total: number
   external: number
+  /** Part of external: ArrayBuffers' bytes, where the runtime let them be read. */
+  arrayBuffers: number | null
 }
 
 export type Row = EventRow | MessageRow | HeapRow
@@ -184,7 +186,7 @@ const EVENT_ROW =
   /^(FRST|NEXT|PREV|LAST): (\d+) +\+(\d+) +(\d+\.\d{6}) +([A-Z_]+) +(.*?) *#( *\d+) (.*?) +(\d+) +(-?\d+)(?: @(\d+))?$/
 const STACK_ROW = /^STCK: @(\d+) +@(\d+) +(.*?) *#( *\d+) (.*)$/
 const MESSAGE_ROW = /^MSG: {2}(\d+) +\+(\d+) +(\d+\.\d{6}) +#(?: (.*))?$/
-const HEAP_ROW = /^HEAP: (\d+) +\+(\d+) +(\d+\.\d{6}) +# used (\d+) total (\d+) external (\d+)$/
+const HEAP_ROW = /^HEAP: (\d+) +\+(\d+) +(\d+\.\d{6}) +# used (\d+) total (\d+) external (\d+)(?: arrayBuffers (\d+))?$/
 
 /** User text as the log writes it (see crates/core/src/format/text.rs), back to the string it was. */
 export function unescapeText(text: string): string {
@@ -237,8 +239,8 @@ export function parseLog(text: string, { allowIncomplete = false } = {}): Log {
     const h = HEAP_ROW.exec(line)
     if (h) {
       expect(events > 0 && !ended, 'a HEAP row comes between FRST and LAST')
-      const [event, dEvent, clock, used, total, external] = h.slice(1).map(Number)
-      rows.push({ kind: 'HEAP', event, dEvent, clock, used, total, external })
+      const [event, dEvent, clock, used, total, external] = h.slice(1, 7).map(Number)
+      rows.push({ kind: 'HEAP', event, dEvent, clock, used, total, external, arrayBuffers: h[7] === undefined ? null : Number(h[7]) })
       continue
     }
     const st = STACK_ROW.exec(line)

@@ -430,6 +430,8 @@ export function start(options: ProfileOptions | undefined, origin: Origin = {}):
     binary: logFormat === 'binary',
     // node:v8 only when asked for: it loads Node's streams, which a process may never need.
     heapLimit: gc ? (require('node:v8') as typeof import('node:v8')).getHeapStatistics().heap_size_limit : undefined,
+    // Read last, so that nothing allocates an ArrayBuffer between this and the native check.
+    arrayBuffers: gc ? process.memoryUsage().arrayBuffers : undefined,
   })
   const memory = profiler.memory()
   const recording: Recording = {

@@ -156,10 +156,14 @@ export interface HeapGrowth {
   total: number
   /** Memory outside the JS heap that JS objects hold (Buffers and ArrayBuffers among it). */
   external: number
+  /** The part of `external` that ArrayBuffers and Buffers hold, where the log has it. */
+  arrayBuffers: number | null
 }
 
 /** The growth of RSS and of V8's heap figures between the first and last HEAP rows, if two. */
-export function heapGrowth(report: Pick<LogReport, 'heapClock' | 'heapUsed' | 'heapTotal' | 'heapExternal' | 'timelineClock' | 'timelineRss'>): HeapGrowth | null {
+export function heapGrowth(
+  report: Pick<LogReport, 'heapClock' | 'heapUsed' | 'heapTotal' | 'heapExternal' | 'heapArrayBuffers' | 'timelineClock' | 'timelineRss'>,
+): HeapGrowth | null {
   const n = report.heapClock.length
   if (n < 2) return null
   const from = report.heapClock[0]
@@ -177,6 +181,7 @@ export function heapGrowth(report: Pick<LogReport, 'heapClock' | 'heapUsed' | 'h
     used: report.heapUsed[n - 1] - report.heapUsed[0],
     total: report.heapTotal[n - 1] - report.heapTotal[0],
     external: report.heapExternal[n - 1] - report.heapExternal[0],
+    arrayBuffers: report.heapArrayBuffers ? report.heapArrayBuffers[n - 1] - report.heapArrayBuffers[0] : null,
   }
 }
 
@@ -196,7 +201,8 @@ export function describeHeapGrowth(growth: HeapGrowth, format: (bytes: number) =
   const most = parts.reduce((a, b) => (b[1] > a[1] ? b : a))
   return (
     `from the first collection (${growth.from.toFixed(3)} s) to the last (${growth.to.toFixed(3)} s): RSS ${signed(growth.rss)} = ` +
-    `JS heap ${signed(growth.total)} (in use ${signed(growth.used)}) + external (Buffers, ArrayBuffers) ${signed(growth.external)} + ` +
+    `JS heap ${signed(growth.total)} (in use ${signed(growth.used)}) + external ${signed(growth.external)} ` +
+    (growth.arrayBuffers === null ? '(Buffers, ArrayBuffers among it) + ' : `(of which Buffers and ArrayBuffers ${signed(growth.arrayBuffers)}) + `) +
     `native memory ${signed(native)}${growth.rss > 0 ? `; most of the growth: ${most[0]}` : ''}`
   )
 }

@@ -321,6 +321,7 @@ export function profileModel(file: string, path = file, top = 20, heapProfile: H
         { name: 'heapUsed', values: log.heapUsed },
         { name: 'heapTotal', values: log.heapTotal },
         { name: 'external', values: log.heapExternal, secondary: true },
+        ...(log.heapArrayBuffers ? [{ name: 'arrayBuffers', values: log.heapArrayBuffers, secondary: true }] : []),
       ],
       markers: [],
       peak: null,

@@ -582,7 +582,13 @@ mod tests {
       writer.event_row(&mut out, RowKind::Next, event, 1, 4000, What::Gc, &site, 4 << 20, d_rss, None);
     }
     for (event, used) in [(2, 3 << 20), (4, 5 << 20)] {
-      heap_row(&mut out, event, 0, 4100, Heap { used, total: 8 << 20, external: 1 << 20 });
+      heap_row(
+        &mut out,
+        event,
+        0,
+        4100,
+        Heap { used, total: 8 << 20, external: 1 << 20, array_buffers: Some(1 << 19) },
+      );
     }
     writer.event_row(&mut out, RowKind::Last, 5, 1, 6000, What::Line, &main, 4 << 20, 0, None);
     out.extend_from_slice(b"EOF\n");

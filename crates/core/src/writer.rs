@@ -795,7 +795,7 @@ mod tests {
       rss_before_pages: 9000,
       rss_pages: 100,
       trigger_pages: 1,
-      heap: Some(Heap { used: 1, total: 2, external: 3 }),
+      heap: Some(Heap { used: 1, total: 2, external: 3, array_buffers: None }),
     }];
     let text = String::from_utf8(written_as(LogFormat::Text, Some("a message"), &collections, &records)).unwrap();
     let binary = written_as(LogFormat::Binary, Some("a message"), &collections, &records);
@@ -838,7 +838,7 @@ mod tests {
       trigger_pages: 4,
       heap: None,
     };
-    let heap = Heap { used: 5 << 20, total: 8 << 20, external: 1 << 20 };
+    let heap = Heap { used: 5 << 20, total: 8 << 20, external: 1 << 20, array_buffers: Some(1 << 19) };
     let collections = [
       collection(1, 0, 110, 90),
       // It moved RSS less than the filter: not written.

@@ -10,11 +10,18 @@
 //! JavaScript. `HeapStatistics` is a C++ class whose fields V8 has kept in one order for years;
 //! its layout is checked against what JavaScript's `v8.getHeapStatistics()` says the heap's
 //! limit is before it is trusted, and without a match the GC rows come without HEAP rows.
+//! What ArrayBuffers hold (`process.memoryUsage().arrayBuffers`) V8 does not count: Node's
+//! allocator for them does, in a field that `process.memoryUsage()` reads through an inline
+//! C++ accessor. Its place (the first word after the vtable pointer from Node 24, the second
+//! from Node 20 to 22, after a 4-byte flag) is trusted only where one of the two holds what
+//! JavaScript read a moment before and the other does not; elsewhere HEAP rows go without
+//! arrayBuffers.
 //! (`perf_hooks` reports collections too, but only once the event loop turns: a program busy
 //! for seconds would get its GC rows at the end, or not at all.)
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_void, CStr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use memtrace_core::format::Heap;
@@ -25,6 +32,11 @@ use crate::v8;
 
 /// `v8::Isolate::GetHeapStatistics(HeapStatistics*)`, `this` first.
 type GetHeapStatistics = unsafe extern "C" fn(*mut c_void, *mut u64);
+/// `v8::Isolate::GetArrayBufferAllocator()`, `this` first.
+type GetArrayBufferAllocator = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
+/// Where Node's `NodeArrayBufferAllocator` may keep its `std::atomic<size_t> total_mem_usage_`:
+/// words of the object.
+const ALLOCATED_WORDS: [usize; 2] = [1, 2];
 /// Room for `v8::HeapStatistics` (14 words in V8 11 to 14), and its fields' places in it.
 const STATISTICS_WORDS: usize = 32;
 const TOTAL: usize = 0;
@@ -42,6 +54,8 @@ thread_local! {
   static INSTALLED: Cell<bool> = const { Cell::new(false) };
   /// This thread's isolate and V8's function for its heap figures, once their layout is checked.
   static HEAP: Cell<Option<(*mut c_void, GetHeapStatistics)>> = const { Cell::new(None) };
+  /// Node's count of the bytes this thread's ArrayBuffers hold, once its place is checked.
+  static ARRAY_BUFFERS: Cell<Option<&'static AtomicU64>> = const { Cell::new(None) };
 }
 
 /// V8's heap figures now, where they can be read.
@@ -51,15 +65,23 @@ fn heap() -> Option<Heap> {
   // SAFETY: `get` is V8's GetHeapStatistics and `isolate` this thread's (see `install`); it
   // writes a HeapStatistics, which `words` has room for.
   unsafe { get(isolate, words.as_mut_ptr()) };
-  Some(Heap { used: words[USED], total: words[TOTAL], external: words[EXTERNAL] })
+  let array_buffers = ARRAY_BUFFERS.try_with(Cell::get).ok().flatten().map(|bytes| bytes.load(Ordering::Relaxed));
+  Some(Heap { used: words[USED], total: words[TOTAL], external: words[EXTERNAL], array_buffers })
+}
+
+/// What JavaScript read of the heap just before, to check the places of V8's and Node's
+/// figures by.
+pub struct Expected {
+  /// `v8.getHeapStatistics().heap_size_limit`.
+  pub heap_limit: u64,
+  /// `process.memoryUsage().arrayBuffers`.
+  pub array_buffers: Option<u64>,
 }
 
 /// Records the collections of this thread into `collections` until [`unwatch`]`(id)`.
-/// `heap_limit` is the heap's limit as `v8.getHeapStatistics()` gives it, to check V8's layout
-/// of its heap figures by.
-pub fn watch(id: u64, collections: Collections, heap_limit: u64) -> Result<(), String> {
+pub fn watch(id: u64, collections: Collections, expected: Expected) -> Result<(), String> {
   if !INSTALLED.get() {
-    install(heap_limit)?;
+    install(expected)?;
     INSTALLED.set(true);
   }
   WATCHERS.with_borrow_mut(|watchers| watchers.push((id, collections)));
@@ -96,7 +118,7 @@ extern "C" fn epilogue(_isolate: *mut c_void, gc_type: i32, _flags: i32, _data: 
   });
 }
 
-fn install(heap_limit: u64) -> Result<(), String> {
+fn install(expected: Expected) -> Result<(), String> {
   type Callback = extern "C" fn(*mut c_void, i32, i32, *mut c_void);
   type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
   // Member functions take `this` first (Itanium C++ ABI): (isolate, callback, data, filter).
@@ -120,6 +142,7 @@ fn install(heap_limit: u64) -> Result<(), String> {
   let add_prologue = symbol(c"_ZN2v87Isolate21AddGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
   let add_epilogue = symbol(c"_ZN2v87Isolate21AddGCEpilogueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
   let get_heap = v8::symbol(c"_ZN2v87Isolate17GetHeapStatisticsEPNS_14HeapStatisticsE");
+  let get_allocator = v8::symbol(c"_ZN2v87Isolate23GetArrayBufferAllocatorEv");
   // SAFETY: the symbols are V8's functions of these signatures (see the module comment), called
   // on a JS thread, whose isolate GetCurrent returns. The callbacks live as long as the addon.
   unsafe {
@@ -132,8 +155,20 @@ fn install(heap_limit: u64) -> Result<(), String> {
       let get_heap = std::mem::transmute::<*mut c_void, GetHeapStatistics>(get_heap);
       let mut words = [0u64; STATISTICS_WORDS];
       get_heap(isolate, words.as_mut_ptr());
-      if words[LIMIT] == heap_limit && words[USED] <= words[TOTAL] && words[TOTAL] <= heap_limit {
+      let limit = expected.heap_limit;
+      if words[LIMIT] == limit && words[USED] <= words[TOTAL] && words[TOTAL] <= limit {
         HEAP.set(Some((isolate, get_heap)));
+      }
+    }
+    // A count of zero would match too many places to prove this one.
+    if let (Some(get_allocator), Some(bytes @ 1..)) = (get_allocator, expected.array_buffers) {
+      let allocator = std::mem::transmute::<*mut c_void, GetArrayBufferAllocator>(get_allocator)(isolate);
+      if !allocator.is_null() && allocator.align_offset(8) == 0 {
+        // The allocator lives as long as the isolate, and the profilers that read it stop first.
+        let words = ALLOCATED_WORDS.map(|word| AtomicU64::from_ptr(allocator.cast::<u64>().add(word)));
+        if let [count] = words.iter().filter(|count| count.load(Ordering::Relaxed) == bytes).collect::<Vec<_>>()[..] {
+          ARRAY_BUFFERS.set(Some(count));
+        }
       }
     }
     std::mem::transmute::<*mut c_void, AddCallback>(add_prologue)(isolate, prologue, std::ptr::null_mut(), ALL_KINDS);

@@ -278,6 +278,9 @@ pub struct ProfileOptions {
   pub trigger_pages: f64,
   /// `v8.getHeapStatistics().heap_size_limit`, with `gc`: what V8's heap figures are checked by.
   pub heap_limit: Option<f64>,
+  /// `process.memoryUsage().arrayBuffers` read last before the profiler is made, with `gc`:
+  /// what Node's count of ArrayBuffer bytes is checked by.
+  pub array_buffers: Option<f64>,
   /// Binary records instead of text (see `format::binary`).
   pub binary: Option<bool>,
 }
@@ -351,7 +354,10 @@ impl NativeProfiler {
   #[napi(constructor)]
   pub fn new(options: ProfileOptions) -> Result<Self> {
     let gc_rows = options.gc.unwrap_or(false);
-    let heap_limit = options.heap_limit.unwrap_or(0.0) as u64;
+    let expected = gc::Expected {
+      heap_limit: options.heap_limit.unwrap_or(0.0) as u64,
+      array_buffers: options.array_buffers.map(|bytes| bytes as u64),
+    };
     let log =
       if options.discard == Some(true) { LogTarget::Discard } else { log_target(options.log_file, options.log_dir)? };
     let options = Options {
@@ -370,7 +376,7 @@ impl NativeProfiler {
     // Without V8's GC callbacks (Windows, another runtime) the profiler records all the same,
     // and says why it has no GC rows.
     let no_gc_rows = if gc_rows {
-      gc::watch(id, inner.collections().expect("a profiler just started has a writer"), heap_limit).err()
+      gc::watch(id, inner.collections().expect("a profiler just started has a writer"), expected).err()
     } else {
       None
     };
@@ -566,11 +572,12 @@ pub struct LogReport {
   /// The GC rows with the largest |dRSS|, largest first.
   pub collections: Vec<Collection>,
   /// V8's heap after collections (HEAP rows), thinned: clock (seconds) and bytes used, reserved
-  /// and outside the heap (external).
+  /// and outside the heap (external), and of that, held by ArrayBuffers (where the log has it).
   pub heap_clock: Vec<f64>,
   pub heap_used: Vec<f64>,
   pub heap_total: Vec<f64>,
   pub heap_external: Vec<f64>,
+  pub heap_array_buffers: Option<Vec<f64>>,
   /// The log's call stacks as a tree, with what was made in each (a log made with stacks).
   pub stacks: Option<Stacks>,
   /// Where the log stops being a log before its end, and why; the report covers what is above.
@@ -768,6 +775,7 @@ pub fn read_log(file: String, path: Option<String>, stop_at_rss: Option<f64>) ->
     heap_used: report.heap.iter().map(|(_, heap)| heap.used as f64).collect(),
     heap_total: report.heap.iter().map(|(_, heap)| heap.total as f64).collect(),
     heap_external: report.heap.iter().map(|(_, heap)| heap.external as f64).collect(),
+    heap_array_buffers: report.heap.iter().map(|(_, heap)| heap.array_buffers.map(|bytes| bytes as f64)).collect(),
     stacks: report.stacks.map(Stacks::from),
     damage: report.damage.map(Damage::from),
   })

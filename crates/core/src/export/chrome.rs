@@ -95,11 +95,12 @@ impl<W: Write> Trace<W> {
           self.emit(row.raw("args", &args))?;
         }
         Ok(Some(LogRow::Heap { clock, heap, .. })) => {
-          let args = Object::new()
-            .number("used", heap.used)
-            .number("total", heap.total)
-            .number("external", heap.external)
-            .finish_inline();
+          let mut args =
+            Object::new().number("used", heap.used).number("total", heap.total).number("external", heap.external);
+          if let Some(bytes) = heap.array_buffers {
+            args = args.number("arrayBuffers", bytes);
+          }
+          let args = args.finish_inline();
           self.emit(event("V8 heap", "C", clock).raw("args", &args))?;
         }
         Ok(Some(LogRow::Message { clock, text, .. })) => {
@@ -148,7 +149,7 @@ mod tests {
     writer.event_row(&mut log, RowKind::Next, 1, 1, 1500, What::Return, &main, 3 << 20, 2 << 20, None);
     let site = RowWriter::site(gc::FILE, 0, &gc::function(0, 2500));
     writer.event_row(&mut log, RowKind::Next, 1, 0, 1000, What::Gc, &site, 2 << 20, -(1 << 20), None);
-    heap_row(&mut log, 1, 0, 3500, Heap { used: 5, total: 8, external: 1 });
+    heap_row(&mut log, 1, 0, 3500, Heap { used: 5, total: 8, external: 1, array_buffers: None });
     message_row(&mut log, 1, 0, 4000, "a \"quoted\" mark");
     writer.event_row(&mut log, RowKind::Last, 2, 1, 5000, What::Line, &main, 2 << 20, 0, None);
     log.extend_from_slice(b"EOF\n");

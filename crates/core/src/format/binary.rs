@@ -19,7 +19,7 @@
 //! | `E` | FRST, NEXT, PREV, LAST | kind << 4 \| What, Δevent, dEvent, Δclock µs, function id, ΔRSS, dRSS, 0 or stack + 1 |
 //! | `G` | GC | GC kind, duration µs, Δevent, dEvent, Δclock µs, ΔRSS, dRSS |
 //! | `M` | MSG | Δevent, dEvent, Δclock µs, text (escaped) |
-//! | `V` | HEAP | Δevent, dEvent, Δclock µs, used, total, external |
+//! | `V` | HEAP | Δevent, dEvent, Δclock µs, used, total, external, 0 or arrayBuffers + 1 (since version 2) |
 //! | `Z` | EOF | |
 
 use std::collections::HashMap;
@@ -30,7 +30,9 @@ use super::{gc, header, heap_row, message_row, At, Heap, PagedRow, RowKind, RowW
 /// How a binary log starts, and a text log cannot.
 pub const SIGNATURE: &str = "memtrace binary log ";
 /// The first line of a binary log: [`SIGNATURE`], the version, and how to read it.
-pub const MAGIC: &[u8] = b"memtrace binary log 1: `memtrace report --text <this file>` prints it as text\n";
+pub const MAGIC: &[u8] = b"memtrace binary log 2: `memtrace report --text <this file>` prints it as text\n";
+/// Version 1 differs only in its HEAP records, which have no arrayBuffers; it is read too.
+const MAGIC_1: &[u8] = b"memtrace binary log 1: `memtrace report --text <this file>` prints it as text\n";
 
 const KINDS: [RowKind; 4] = [RowKind::First, RowKind::Next, RowKind::Prev, RowKind::Last];
 
@@ -142,7 +144,7 @@ impl Encoder {
   pub fn heap(&mut self, out: &mut Vec<u8>, at: At, heap: Heap) {
     out.push(b'V');
     self.point(out, at);
-    for value in [heap.used, heap.total, heap.external] {
+    for value in [heap.used, heap.total, heap.external, heap.array_buffers.map_or(0, |bytes| bytes + 1)] {
       varint(out, value);
     }
     out.push(b'\n');
@@ -198,6 +200,8 @@ pub struct TextOf<R> {
   sites: HashMap<u64, Box<[u8]>>,
   last: Last,
   page: u64,
+  /// The log's version, from its first line.
+  version: u8,
   done: bool,
 }
 
@@ -216,6 +220,7 @@ impl<R: BufRead> TextOf<R> {
       sites: HashMap::new(),
       last: Last::default(),
       page: 0,
+      version: 0,
       done: false,
     }
   }
@@ -246,7 +251,12 @@ impl<R: BufRead> TextOf<R> {
     let mut magic = vec![0; MAGIC.len()];
     self.input.read_exact(&mut magic)?;
     self.offset += magic.len() as u64;
-    if magic != MAGIC || self.byte()? != b'H' {
+    self.version = match magic.as_slice() {
+      MAGIC => 2,
+      MAGIC_1 => 1,
+      _ => return Err(invalid("not a memtrace binary log of this version")),
+    };
+    if self.byte()? != b'H' {
       return Err(invalid("not a memtrace binary log of this version"));
     }
     self.page = self.varint()?;
@@ -303,7 +313,9 @@ impl<R: BufRead> TextOf<R> {
       }
       b'V' => {
         let (event, d_event, clock_us) = self.point()?;
-        let heap = Heap { used: self.varint()?, total: self.varint()?, external: self.varint()? };
+        let (used, total, external) = (self.varint()?, self.varint()?, self.varint()?);
+        let array_buffers = if self.version >= 2 { self.varint()?.checked_sub(1) } else { None };
+        let heap = Heap { used, total, external, array_buffers };
         heap_row(&mut self.text, event, d_event, clock_us, heap);
       }
       b'Z' => {
@@ -433,5 +445,37 @@ mod tests {
       assert_eq!(text.signed().unwrap(), value);
     }
     assert_eq!(text.varint().unwrap(), u64::MAX);
+  }
+
+  #[test]
+  fn heap_records_keep_array_buffers_and_version_1_logs_still_read() {
+    let heaps = [
+      Heap { used: 5 << 20, total: 8 << 20, external: 3 << 20, array_buffers: Some(2 << 20) },
+      Heap { used: 5 << 20, total: 8 << 20, external: 3 << 20, array_buffers: None },
+    ];
+    let text_of = |log: &[u8]| {
+      let mut text = String::new();
+      TextOf::new(log).read_to_string(&mut text).unwrap();
+      text
+    };
+    let mut log = Encoder::head(4096, None);
+    let mut expected = header(None).into_bytes();
+    let mut encoder = Encoder::default();
+    for (n, heap) in heaps.into_iter().enumerate() {
+      let at = At { event: n as u64, d_event: 0, clock_us: 10 * n as u64 };
+      encoder.heap(&mut log, at, heap);
+      heap_row(&mut expected, at.event, 0, at.clock_us, heap);
+    }
+    assert_eq!(text_of(&log), String::from_utf8(expected).unwrap());
+
+    // Version 1: a record without the last figure (here the 0 of arrayBuffers not known).
+    let mut old = MAGIC_1.to_vec();
+    old.extend_from_slice(&Encoder::head(4096, None)[MAGIC.len()..]);
+    Encoder::default().heap(&mut old, At { event: 1, d_event: 0, clock_us: 10 }, heaps[1]);
+    assert_eq!(old.pop(), Some(b'\n'));
+    assert_eq!(old.pop(), Some(0));
+    old.push(b'\n');
+    let text = text_of(&old);
+    assert!(text.ends_with("# used 5242880 total 8388608 external 3145728\n"), "{text}");
   }
 }

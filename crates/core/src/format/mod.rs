@@ -36,9 +36,11 @@
 //!   trigger. It is no reference for the rows after it: they count from the event row before,
 //!   as JS filters events, so their dRSS may count the collection's again.
 //! * HEAP: V8's heap just after each collection (with `gc`), after its GC row, at the clock it
-//!   ended: `HEAP: 302 +0 0.005102 # used 10934512 total 16777216 external 2351230`, bytes of
-//!   the JS heap used and reserved, and of memory outside it that JS objects hold (Buffers and
-//!   ArrayBuffers among it). A series, not events: one for every collection, unfiltered.
+//!   ended: `HEAP: 302 +0 0.005102 # used 10934512 total 16777216 external 2351230 arrayBuffers 1048576`,
+//!   bytes of the JS heap used and reserved, of memory outside it that JS objects hold
+//!   (external), and of that, what ArrayBuffers and Buffers hold (arrayBuffers, where the
+//!   runtime lets it be read; the figure is left out otherwise). A series, not events: one for
+//!   every collection, unfiltered.
 //! * STCK: a call stack, written before the first row that names it (with the profiler's
 //!   `stacks`, the default): `STCK: @17 @12 <File> #<line> <Function>` is stack 17, stack 12
 //!   with that function called on top of it. Stack `@0` is the empty one: top-level code.
@@ -73,6 +75,9 @@ pub struct Heap {
   pub used: u64,
   pub total: u64,
   pub external: u64,
+  /// Part of `external`: the memory of ArrayBuffers (Buffers among them), as
+  /// `process.memoryUsage().arrayBuffers` counts it; None where it could not be read.
+  pub array_buffers: Option<u64>,
 }
 /// Where a row stands in the event stream: its Event, dEvent and Clock (µs) columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

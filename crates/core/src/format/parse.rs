@@ -69,13 +69,16 @@ pub fn parse_row(line: &str) -> Result<LogRow<'_>, ParseError> {
     if token(&mut rest) != "#" {
       return Err(bad("a HEAP: row has no '#' before its figures"));
     }
-    let mut figure = |name: &str| {
-      if token(&mut rest) != name {
-        return Err(bad(format!("a HEAP: row has no {name} figure")));
-      }
-      number(token(&mut rest), name)
+    let missing = |name: &str| bad(format!("a HEAP: row has no {name} figure"));
+    let mut figure = |name: &str| match token(&mut rest) {
+      "" => Ok(None),
+      found if found == name => number(token(&mut rest), name).map(Some),
+      _ => Err(missing(name)),
     };
-    let heap = Heap { used: figure("used")?, total: figure("total")?, external: figure("external")? };
+    let mut required = |name: &str| figure(name)?.ok_or_else(|| missing(name));
+    let (used, total, external) = (required("used")?, required("total")?, required("external")?);
+    // Logs from runtimes where it cannot be read, and from before it was written, have no arrayBuffers.
+    let heap = Heap { used, total, external, array_buffers: figure("arrayBuffers")? };
     return Ok(LogRow::Heap { event, d_event, clock, heap });
   }
   if let Some(mut rest) = line.strip_prefix(RowKind::Stack.prefix()) {

@@ -63,9 +63,12 @@ pub fn heap_row(out: &mut Vec<u8>, event: u64, d_event: u64, clock_us: u64, heap
   let mut itoa = itoa::Buffer::new();
   out.extend_from_slice(HEAP_PREFIX.as_bytes());
   push_event_clock(out, event, d_event, clock_us);
-  for (name, value) in [(" # used ", heap.used), (" total ", heap.total), (" external ", heap.external)] {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(itoa.format(value).as_bytes());
+  let figures = [(" # used ", Some(heap.used)), (" total ", Some(heap.total)), (" external ", Some(heap.external))];
+  for (name, value) in figures.into_iter().chain([(" arrayBuffers ", heap.array_buffers)]) {
+    if let Some(value) = value {
+      out.extend_from_slice(name.as_bytes());
+      out.extend_from_slice(itoa.format(value).as_bytes());
+    }
   }
   out.push(b'\n');
 }
@@ -242,17 +245,35 @@ mod tests {
   #[test]
   fn heap_rows_name_their_figures() {
     let mut out = Vec::new();
-    heap_row(&mut out, 302, 0, 5_102, Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230 });
+    heap_row(
+      &mut out,
+      302,
+      0,
+      5_102,
+      Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230, array_buffers: Some(1_048_576) },
+    );
     let text = String::from_utf8(out).unwrap();
-    assert_eq!(text, "HEAP: 302          +0      0.005102     # used 10934512 total 16777216 external 2351230\n");
+    assert_eq!(
+      text,
+      "HEAP: 302          +0      0.005102     # used 10934512 total 16777216 external 2351230 arrayBuffers 1048576\n"
+    );
     assert_eq!(
       crate::format::parse_row(text.trim_end()).unwrap(),
       crate::format::LogRow::Heap {
         event: 302,
         d_event: 0,
         clock: 0.005102,
-        heap: Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230 }
+        heap: Heap { used: 10_934_512, total: 16_777_216, external: 2_351_230, array_buffers: Some(1_048_576) }
       }
+    );
+    // Where arrayBuffers cannot be read, the row goes without it, as rows written before it did.
+    let mut out = Vec::new();
+    let heap = Heap { array_buffers: None, ..Heap::default() };
+    heap_row(&mut out, 1, 0, 0, heap);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.ends_with("# used 0 total 0 external 0\n"), "{text}");
+    assert!(
+      matches!(crate::format::parse_row(text.trim_end()), Ok(crate::format::LogRow::Heap { heap: read, .. }) if read == heap)
     );
   }
 
