@@ -3,24 +3,25 @@
 //!
 //! Node-API has no GC hooks, but V8's C++ API has: `v8::Isolate::GetCurrent` and
 //! `AddGCPrologueCallback`/`AddGCEpilogueCallback` (the forms with a data pointer, stable from
-//! Node 20 to 26), found through [`v8`]; a runtime without them records without GC rows. The
-//! callbacks run on the collected thread, during the collection, and do little: a clock read
-//! and an RSS read before and after, V8's heap figures (`Isolate::GetHeapStatistics`, as Node's own `v8.GCProfiler`
-//! reads them after each collection) and a queue push for the writer, nothing that touches
-//! JavaScript. `HeapStatistics` is a C++ class whose fields V8 has kept in one order for years;
-//! its layout is checked against what JavaScript's `v8.getHeapStatistics()` says the heap's
-//! limit is before it is trusted, and without a match the GC rows come without HEAP rows.
-//! What ArrayBuffers hold (`process.memoryUsage().arrayBuffers`) V8 does not count: Node's
-//! allocator for them does, in a field that `process.memoryUsage()` reads through an inline
-//! C++ accessor. Its place (the first word after the vtable pointer from Node 24, the second
-//! from Node 20 to 22, after a 4-byte flag) is trusted only where one of the two holds what
-//! JavaScript read a moment before and the other does not; elsewhere HEAP rows go without
-//! arrayBuffers.
+//! Node 20 to 26), found through [`v8`] under the name each platform's C++ ABI gives them; a
+//! runtime without them records without GC rows. The callbacks run on the collected thread,
+//! during the collection, and do little: a clock read and an RSS read before and after, V8's
+//! heap figures (`Isolate::GetHeapStatistics`, as Node's own `v8.GCProfiler` reads them after
+//! each collection) and a queue push for the writer, nothing that touches JavaScript.
 //! (`perf_hooks` reports collections too, but only once the event loop turns: a program busy
 //! for seconds would get its GC rows at the end, or not at all.)
+//!
+//! `HeapStatistics` is a C++ class whose fields V8 has kept in one order for years; its layout
+//! is checked against what JavaScript's `v8.getHeapStatistics()` says the heap's limit is
+//! before it is trusted, and without a match the GC rows come without HEAP rows. What
+//! ArrayBuffers hold (`process.memoryUsage().arrayBuffers`) V8 does not count: Node's allocator
+//! for them does, in a field that `process.memoryUsage()` reads through an inline C++ accessor.
+//! Its place (the first word after the vtable pointer from Node 24, the second from Node 20 to
+//! 22, after a 4-byte flag) is trusted only where one of the two holds what JavaScript read a
+//! moment before and the other does not; elsewhere HEAP rows go without arrayBuffers.
 
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_void, CStr};
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -121,28 +122,34 @@ extern "C" fn epilogue(_isolate: *mut c_void, gc_type: i32, _flags: i32, _data: 
 fn install(expected: Expected) -> Result<(), String> {
   type Callback = extern "C" fn(*mut c_void, i32, i32, *mut c_void);
   type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
-  // Member functions take `this` first (Itanium C++ ABI): (isolate, callback, data, filter).
+  // Member functions take `this` first, under both ABIs: (isolate, callback, data, filter).
   type AddCallback = unsafe extern "C" fn(*mut c_void, Callback, *mut c_void, i32);
   const ALL_KINDS: i32 = 0x1f;
-  if cfg!(windows) {
-    return Err(
-      "GC rows are not available on Windows yet: V8's GC callbacks are reached through C++ names that differ there"
-        .into(),
-    );
-  }
-  let symbol = |name: &CStr| {
+  let symbol = |name: v8::Name| {
     v8::symbol(name).ok_or_else(|| {
       format!(
         "GC rows need V8's GC callbacks, which this runtime does not export to addons ({} is missing)",
-        name.to_string_lossy()
+        name.exported().unwrap_or(name.itanium).to_string_lossy()
       )
     })
   };
   let get_current = symbol(v8::ISOLATE_GET_CURRENT)?;
-  let add_prologue = symbol(c"_ZN2v87Isolate21AddGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
-  let add_epilogue = symbol(c"_ZN2v87Isolate21AddGCEpilogueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_")?;
-  let get_heap = v8::symbol(c"_ZN2v87Isolate17GetHeapStatisticsEPNS_14HeapStatisticsE");
-  let get_allocator = v8::symbol(c"_ZN2v87Isolate23GetArrayBufferAllocatorEv");
+  let add_prologue = symbol(v8::Name {
+    itanium: c"_ZN2v87Isolate21AddGCPrologueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_",
+    msvc: Some(c"?AddGCPrologueCallback@Isolate@v8@@QEAAXP6AXPEAV12@W4GCType@2@W4GCCallbackFlags@2@PEAX@Z31@Z"),
+  })?;
+  let add_epilogue = symbol(v8::Name {
+    itanium: c"_ZN2v87Isolate21AddGCEpilogueCallbackEPFvPS0_NS_6GCTypeENS_15GCCallbackFlagsEPvES4_S2_",
+    msvc: Some(c"?AddGCEpilogueCallback@Isolate@v8@@QEAAXP6AXPEAV12@W4GCType@2@W4GCCallbackFlags@2@PEAX@Z31@Z"),
+  })?;
+  let get_heap = v8::symbol(v8::Name {
+    itanium: c"_ZN2v87Isolate17GetHeapStatisticsEPNS_14HeapStatisticsE",
+    msvc: Some(c"?GetHeapStatistics@Isolate@v8@@QEAAXPEAVHeapStatistics@2@@Z"),
+  });
+  let get_allocator = v8::symbol(v8::Name {
+    itanium: c"_ZN2v87Isolate23GetArrayBufferAllocatorEv",
+    msvc: Some(c"?GetArrayBufferAllocator@Isolate@v8@@QEAAPEAVAllocator@ArrayBuffer@2@XZ"),
+  });
   // SAFETY: the symbols are V8's functions of these signatures (see the module comment), called
   // on a JS thread, whose isolate GetCurrent returns. The callbacks live as long as the addon.
   unsafe {

@@ -373,7 +373,7 @@ impl NativeProfiler {
     let path = inner.path().map(|path| path.display().to_string());
     let capacity = inner.ring().capacity();
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // Without V8's GC callbacks (Windows, another runtime) the profiler records all the same,
+    // Without V8's GC callbacks (a runtime that does not export them) the profiler records all the same,
     // and says why it has no GC rows.
     let no_gc_rows = if gc_rows {
       gc::watch(id, inner.collections().expect("a profiler just started has a writer"), expected).err()

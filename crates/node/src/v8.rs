@@ -1,22 +1,56 @@
 //! V8's C++ API, which Node exports to addons, for what Node-API cannot do: functions are looked
-//! up by their Itanium-mangled names at run time, so that a runtime without one goes on without
-//! what needs it, saying why, rather than fail to load. Windows names them differently (MSVC),
-//! so there nothing is found.
+//! up by their exported names at run time, so that a runtime without one goes on without what
+//! needs it, saying why, rather than fail to load. C++ compilers name them differently: the
+//! Itanium ABI (Linux, macOS) and MSVC (Windows, where Node exports V8's API from `node.exe`).
 
 use std::ffi::{c_void, CStr};
 
+/// A V8 function's exported name under each ABI; no MSVC name where memtrace does not call it
+/// on Windows (it returns a class by value there, through a pointer the Itanium form has not).
+#[derive(Clone, Copy)]
+pub struct Name {
+  pub itanium: &'static CStr,
+  pub msvc: Option<&'static CStr>,
+}
+
+impl Name {
+  /// The name this platform's C++ ABI gives the function.
+  pub fn exported(self) -> Option<&'static CStr> {
+    if cfg!(windows) {
+      self.msvc
+    } else {
+      Some(self.itanium)
+    }
+  }
+}
+
 /// `v8::Isolate::GetCurrent()`.
-pub const ISOLATE_GET_CURRENT: &CStr = c"_ZN2v87Isolate10GetCurrentEv";
+pub const ISOLATE_GET_CURRENT: Name =
+  Name { itanium: c"_ZN2v87Isolate10GetCurrentEv", msvc: Some(c"?GetCurrent@Isolate@v8@@SAPEAV12@XZ") };
 
 /// The address of V8's function `name`, if this runtime exports it.
 #[cfg(unix)]
-pub fn symbol(name: &CStr) -> Option<*mut c_void> {
+pub fn symbol(name: Name) -> Option<*mut c_void> {
   // SAFETY: dlsym with RTLD_DEFAULT only looks a name up among the loaded objects.
-  let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+  let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.exported()?.as_ptr()) };
   (!found.is_null()).then_some(found)
 }
 
-#[cfg(not(unix))]
-pub fn symbol(_name: &CStr) -> Option<*mut c_void> {
+#[cfg(windows)]
+pub fn symbol(name: Name) -> Option<*mut c_void> {
+  #[link(name = "kernel32")]
+  extern "system" {
+    fn GetModuleHandleW(name: *const u16) -> *mut c_void;
+    fn GetProcAddress(module: *mut c_void, name: *const std::ffi::c_char) -> *mut c_void;
+  }
+  let msvc = name.exported()?;
+  // SAFETY: the module of the running executable (node.exe, which exports V8's API to addons)
+  // lives as long as the process; GetProcAddress only looks a name up in its exports.
+  let found = unsafe { GetProcAddress(GetModuleHandleW(std::ptr::null()), msvc.as_ptr()) };
+  (!found.is_null()).then_some(found)
+}
+
+#[cfg(not(any(unix, windows)))]
+pub fn symbol(_name: Name) -> Option<*mut c_void> {
   None
 }
