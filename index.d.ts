@@ -9,6 +9,11 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A callback of a JS thread that a caught signal waits for (see [`before_signal`]). */
+export declare class LastWord {
+  forget(): void
+}
+
 /** The text of the profiler log `file`, text or binary, a piece at a time; errors name it `path`. */
 export declare class LogText {
   constructor(file: string, path: string)
@@ -72,6 +77,13 @@ export declare class NativeProfiler {
   /** Ends the log (idempotent). */
   stop(): ProfileSummary
 }
+
+/**
+ * Has `callback` called on this thread, through its event loop, once a caught SIGINT or
+ * SIGTERM has ended the logs and before it ends the process; the signal waits for it as long
+ * as `signals::LAST_WORDS_PATIENCE`, so a thread busy for longer dies without it.
+ */
+export declare function beforeSignal(callback: () => void): LastWord
 
 /** The first bytes of a binary log, which tell it from a text log. */
 export declare const BINARY_LOG_SIGNATURE: string

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 
 import test from 'ava'
 
-import { cli, fixtures, logsIn, node, registerPath, root, tempDir } from './support/index.js'
+import { cli, cliPath, eventRows, fixtures, logsIn, node, parseLog, registerPath, root, started, tempDir } from './support/index.js'
 
 const script = join(fixtures, 'heap', 'retain-churn.cjs')
 const untraced = node([script]).stdout
@@ -46,6 +46,32 @@ test('--heap --no-calls: no instrumentation, a .heapprofile of what is alive, ra
   t.true(churned < retained / 20, `what churn made is gone: ${churned} bytes of it alive, ${retained} of retain's`)
   t.regex(cli(['report', profile]).stdout, new RegExp(String.raw`Live JavaScript allocations by stack \(innermost frame first\):\n {2}\+[\d.]+ MiB in [\d,]+ samples\n {6}retain +\S+retain-churn\.cjs:${retainLine}\n`))
 })
+
+for (const [signal, calls] of [
+  ['SIGINT', true],
+  ['SIGTERM', false],
+] as const) {
+  const mode = calls ? '--heap' : '--heap --no-calls'
+  // Serial: the other tests block this process in spawnSync, and the program must be signalled
+  // while it runs.
+  test.serial(`${mode}: ${signal} to a waiting program writes its heap profile before it ends the process`, async (t) => {
+    const dir = tempDir(`heap-${signal}`)
+    const serve = join(fixtures, 'heap', 'serve.cjs')
+    const args = [cliPath, 'run', '--heap', ...(calls ? [] : ['--no-calls']), '--log-dir', dir, '--', process.execPath, serve]
+    const run = await started(args, 'ready')
+    process.kill(Number(/ready (\d+)/.exec(run.stdout)![1]), signal)
+    const { stderr } = await run.exited
+    const [profile] = logsIn(dir, '.heapprofile')
+    t.truthy(profile, stderr)
+    t.regex(stderr, /\.heapprofile: [\d,]+ samples of JavaScript objects still alive, about [\d.]+ MiB, most allocated in retain /)
+    const report = JSON.parse(cli(['report', '--json', profile]).stdout) as { byStack: JsonStack[] }
+    t.is(tops(report.byStack)[0], 'retain', JSON.stringify(tops(report.byStack)))
+    if (calls) {
+      const last = eventRows(parseLog(readFileSync(logsIn(dir)[0], 'utf8'))).at(-1)!
+      t.deepEqual([last.kind, last.file, last.func], ['LAST', '<signal>', `<${signal}>`])
+    }
+  })
+}
 
 test('--heap beside the per-call log: the report of the log shows both, and the exports take the heap profile', (t) => {
   const dir = tempDir('heap-and-calls')

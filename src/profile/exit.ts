@@ -6,7 +6,8 @@
  *   profilers stop there.
  * - SIGINT, SIGTERM with no JavaScript listener: Node dies without `exit`, and a JS handler would
  *   wait for a busy event loop (changing what Ctrl-C does), so a native handler ends the logs
- *   and passes the signal on (`crates/core/src/signals.rs`). A signal the program listens for
+ *   and passes the signal on (`crates/core/src/signals.rs`), after the heap profiles are written
+ *   if their threads' event loops get to it within two seconds. A signal the program listens for
  *   is the program's business; if it exits, `exit` ends the logs. Once it stops listening, the
  *   native handler is back.
  * - A worker thread: `exit` when it ends or calls `process.exit()`; when `terminate()` ends it,
@@ -21,6 +22,7 @@ import { isMainThread } from 'node:worker_threads'
 import { native } from '../native.js'
 
 let installed = false
+let catching = false
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
 
 /** Catches those of SIGINT and SIGTERM that no JavaScript listener takes. */
@@ -33,7 +35,17 @@ export function installExitHandlers(stopAll: () => void): void {
   if (installed) return
   installed = true
   process.once('exit', stopAll)
-  if (process.platform === 'win32' || !isMainThread) return
+  catchSignals()
+}
+
+/**
+ * Has SIGINT and SIGTERM end the logs and say the last words (`native.beforeSignal`) before
+ * they end the process, while no JavaScript listener takes them. Signals are the main thread's
+ * (on Unix; Windows has none to catch).
+ */
+export function catchSignals(): void {
+  if (catching || process.platform === 'win32' || !isMainThread) return
+  catching = true
   catchUnheard()
   // When the program's last listener for a signal goes, Node puts back the default action,
   // which would kill the process with its logs unfinished: catch it again.

@@ -7,10 +7,15 @@
  * ArrayBuffer live outside it (the per-call log's RSS sees them).
  *
  * An in-process session answers `post` before it returns, so the profile can be written from
- * an `exit` listener, as the log is ended there.
+ * an `exit` listener, as the log is ended there. A SIGINT or SIGTERM that ends the process has
+ * it written first, through the thread's event loop: a thread that does not get to it within
+ * two seconds (busy in one long computation) ends without it.
  */
 import { writeFileSync } from 'node:fs'
 import type { Session } from 'node:inspector'
+
+import { native } from '../native.js'
+import { catchSignals } from './exit.js'
 
 /** What a heap profile holds when written. */
 export interface HeapSummary {
@@ -37,6 +42,7 @@ export class HeapSampler {
   // a process that never samples its heap (bench/startup.bench.mjs).
   readonly #session: Session = new (require('node:inspector') as typeof import('node:inspector')).Session()
   #summary: HeapSummary | null = null
+  readonly #beforeSignal: { forget(): void }
 
   /** Starts sampling this thread's allocations; `path`: where `stop` writes the profile (null: nowhere). */
   constructor(
@@ -45,11 +51,20 @@ export class HeapSampler {
   ) {
     this.#session.connect()
     this.#post('HeapProfiler.startSampling', { samplingInterval: interval })
+    this.#beforeSignal = native.beforeSignal(() => {
+      try {
+        this.stop()
+      } catch (error) {
+        process.stderr.write(`memtrace: cannot write the heap profile ${this.path}: ${(error as Error).message}\n`)
+      }
+    })
+    catchSignals()
   }
 
   /** Stops sampling and writes the profile (idempotent); throws when it cannot be written. */
   stop(): HeapSummary {
     if (this.#summary) return this.#summary
+    this.#beforeSignal.forget()
     const { profile } = this.#post('HeapProfiler.getSamplingProfile') as { profile: SamplingHeapProfile }
     this.#post('HeapProfiler.stopSampling')
     this.#session.disconnect()

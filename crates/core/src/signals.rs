@@ -7,12 +7,62 @@
 //! the ring and writes LAST and EOF), puts back the handler that was there before (Node's, which
 //! restores the terminal) and raises the signal again, so the process ends as it would have.
 //!
+//! What else must be done first (a heap profile, which JavaScript writes) is a [`LastWord`]:
+//! the watcher says them all at once, after the logs end, and waits for them as long as
+//! [`LAST_WORDS_PATIENCE`] at most, so that a program busy in JavaScript still dies promptly.
+//!
 //! If JavaScript later listens for the signal, libuv installs its own handler over ours and the
 //! program's handler decides; the `exit` event then ends the logs. When the last listener goes,
 //! libuv puts back the default action, and JavaScript calls [`install`] again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
 #[cfg(unix)]
 pub use unix::install;
+
+/// Work to finish before a caught signal ends the process, by a deadline: it returns when done,
+/// or at the deadline at the latest.
+pub type LastWord = Arc<dyn Fn(Instant) + Send + Sync>;
+
+/// How long last words may take, together.
+pub const LAST_WORDS_PATIENCE: Duration = Duration::from_secs(2);
+
+static LAST_WORDS: Mutex<Vec<(u64, LastWord)>> = Mutex::new(Vec::new());
+static NEXT_WORD: AtomicU64 = AtomicU64::new(0);
+
+/// Has `word` said before a caught signal ends the process, until [`forget`] is given the id.
+pub fn add_last_word(word: LastWord) -> u64 {
+  let id = NEXT_WORD.fetch_add(1, Ordering::Relaxed);
+  LAST_WORDS.lock().unwrap_or_else(|p| p.into_inner()).push((id, word));
+  id
+}
+
+pub fn forget(id: u64) {
+  LAST_WORDS.lock().unwrap_or_else(|p| p.into_inner()).retain(|(word, _)| *word != id);
+}
+
+/// Says every last word at once, each on a thread of its own, and returns when all are done or
+/// `patience` is up (one still at work then is left to the end of the process).
+pub fn say_last_words(patience: Duration) {
+  let words: Vec<LastWord> =
+    LAST_WORDS.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(_, word)| word.clone()).collect();
+  let deadline = Instant::now() + patience;
+  let (done, finished) = mpsc::channel();
+  for word in &words {
+    let (word, done) = (word.clone(), done.clone());
+    std::thread::spawn(move || {
+      word(deadline);
+      let _ = done.send(());
+    });
+  }
+  for _ in &words {
+    if finished.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+      return;
+    }
+  }
+}
 
 /// Signals are not caught on this OS; logs end through the `exit` event only.
 #[cfg(not(unix))]
@@ -106,6 +156,7 @@ mod unix {
   /// Ends the logs, then lets the signal do what it did before we caught it.
   fn pass_on(signal: i32) {
     finish_all_for_signal(signal, PATIENCE);
+    super::say_last_words(super::LAST_WORDS_PATIENCE);
     let previous = PREVIOUS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, old)) = previous.iter().find(|(caught, _)| *caught == signal) {
       // SAFETY: `old` is the action sigaction gave us for this signal.
@@ -113,5 +164,53 @@ mod unix {
     }
     // SAFETY: raising a signal in our own process.
     unsafe { libc::raise(signal) };
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use std::sync::atomic::AtomicUsize;
+
+  use super::*;
+
+  /// Last words are the process's: one test at a time says them.
+  static SAYING: Mutex<()> = Mutex::new(());
+
+  #[test]
+  fn last_words_are_said_at_once_until_forgotten() {
+    let _one = SAYING.lock().unwrap_or_else(|p| p.into_inner());
+    static SAID: AtomicUsize = AtomicUsize::new(0);
+    let (started, waiting) = mpsc::channel::<()>();
+    let waiting = Mutex::new(waiting);
+    // This word waits for the other to start: they run at the same time, or it times out.
+    let patient = add_last_word(Arc::new(move |deadline| {
+      if waiting.lock().unwrap().recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok() {
+        SAID.fetch_add(1, Ordering::SeqCst);
+      }
+    }));
+    let prompt = add_last_word(Arc::new(move |_| {
+      let _ = started.send(());
+      SAID.fetch_add(10, Ordering::SeqCst);
+    }));
+    say_last_words(Duration::from_secs(60));
+    assert_eq!(SAID.load(Ordering::SeqCst), 11);
+    forget(patient);
+    say_last_words(Duration::from_secs(60));
+    assert_eq!(SAID.load(Ordering::SeqCst), 21, "only the word not forgotten is said again");
+    forget(prompt);
+  }
+
+  #[test]
+  fn a_word_that_does_not_finish_is_not_waited_for_past_the_deadline() {
+    let _one = SAYING.lock().unwrap_or_else(|p| p.into_inner());
+    let late = add_last_word(Arc::new(|_| std::thread::park_timeout(Duration::from_secs(3600))));
+    // It returns: the word's thread is left behind, as the process is about to end.
+    let (done, returned) = mpsc::channel();
+    std::thread::spawn(move || {
+      say_last_words(Duration::from_millis(50));
+      done.send(()).unwrap();
+    });
+    assert!(returned.recv_timeout(Duration::from_secs(60)).is_ok());
+    forget(late);
   }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use memtrace_core::child;
 use memtrace_core::format::text;
@@ -189,6 +189,43 @@ pub fn ring_layout() -> RingLayout {
 #[napi]
 pub fn catch_signals(signals: Vec<i32>) -> Result<()> {
   signals::install(&signals).map_err(js_error)
+}
+
+/// A callback of a JS thread that a caught signal waits for (see [`before_signal`]).
+#[napi]
+pub struct LastWord(u64);
+
+#[napi]
+impl LastWord {
+  #[napi]
+  pub fn forget(&self) {
+    signals::forget(self.0);
+  }
+}
+
+/// Has `callback` called on this thread, through its event loop, once a caught SIGINT or
+/// SIGTERM has ended the logs and before it ends the process; the signal waits for it as long
+/// as `signals::LAST_WORDS_PATIENCE`, so a thread busy for longer dies without it.
+#[napi]
+pub fn before_signal(callback: Function<(), ()>) -> Result<LastWord> {
+  // Weak: waiting for a signal must not keep the process alive.
+  let call = callback.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build()?;
+  let word = move |deadline: Instant| {
+    let (done, finished) = std::sync::mpsc::channel();
+    let queued = call.call_with_return_value(
+      (),
+      napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+      move |_, _| {
+        let _ = done.send(());
+        Ok(())
+      },
+    );
+    // A thread that is gone (its queue closed) drops the callback, and with it `done`.
+    if queued == Status::Ok {
+      let _ = finished.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+  };
+  Ok(LastWord(signals::add_last_word(Arc::new(word))))
 }
 
 /// How a command ended: its exit code, or the name of the signal that killed it.
