@@ -195,8 +195,12 @@ test('the HTML report of a monitor log and of a profiler log: drawn offline, wit
       ['tree', treeLog, ['Processes', 'family.cjs', 'Peak ']],
       // The 32 MiB grow in Buffer.alloc, a native call on a line of allocate32.
       ['profile', profileLog, ['Buffer.alloc (native)', 'Functions by RSS growth', 'Lines by RSS growth', 'Peak ']],
-      ['gc', gcLog, ['V8 heap after each collection', 'heapUsed', 'external', '(garbage collection)']],
-      ['joined', poolDir, ['Logs of process', 'Functions by RSS growth, process', 'every thread', 'worker ', 'fill.cjs', 'Peak ']],
+      ['gc', gcLog, ['V8 heap after each collection', 'heapUsed', 'external', 'arrayBuffers', '(garbage collection)']],
+      [
+        'joined',
+        poolDir,
+        ['Logs of process', 'Functions by RSS growth, process', 'every thread', 'worker ', 'fill.cjs', 'Peak ', 'Stacks by RSS growth, process', 'a frame per thread'],
+      ],
     ] as const) {
       const html = join(dir, `${name}.html`)
       const svg = join(dir, `${name}.svg`)

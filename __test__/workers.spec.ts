@@ -56,7 +56,8 @@ test('memtrace run: the main thread and each of four workers write a log of thei
 
     // The report of the directory joins the five logs of the process, with a thread column.
     type Totals = { thread: string | number; function: string; atEntry: boolean }
-    type Joined = { processes: { pid: number; threads: { thread: string | number }[]; byGrowth: Totals[] }[]; logs: number }
+    type Stack = { thread: string | number; growth: number; frames: { function: string }[] }
+    type Joined = { processes: { pid: number; threads: { thread: string | number }[]; byGrowth: Totals[]; byStack: Stack[] }[]; logs: number }
     const joined = JSON.parse(cli(['report', '--json', '--top', '50', dir]).stdout) as Joined
     t.is(joined.logs, 5)
     t.is(joined.processes.length, 1)
@@ -65,11 +66,16 @@ test('memtrace run: the main thread and each of four workers write a log of thei
     // (A row seen at a function's entry may hold what another thread made meanwhile.)
     const grew = joined.processes[0].byGrowth.filter((f) => f.function === 'fillBuffer' && !f.atEntry)
     t.deepEqual(grew.map((f) => f.thread).sort(), workers.map(({ log }) => threadOf(log)!.thread).sort())
+    // And by stack: each worker's fillBuffer, called from its message listener, with its thread.
+    const stacks = joined.processes[0].byStack.filter((s) => s.frames.at(-1)?.function === 'fillBuffer' && s.growth >= 16 * MiB)
+    t.deepEqual(stacks.map((s) => s.thread).sort(), workers.map(({ log }) => threadOf(log)!.thread).sort(), JSON.stringify(joined.processes[0].byStack))
+    t.true(joined.processes[0].byStack.every((s, i, all) => i === 0 || s.growth <= all[i - 1].growth))
     const text = cli(['report', '--top', '50', dir]).stdout
     t.regex(text, new RegExp(`^process ${pid} \\(started \\d{4}-[\\d-]+T[\\d:.]+Z\\): the main thread and 4 workers, `))
     const line = readFileSync(fill, 'utf8').split('\n').findIndex((l) => l.startsWith('function fillBuffer')) + 1
     t.is(text.match(new RegExp(`^ +\\+[\\d.]+ MiB +1 +worker \\d+ +fillBuffer +\\S+fill\\.cjs:${line}$`, 'gm'))?.length, 4, text)
     t.regex(text, /growth seen by one thread may have been made by another/)
+    t.is(text.match(new RegExp(`^ {2}\\+[\\d.]+ MiB in \\d+ rows?, worker \\d+\n {6}fillBuffer +\\S+fill\\.cjs:${line}$`, 'gm'))?.length, 4, text)
   }
 })
 

@@ -15,7 +15,8 @@ import { basename } from 'node:path'
 import { count, formatBytes } from './appearance.js'
 import { mostGrowthFirst, mostReleaseFirst, named, where, type LogReport, type Totals } from './growth.js'
 import { JUMPS_SHOWN } from './logs.js'
-import type { Annotation, Chart, ReportModel, Series } from './model.js'
+import type { Annotation, Chart, Flame, FlameNode, ReportModel, Series } from './model.js'
+import { byStack, flameTree, stackCells, type StackRow } from './stacks.js'
 
 /** Which thread: `main`, or a worker's `threadId`. */
 export type Thread = 'main' | number
@@ -44,6 +45,8 @@ export interface ProcessLogs {
   peakRss: number | null
   byGrowth: ThreadTotals[]
   byRelease: ThreadTotals[]
+  /** The stacks that grew most, across its threads (logs with stacks). */
+  byStack: (StackRow & { thread: Thread })[]
 }
 
 export interface Joined {
@@ -103,6 +106,10 @@ export function joinLogs(logs: { path: string; report: LogReport }[], top: numbe
       byRelease: all
         .filter((f) => f.release > 0)
         .sort((a, b) => mostReleaseFirst(a, b) || order(a.thread) - order(b.thread))
+        .slice(0, top),
+      byStack: threads
+        .flatMap(({ thread, report }) => byStack(report.stacks, top).map((stack) => ({ ...stack, thread })))
+        .sort((a, b) => b.growth - a.growth || b.release - a.release || order(a.thread) - order(b.thread))
         .slice(0, top),
     }
   })
@@ -164,6 +171,31 @@ function processChart(p: ProcessLogs): Chart {
   }
 }
 
+/** `node` and the frames above it, their times moved `by` seconds. */
+const shifted = (node: FlameNode, by: number): FlameNode => ({
+  ...node,
+  at: node.at === null ? null : node.at + by,
+  children: node.children.map((child) => shifted(child, by)),
+})
+
+/**
+ * A process's flame graph of RSS growth: a frame for each thread with stacks in its log, that
+ * thread's stacks above it; times on the process's uptime, as on its chart.
+ */
+function processFlame(p: ProcessLogs, marks: boolean): Flame | null {
+  const threads = p.threads.flatMap(({ thread, start, report }) => {
+    const root = report.stacks ? flameTree(report.stacks) : null
+    return root && root.value > 0 ? [{ ...shifted(root, start ?? 0), name: threadName(thread) }] : []
+  })
+  if (threads.length === 0) return null
+  return {
+    title: `RSS growth by call stack, ${p.pid === null ? 'a process' : `process ${p.pid}`}, a frame per thread`,
+    hint: 'Each frame is as wide as the memory grown in it and in what it called, callers below callees, each thread on its own frame.',
+    root: { name: 'all', where: '', value: threads.reduce((sum, t) => sum + t.value, 0), at: null, children: threads },
+    marks,
+  }
+}
+
 /** The visual report of joined logs: a chart per process and its tables. */
 export function joinedModel(joined: Joined): ReportModel {
   const logs = (p: ProcessLogs) => p.threads.map(({ thread, path, report }) => [
@@ -185,6 +217,8 @@ export function joinedModel(joined: Joined): ReportModel {
       ['Note', SHARED_RSS_NOTE],
     ],
     charts: joined.processes.map(processChart),
+    // The first chart is the first process's: only its flame graph's frames are marked on it.
+    flames: joined.processes.flatMap((p, n) => processFlame(p, n === 0) ?? []),
     tables: joined.processes.flatMap((p) => {
       const who = p.pid === null ? 'a process' : `process ${p.pid}`
       return [
@@ -198,6 +232,11 @@ export function joinedModel(joined: Joined): ReportModel {
           title: `Functions by RSS release, ${who}, every thread`,
           columns: ['thread', 'function', 'where', 'rows', 'release'],
           rows: functions(p.byRelease, (t) => `-${formatBytes(t.release)}`),
+        },
+        {
+          title: `Stacks by RSS growth, ${who}, every thread`,
+          columns: ['thread', 'function', 'where', 'called from', 'rows', 'growth'],
+          rows: p.byStack.map((s) => [threadName(s.thread), ...stackCells(s), String(s.rows), `+${formatBytes(s.growth)}`]),
         },
       ]
     }),

@@ -11,7 +11,7 @@ import { count, formatBytes } from './appearance.js'
 import { describeHeapGrowth, growthTables, heapGrowth, named, where } from './growth.js'
 import type { Annotation, Chart, Flame, Marker, ReportModel, Series } from './model.js'
 import type { HeapReport } from './heapprofile.js'
-import { byStack, flameTree, heapFlame } from './stacks.js'
+import { byStack, flameTree, heapFlame, stackCells } from './stacks.js'
 
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
 export class LogError extends Error {}
@@ -397,10 +397,7 @@ export function heapModel(path: string, heap: HeapReport, top = 20): ReportModel
       {
         title: 'Stacks by live allocations',
         columns: ['function', 'where', 'called from', 'samples', 'bytes'],
-        rows: byStack(heap.stacks, top).map((s) => {
-          const [leaf, caller] = [s.frames.at(-1), s.frames.at(-2)]
-          return [leaf?.name ?? heap.stacks.outside, leaf ? where(leaf) : '', caller ? `${caller.name} (${where(caller)})` : '', String(s.rows), formatBytes(s.growth)]
-        }),
+        rows: byStack(heap.stacks, top).map((s) => [...stackCells(s), String(s.rows), formatBytes(s.growth)]),
       },
     ],
   }

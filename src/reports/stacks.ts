@@ -17,6 +17,8 @@ export interface StackRow {
   rows: number
   /** Outermost first; empty for top-level code. */
   frames: StackFrame[]
+  /** What the stack with no frames is called: code outside any traced function, or V8's root. */
+  outside: string
 }
 
 /** The `top` stacks with the most growth (then release), most first. */
@@ -29,7 +31,14 @@ export function byStack(stacks: Stacks | null | undefined, top: number): StackRo
     release: stacks.release[node],
     rows: stacks.rows[node],
     frames: pathOf(stacks, node),
+    outside: stacks.outside,
   }))
+}
+
+/** A stack as a table's cells: the function on top of it, where that is, and its caller. */
+export function stackCells(stack: StackRow): [string, string, string] {
+  const [leaf, caller] = [stack.frames.at(-1), stack.frames.at(-2)]
+  return [leaf?.name ?? stack.outside, leaf ? where(leaf) : '', caller ? `${caller.name} (${where(caller)})` : '']
 }
 
 /** Where memory grew: a function, or the innermost frame of a stack and its callers. */

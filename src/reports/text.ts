@@ -4,10 +4,10 @@
  */
 import { bytes, count, counted } from './appearance.js'
 import { AT_ENTRY_NOTE, describeHeapGrowth, GC_NOTE, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
-import { SHARED_RSS_NOTE, threadName, type Joined, type ThreadTotals } from './joined.js'
+import { SHARED_RSS_NOTE, threadName, type Joined, type Thread, type ThreadTotals } from './joined.js'
 import { readMonitorLog, type Damage } from './logs.js'
 import type { HeapReport } from './heapprofile.js'
-import { byStack, type Stacks } from './stacks.js'
+import { byStack, type StackRow } from './stacks.js'
 
 /** The line that says a log is damaged, and what the report covers. */
 const damaged = (damage: Damage) =>
@@ -106,11 +106,11 @@ export function renderReport(path: string, report: LogReport, top: number, heapP
     const lineRows = byLine.map((l) => [`+${bytes(l.growth)}`, count(l.rows), `${l.file}:${l.line}`, named(l), l.text])
     lines.push('', ...table('RSS growth by line', ['bytes', 'rows', 'where', 'function', 'line'], lineRows, 2))
   }
-  if (report.stacks) lines.push('', ...stackTable('RSS growth by stack', report.stacks, top, 'row'))
+  if (report.stacks) lines.push('', ...stackTable('RSS growth by stack', byStack(report.stacks, top), 'row'))
   if (heapProfile) {
     const { path: file, report: live } = heapProfile
     lines.push('', `${file}: ${alive(live)}`)
-    lines.push(...stackTable(LIVE_ALLOCATIONS, live.stacks, top, 'sample'))
+    lines.push(...stackTable(LIVE_ALLOCATIONS, byStack(live.stacks, top), 'sample'))
   }
   const notes = [
     [...byGrowth, ...byRelease].some((t) => t.atEntry) ? AT_ENTRY_NOTE : '',
@@ -125,20 +125,21 @@ const FRAMES_SHOWN = 12
 
 /**
  * The stacks with the most growth (RSS growth, or live bytes in a heap profile), each with its
- * frames innermost first, as a stack trace reads; `unit` is what a stack's count counts.
+ * frames innermost first, as a stack trace reads, and its thread where the stacks are of
+ * several; `unit` is what a stack's count counts.
  */
-function stackTable(title: string, stacks: Stacks | null | undefined, top: number, unit: string): string[] {
-  const rows = byStack(stacks, top)
+function stackTable(title: string, rows: (StackRow & { thread?: Thread })[], unit: string): string[] {
   if (rows.length === 0) return [`${title}: none`]
   const lines = [`${title} (innermost frame first):`]
   for (const stack of rows) {
-    lines.push(`  +${bytes(stack.growth)} in ${counted(stack.rows, unit)}${stack.release > 0 ? ` (and -${bytes(stack.release)})` : ''}`)
+    const thread = stack.thread === undefined ? '' : `, ${threadName(stack.thread)}`
+    lines.push(`  +${bytes(stack.growth)} in ${counted(stack.rows, unit)}${thread}${stack.release > 0 ? ` (and -${bytes(stack.release)})` : ''}`)
     const frames = stack.frames.toReversed()
     const shown = frames.length > FRAMES_SHOWN ? frames.slice(0, FRAMES_SHOWN - 1) : frames
     const width = Math.max(...shown.map((f) => f.name.length))
     for (const frame of shown) lines.push(`      ${frame.name.padEnd(width)}  ${where(frame)}`.trimEnd())
     if (shown.length < frames.length) lines.push(`      … ${counted(frames.length - shown.length, 'more frame')}`)
-    if (frames.length === 0) lines.push(`      ${stacks!.outside}`)
+    if (frames.length === 0) lines.push(`      ${stack.outside}`)
   }
   return lines
 }
@@ -152,7 +153,7 @@ export function renderHeapReport(path: string, heap: HeapReport, top: number): s
     path,
     `  ${alive(heap)}, at the end (V8's sampling heap profiler)`,
     '',
-    ...stackTable(LIVE_ALLOCATIONS, heap.stacks, top, 'sample'),
+    ...stackTable(LIVE_ALLOCATIONS, byStack(heap.stacks, top), 'sample'),
   ].join('\n')
 }
 
@@ -175,6 +176,7 @@ export function renderJoined(joined: Joined): string {
     const columns = ['bytes', 'rows', 'thread', 'function', 'where']
     lines.push('', ...table('RSS growth by function, every thread', columns, p.byGrowth.map((t) => functionRow(t.growth, '+', t)), 2))
     lines.push('', ...table('RSS release by function, every thread', columns, p.byRelease.map((t) => functionRow(t.release, '-', t)), 2))
+    if (p.threads.some((t) => t.report.stacks)) lines.push('', ...stackTable('RSS growth by stack, every thread', p.byStack, 'row'))
     if (p.threads.length > 1) lines.push('', SHARED_RSS_NOTE)
     if ([...p.byGrowth, ...p.byRelease].some((t) => t.atEntry)) lines.push(AT_ENTRY_NOTE)
     lines.push('')
