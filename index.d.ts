@@ -179,6 +179,13 @@ export interface HeapFigures {
 }
 
 /**
+ * This thread's sampling heap profile now, as `.heapprofile` JSON, read through V8's C++ API
+ * (see `allocations.rs`); null when its heap is not sampled. `marked`: the runtime's V8 marks
+ * collected objects' samples (14.6 and later), which then go apart, in `collectedSamples`.
+ */
+export declare function heapProfile(marked: boolean): string | null
+
+/**
  * The text the instrumenter inserts, piece by piece, as parts between which a number (an id or
  * a temporary's) goes: for taking it out again (`src/instrument/source.ts`).
  */

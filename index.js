@@ -849,6 +849,7 @@ module.exports.exportChromeTrace = nativeBinding.exportChromeTrace
 module.exports.exportStacks = nativeBinding.exportStacks
 module.exports.exportStackTree = nativeBinding.exportStackTree
 module.exports.functionInfo = nativeBinding.functionInfo
+module.exports.heapProfile = nativeBinding.heapProfile
 module.exports.insertedPieces = nativeBinding.insertedPieces
 module.exports.instrument = nativeBinding.instrument
 module.exports.pageSize = nativeBinding.pageSize

@@ -22,6 +22,13 @@ interface JsonStack {
 /** The function on top of each stack, most live bytes first. */
 const tops = (stacks: JsonStack[]) => stacks.map((s) => s.frames.at(-1)?.function)
 
+/** The bytes of the stacks that have `name` among their frames. */
+const bytesIn = (stacks: JsonStack[], name: string) => stacks.filter((s) => s.frames.some((f) => f.function === name)).reduce((sum, s) => sum + s.growth, 0)
+
+/** Whether this Node's V8 marks the samples of collected objects (14.6 and later: Node 26). */
+const [v8Major, v8Minor] = process.versions.v8.split('.').map(Number)
+const marksCollected = v8Major > 14 || (v8Major === 14 && v8Minor >= 6)
+
 test('--heap --no-calls: no instrumentation, a .heapprofile of what is alive, ranked by stack', (t) => {
   const dir = tempDir('heap-only')
   const result = cli(['run', '--heap', '--no-calls', '--log-dir', dir, script])
@@ -30,7 +37,7 @@ test('--heap --no-calls: no instrumentation, a .heapprofile of what is alive, ra
   t.deepEqual(logsIn(dir), [], 'no per-call log')
   const [profile] = logsIn(dir, '.heapprofile')
   t.regex(profile, /\/\d{8}_\d{6}_\d+\.heapprofile$/)
-  t.regex(result.stderr, new RegExp(String.raw`\.heapprofile: [\d,]+ samples of JavaScript objects still alive, about [\d.]+ MiB, most allocated in retain \(\S+retain-churn\.cjs:${retainLine}\)\n`))
+  t.regex(result.stderr, new RegExp(String.raw`\.heapprofile: [\d,]+ samples of JavaScript objects still alive, about [\d.]+ MiB, most allocated in retain \(\S+retain-churn\.cjs:${retainLine}\)[;\n]`))
 
   // V8's format, as DevTools' Memory panel loads it.
   const data = JSON.parse(readFileSync(profile, 'utf8'))
@@ -38,12 +45,31 @@ test('--heap --no-calls: no instrumentation, a .heapprofile of what is alive, ra
   t.true(Array.isArray(data.head.children) && typeof data.head.selfSize === 'number')
   t.true(data.samples.length > 20 && data.samples.every((s: object) => ['size', 'nodeId', 'ordinal'].every((k) => k in s)))
 
-  const report = JSON.parse(cli(['report', '--json', profile]).stdout) as { byStack: JsonStack[]; bytes: number }
+  type Collected = { samples: number; bytes: number; byStack: JsonStack[] }
+  const report = JSON.parse(cli(['report', '--json', profile]).stdout) as { byStack: JsonStack[]; bytes: number; collected: Collected | null }
   t.is(tops(report.byStack)[0], 'retain', JSON.stringify(tops(report.byStack)))
-  const retained = report.byStack.filter((s) => s.frames.some((f) => f.function === 'retain')).reduce((sum, s) => sum + s.growth, 0)
-  const churned = report.byStack.filter((s) => s.frames.some((f) => f.function === 'churn')).reduce((sum, s) => sum + s.growth, 0)
+  const retained = bytesIn(report.byStack, 'retain')
+  const churned = bytesIn(report.byStack, 'churn')
   t.true(retained > 10 * 1024 * 1024, `${retained} bytes alive from retain`)
   t.true(churned < retained / 20, `what churn made is gone: ${churned} bytes of it alive, ${retained} of retain's`)
+
+  // Churn apart from retention, where V8 says which samples' objects were collected.
+  t.is(Array.isArray(data.collectedSamples), marksCollected, `V8 ${process.versions.v8}`)
+  if (marksCollected) {
+    const { collected } = report
+    t.is(tops(collected!.byStack)[0], 'churn', JSON.stringify(tops(collected!.byStack)))
+    t.true(bytesIn(collected!.byStack, 'churn') > 4 * bytesIn(collected!.byStack, 'retain'), JSON.stringify(collected!.byStack.slice(0, 3)))
+    t.true(collected!.bytes > 20 * 1024 * 1024 && collected!.samples === data.collectedSamples.length, JSON.stringify({ ...collected, byStack: undefined }))
+    t.regex(result.stderr, /; [\d,]+ samples of objects collected before the end, about [\d.]+ MiB, most allocated in churn /)
+    t.regex(cli(['report', profile]).stdout, /\nJavaScript allocations collected before the end \([\d,]+ samples, about [\d.]+ MiB\), by stack \(innermost frame first\):\n {2}\+[\d.]+ MiB in [\d,]+ samples\n {6}churn /)
+  } else {
+    t.is(report.collected, null)
+  }
+  const html = join(dir, 'heap.html')
+  t.is(cli(['report', '--html', html, profile]).status, 0)
+  const page = readFileSync(html, 'utf8')
+  t.true(page.includes('Live JavaScript allocations by call stack'))
+  t.is(page.includes('JavaScript allocations collected before the end, by call stack: churn'), marksCollected)
   t.regex(cli(['report', profile]).stdout, new RegExp(String.raw`Live JavaScript allocations by stack \(innermost frame first\):\n {2}\+[\d.]+ MiB in [\d,]+ samples\n {6}retain +\S+retain-churn\.cjs:${retainLine}\n`))
 })
 

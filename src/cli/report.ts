@@ -169,7 +169,15 @@ export function logsNamed(args: string[]): string[] {
 
 /** A heap profile as `--json` gives it. */
 function heapJson(path: string, heap: HeapReport, top: number): object {
-  return { path, samples: heap.samples, bytes: heap.bytes, byStack: byStack(heap.stacks, top), stacks: heap.stacks }
+  const { collected } = heap
+  return {
+    path,
+    samples: heap.samples,
+    bytes: heap.bytes,
+    byStack: byStack(heap.stacks, top),
+    stacks: heap.stacks,
+    collected: collected && { samples: collected.samples, bytes: collected.bytes, byStack: byStack(collected.stacks, top) },
+  }
 }
 
 /** `memtrace report <file.heapprofile>`: its live allocations as text, JSON, HTML and exports. */

@@ -24,17 +24,29 @@ interface HeapNode {
   children?: HeapNode[]
 }
 
-interface HeapProfile {
-  head: HeapNode
-  samples?: { size: number; nodeId: number }[]
+interface HeapSample {
+  size: number
+  nodeId: number
 }
 
-/** Live allocations by stack, and what they add up to. */
-export interface HeapReport {
+interface HeapProfile {
+  head: HeapNode
+  samples?: HeapSample[]
+  /** memtrace's: the samples of objects collected before the end, where V8 marks them. */
+  collectedSamples?: HeapSample[]
+}
+
+/** Allocations by stack, and what they add up to. */
+export interface Allocations {
   stacks: Stacks
-  /** Samples alive at the end, and the bytes V8 says they stand for. */
+  /** Samples, and the bytes V8 says they stand for. */
   samples: number
   bytes: number
+}
+
+/** Live allocations by stack; and those collected before the end, where the profile has them. */
+export interface HeapReport extends Allocations {
+  collected: Allocations | null
 }
 
 /** What V8's root stands for: allocations with no JavaScript on the stack. */
@@ -88,11 +100,23 @@ export function readHeapProfile(file: string, path = file): HeapReport {
     nodeOf.set(node.id, index)
     for (const child of (node.children ?? []).toReversed()) pending.push([child, index])
   }
-  let bytes = 0
-  for (const sample of profile.samples ?? []) {
-    const index = nodeOf.get(sample.nodeId)
-    if (index !== undefined) stacks.rows[index]++
-    bytes += sample.size
+  // Each frame's growth is its selfSize: the live samples' bytes (DevTools' own profiles may
+  // have no samples, only sizes).
+  const count = (samples: HeapSample[], into: Stacks) => {
+    let bytes = 0
+    for (const sample of samples) {
+      const index = nodeOf.get(sample.nodeId)
+      if (index !== undefined) into.rows[index]++
+      bytes += sample.size
+    }
+    return { stacks: into, samples: samples.length, bytes }
   }
-  return { stacks, samples: profile.samples?.length ?? 0, bytes }
+  const live = count(profile.samples ?? [], stacks)
+  if (!Array.isArray(profile.collectedSamples)) return { ...live, collected: null }
+  const collected: Stacks = { ...stacks, growth: stacks.growth.map(() => 0), rows: stacks.rows.map(() => 0) }
+  for (const sample of profile.collectedSamples) {
+    const index = nodeOf.get(sample.nodeId)
+    if (index !== undefined) collected.growth[index] += sample.size
+  }
+  return { ...live, collected: count(profile.collectedSamples, collected) }
 }

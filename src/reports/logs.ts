@@ -11,7 +11,7 @@ import { count, formatBytes } from './appearance.js'
 import { describeHeapGrowth, growthTables, heapGrowth, named, where } from './growth.js'
 import type { Annotation, Chart, Flame, Marker, ReportModel, Series } from './model.js'
 import type { HeapReport } from './heapprofile.js'
-import { byStack, flameTree, heapFlame, stackCells } from './stacks.js'
+import { byStack, flameTree, heapFlames, stackCells } from './stacks.js'
 
 /** A log that cannot be read: the message names the file and, where it applies, the line. */
 export class LogError extends Error {}
@@ -346,7 +346,7 @@ export function profileModel(file: string, path = file, top = 20, heapProfile: H
     const hint = 'Each frame is as wide as the memory grown in it and in what it called, callers below callees.'
     flames.push({ title: 'RSS growth by call stack', hint, root: growth, marks: true })
   }
-  if (heapProfile) flames.push(heapFlame(heapProfile))
+  if (heapProfile) flames.push(...heapFlames(heapProfile))
   return {
     title: 'memtrace profile',
     facts,
@@ -382,7 +382,7 @@ export function profileModel(file: string, path = file, top = 20, heapProfile: H
   }
 }
 
-/** What a heap profile alone shows: its live allocations as a flame graph and a table by stack. */
+/** What a heap profile alone shows: its live (and collected) allocations as flame graphs and tables by stack. */
 export function heapModel(path: string, heap: HeapReport, top = 20): ReportModel {
   return {
     title: 'memtrace heap profile',
@@ -390,15 +390,17 @@ export function heapModel(path: string, heap: HeapReport, top = 20): ReportModel
       ['Heap profile', path],
       ['Samples alive', String(heap.samples)],
       ['JavaScript objects alive', formatBytes(heap.bytes)],
+      ...(heap.collected ? [['Collected before the end', `${heap.collected.samples} samples, ${formatBytes(heap.collected.bytes)}`] as [string, string]] : []),
     ],
     charts: [],
-    flames: [heapFlame(heap)],
+    flames: heapFlames(heap),
     tables: [
-      {
-        title: 'Stacks by live allocations',
-        columns: ['function', 'where', 'called from', 'samples', 'bytes'],
-        rows: byStack(heap.stacks, top).map((s) => [...stackCells(s), String(s.rows), formatBytes(s.growth)]),
-      },
-    ],
+      { title: 'Stacks by live allocations', allocations: heap },
+      ...(heap.collected ? [{ title: 'Stacks by collected allocations', allocations: heap.collected }] : []),
+    ].map(({ title, allocations }) => ({
+      title,
+      columns: ['function', 'where', 'called from', 'samples', 'bytes'],
+      rows: byStack(allocations.stacks, top).map((s) => [...stackCells(s), String(s.rows), formatBytes(s.growth)]),
+    })),
   }
 }

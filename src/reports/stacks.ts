@@ -107,12 +107,20 @@ export function flameTree(stacks: Stacks): FlameNode {
   return made[0]
 }
 
-/** The flame graph of a heap profile's live allocations. */
-export function heapFlame(heap: HeapReport): Flame {
-  return {
+/** The flame graphs of a heap profile: its live allocations, and its collected ones where it has them. */
+export function heapFlames(heap: HeapReport): Flame[] {
+  const live: Flame = {
     title: "Live JavaScript allocations by call stack (V8's sampling heap profiler)",
     hint: 'Each frame is as wide as the JavaScript objects allocated in it and in what it called that were still alive at the end.',
     root: flameTree(heap.stacks),
     marks: false,
   }
+  if (!heap.collected) return [live]
+  const collected: Flame = {
+    title: 'JavaScript allocations collected before the end, by call stack: churn',
+    hint: 'Each frame is as wide as the JavaScript objects allocated in it and in what it called that the garbage collector had freed by the end.',
+    root: flameTree(heap.collected.stacks),
+    marks: false,
+  }
+  return [live, collected]
 }

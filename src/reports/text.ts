@@ -6,7 +6,7 @@ import { bytes, count, counted } from './appearance.js'
 import { AT_ENTRY_NOTE, describeHeapGrowth, GC_NOTE, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
 import { SHARED_RSS_NOTE, threadName, type Joined, type Thread, type ThreadTotals } from './joined.js'
 import { readMonitorLog, type Damage } from './logs.js'
-import type { HeapReport } from './heapprofile.js'
+import type { Allocations, HeapReport } from './heapprofile.js'
 import { byStack, type StackRow } from './stacks.js'
 
 /** The line that says a log is damaged, and what the report covers. */
@@ -61,13 +61,18 @@ export function summaryLine(path: string, report: LogReport, failure?: string): 
 /** What a heap profile holds, in words: its samples still alive and the bytes they stand for. */
 const alive = (heap: HeapReport) => `${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}`
 
-/** One line about a heap profile: what is alive in it, and which stack holds most. */
+/** Where most of `allocations` were made, as `, most allocated in f (file:line)`. */
+function mostIn(allocations: Allocations): string {
+  const most = byStack(allocations.stacks, 1)[0]?.frames.at(-1)
+  return most ? `, most allocated in ${most.name} (${where(most)})` : ''
+}
+
+/** One line about a heap profile: what is alive in it and which stack holds most, and what was collected. */
 export function heapSummaryLine(path: string, heap: HeapReport): string {
-  const [top] = byStack(heap.stacks, 1)
-  const most = top?.frames.at(-1)
+  const { collected } = heap
   return (
-    `${path}: ${alive(heap)}` +
-    (most ? `, most allocated in ${most.name} (${where(most)})` : '')
+    `${path}: ${alive(heap)}${mostIn(heap)}` +
+    (collected ? `; ${counted(collected.samples, 'sample')} of objects collected before the end, about ${bytes(collected.bytes)}${mostIn(collected)}` : '')
   )
 }
 
@@ -110,7 +115,7 @@ export function renderReport(path: string, report: LogReport, top: number, heapP
   if (heapProfile) {
     const { path: file, report: live } = heapProfile
     lines.push('', `${file}: ${alive(live)}`)
-    lines.push(...stackTable(LIVE_ALLOCATIONS, byStack(live.stacks, top), 'sample'))
+    lines.push(...heapTables(live, top))
   }
   const notes = [
     [...byGrowth, ...byRelease].some((t) => t.atEntry) ? AT_ENTRY_NOTE : '',
@@ -147,14 +152,17 @@ function stackTable(title: string, rows: (StackRow & { thread?: Thread })[], uni
 /** The title of the table of a heap profile's stacks. */
 const LIVE_ALLOCATIONS = 'Live JavaScript allocations by stack'
 
+/** The stacks that allocated most of what is alive, and of what was collected where the profile has it. */
+function heapTables(heap: HeapReport, top: number): string[] {
+  const live = stackTable(LIVE_ALLOCATIONS, byStack(heap.stacks, top), 'sample')
+  if (!heap.collected) return live
+  const title = `JavaScript allocations collected before the end (${counted(heap.collected.samples, 'sample')}, about ${bytes(heap.collected.bytes)}), by stack`
+  return [...live, '', ...stackTable(title, byStack(heap.collected.stacks, top), 'sample')]
+}
+
 /** What a heap profile says: what is still alive, and the stacks that allocated most of it. */
 export function renderHeapReport(path: string, heap: HeapReport, top: number): string {
-  return [
-    path,
-    `  ${alive(heap)}, at the end (V8's sampling heap profiler)`,
-    '',
-    ...stackTable(LIVE_ALLOCATIONS, byStack(heap.stacks, top), 'sample'),
-  ].join('\n')
+  return [path, `  ${alive(heap)}, at the end (V8's sampling heap profiler)`, '', ...heapTables(heap, top)].join('\n')
 }
 
 /** The joined report of several profiler logs, as text. */

@@ -19,6 +19,7 @@ use memtrace_core::{export, functions, reader, report, ring, rss, signals, stack
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+mod allocations;
 mod compile;
 mod gc;
 mod v8;
@@ -1062,4 +1063,13 @@ impl NativeMonitor {
   pub fn stop(&mut self, exit_code: Option<i32>, signal: Option<String>) -> Result<MonitorSummary> {
     self.inner.stop(&Ending { exit_code, signal }).map(Into::into).map_err(js_error)
   }
+}
+
+/// This thread's sampling heap profile now, as `.heapprofile` JSON, read through V8's C++ API
+/// (see `allocations.rs`); null when its heap is not sampled. `marked`: the runtime's V8 marks
+/// collected objects' samples (14.6 and later), which then go apart, in `collectedSamples`.
+#[napi]
+pub fn heap_profile(env: Env, marked: bool) -> Result<Option<String>> {
+  // SAFETY: a Node-API call runs on the env's JavaScript thread, its isolate alive.
+  unsafe { allocations::profile(env.raw(), marked) }.map_err(Error::from_reason)
 }

@@ -57,6 +57,7 @@
 
 pub mod binary;
 pub mod gc;
+pub mod heapprofile;
 pub mod jsonl;
 mod parse;
 mod row;
