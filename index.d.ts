@@ -9,6 +9,16 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Writes this thread's heap profile to `path` if its environment is torn down without
+ * JavaScript (a worker ended by `terminate()`); see `allocations::write_at_teardown`.
+ */
+export declare class HeapAtTeardown {
+  constructor(path: string, marked: boolean)
+  /** The profile was written otherwise: nothing is written at teardown. */
+  forget(): void
+}
+
 /** A callback of a JS thread that a caught signal waits for (see [`before_signal`]). */
 export declare class LastWord {
   forget(): void

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.HeapAtTeardown = nativeBinding.HeapAtTeardown
 module.exports.LastWord = nativeBinding.LastWord
 module.exports.LogText = nativeBinding.LogText
 module.exports.NativeCommand = nativeBinding.NativeCommand

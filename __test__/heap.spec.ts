@@ -99,6 +99,23 @@ for (const [signal, calls] of [
   })
 }
 
+for (const mode of [[], ['--no-calls']]) {
+  test(`${['--heap', ...mode].join(' ')}: a worker ended by terminate() while it waits in Atomics.wait still writes its heap profile`, (t) => {
+    const dir = tempDir('heap-terminated')
+    const fixture = join(fixtures, 'heap', 'terminated.cjs')
+    const result = cli(['run', '--heap', ...mode, '--log-dir', dir, fixture])
+    t.is(result.status, 0, result.stderr)
+    t.is(result.stdout, node([fixture]).stdout)
+    const worker = logsIn(dir, '.heapprofile').filter((path) => /\/\d{8}_\d{6}_\d+_\d+\.heapprofile$/.test(path))
+    t.is(worker.length, 1, result.stderr)
+    const data = JSON.parse(readFileSync(worker[0], 'utf8'))
+    t.is(data.head.callFrame.functionName, '(root)')
+    const report = JSON.parse(cli(['report', '--json', worker[0]]).stdout) as { byStack: JsonStack[] }
+    t.is(tops(report.byStack)[0], 'retain', JSON.stringify(tops(report.byStack)))
+    t.true(bytesIn(report.byStack, 'retain') > 10 * 1024 * 1024)
+  })
+}
+
 test('--heap beside the per-call log: the report of the log shows both, and the exports take the heap profile', (t) => {
   const dir = tempDir('heap-and-calls')
   const result = cli(['run', '--heap', '--heap-interval', '16384', '--log-dir', dir, script])

@@ -13,12 +13,15 @@
  * function keeps is told from what it churns.
  *
  * An in-process session answers `post` before it returns, so the profile can be written from
- * an `exit` listener, as the log is ended there. A SIGINT or SIGTERM that ends the process has
+ * an `exit` listener, as the log is ended there. A worker ended by `terminate()` runs no
+ * JavaScript at its end: its profile is read and written natively as its environment is torn
+ * down (`native.HeapAtTeardown`). A SIGINT or SIGTERM that ends the process has
  * it written first, through the thread's event loop: a thread that does not get to it within
  * two seconds (busy in one long computation) ends without it.
  */
 import { writeFileSync } from 'node:fs'
 import type { Session } from 'node:inspector'
+import { isMainThread } from 'node:worker_threads'
 
 import { native } from '../native.js'
 import { catchSignals } from './exit.js'
@@ -57,6 +60,8 @@ export class HeapSampler {
   readonly #beforeSignal: { forget(): void }
   /** Whether the profile keeps collected objects' samples apart (see the module's comment). */
   readonly #apart: boolean
+  /** In a worker: what writes the profile if `terminate()` ends the thread. */
+  readonly #atTeardown: { forget(): void } | null
 
   /** Starts sampling this thread's allocations; `path`: where `stop` writes the profile (null: nowhere). */
   constructor(
@@ -70,6 +75,7 @@ export class HeapSampler {
       includeObjectsCollectedByMajorGC: this.#apart,
       includeObjectsCollectedByMinorGC: this.#apart,
     })
+    this.#atTeardown = isMainThread || path === null ? null : new native.HeapAtTeardown(path, this.#apart)
     this.#beforeSignal = native.beforeSignal(() => {
       try {
         this.stop()
@@ -84,6 +90,7 @@ export class HeapSampler {
   stop(): HeapSummary {
     if (this.#summary) return this.#summary
     this.#beforeSignal.forget()
+    this.#atTeardown?.forget()
     const text =
       (this.#apart ? native.heapProfile(true) : null) ??
       JSON.stringify((this.#post('HeapProfiler.getSamplingProfile') as { profile: SamplingHeapProfile }).profile)

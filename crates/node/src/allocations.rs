@@ -235,3 +235,53 @@ unsafe fn text(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
     String::from_utf8(bytes).ok()
   }
 }
+
+/// What a thread's teardown writes: its heap profile, to `path`.
+struct Teardown {
+  env: sys::napi_env,
+  path: std::path::PathBuf,
+  marked: bool,
+}
+
+/// Has the heap profile of the thread of `env` written to `path` when the thread's environment
+/// is torn down without JavaScript (a worker ended by `terminate()`), unless [`forget`] is
+/// called first. Registered after the thread's inspector session, its hook runs before that
+/// session's (Node runs them last registered first), while V8 still samples.
+pub fn write_at_teardown(env: sys::napi_env, path: std::path::PathBuf, marked: bool) -> Result<usize, String> {
+  let data = Box::into_raw(Box::new(Teardown { env, path, marked }));
+  // SAFETY: `data` is freed by the hook or by `forget`, whichever comes first, never both: the
+  // hook is removed by `forget`.
+  let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(at_teardown), data.cast()) };
+  if status != sys::Status::napi_ok {
+    // SAFETY: not registered, so only here.
+    drop(unsafe { Box::from_raw(data) });
+    return Err("cannot register a cleanup hook".into());
+  }
+  Ok(data as usize)
+}
+
+/// Takes back what [`write_at_teardown`] registered (the profile was written another way).
+pub fn forget(env: sys::napi_env, handle: usize) {
+  let data = handle as *mut Teardown;
+  // SAFETY: `handle` came from `write_at_teardown` in this env and its hook has not run (the
+  // thread runs JavaScript, so it is not being torn down).
+  unsafe {
+    if sys::napi_remove_env_cleanup_hook(env, Some(at_teardown), data.cast()) == sys::Status::napi_ok {
+      drop(Box::from_raw(data));
+    }
+  }
+}
+
+unsafe extern "C" fn at_teardown(data: *mut c_void) {
+  // SAFETY: `data` is the Teardown registered with this hook, which runs once, on the thread,
+  // while its isolate lives.
+  let teardown = unsafe { Box::from_raw(data as *mut Teardown) };
+  let written = match unsafe { profile(teardown.env, teardown.marked) } {
+    Ok(Some(json)) => std::fs::write(&teardown.path, json).map_err(|e| e.to_string()),
+    Ok(None) => Err("its heap was no longer sampled".into()),
+    Err(err) => Err(err),
+  };
+  if let Err(err) = written {
+    eprintln!("memtrace: cannot write the heap profile {}: {err}", teardown.path.display());
+  }
+}

@@ -1065,6 +1065,31 @@ impl NativeMonitor {
   }
 }
 
+/// Writes this thread's heap profile to `path` if its environment is torn down without
+/// JavaScript (a worker ended by `terminate()`); see `allocations::write_at_teardown`.
+#[napi]
+pub struct HeapAtTeardown {
+  handle: usize,
+}
+
+#[napi]
+impl HeapAtTeardown {
+  #[napi(constructor)]
+  pub fn new(env: Env, path: String, marked: bool) -> Result<Self> {
+    let handle = allocations::write_at_teardown(env.raw(), PathBuf::from(path), marked).map_err(Error::from_reason)?;
+    Ok(HeapAtTeardown { handle })
+  }
+
+  /// The profile was written otherwise: nothing is written at teardown.
+  #[napi]
+  pub fn forget(&mut self, env: Env) {
+    if self.handle != 0 {
+      allocations::forget(env.raw(), self.handle);
+      self.handle = 0;
+    }
+  }
+}
+
 /// This thread's sampling heap profile now, as `.heapprofile` JSON, read through V8's C++ API
 /// (see `allocations.rs`); null when its heap is not sampled. `marked`: the runtime's V8 marks
 /// collected objects' samples (14.6 and later), which then go apart, in `collectedSamples`.
