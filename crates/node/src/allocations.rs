@@ -276,6 +276,7 @@ unsafe extern "C" fn at_teardown(data: *mut c_void) {
   // SAFETY: `data` is the Teardown registered with this hook, which runs once, on the thread,
   // while its isolate lives.
   let teardown = unsafe { Box::from_raw(data as *mut Teardown) };
+  // SAFETY: a cleanup hook runs on the env's thread, before its isolate is disposed.
   let written = match unsafe { profile(teardown.env, teardown.marked) } {
     Ok(Some(json)) => std::fs::write(&teardown.path, json).map_err(|e| e.to_string()),
     Ok(None) => Err("its heap was no longer sampled".into()),
