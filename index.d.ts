@@ -10,17 +10,13 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * Writes this thread's heap profile to `path` if its environment is torn down without
- * JavaScript (a worker ended by `terminate()`); see `allocations::write_at_teardown`.
+ * Writes this thread's heap profile to `path` natively when JavaScript cannot: as a worker's
+ * environment is torn down by `terminate()`, and when a caught signal ends the process (see
+ * `allocations::LastResort`).
  */
-export declare class HeapAtTeardown {
+export declare class HeapLastResort {
   constructor(path: string, marked: boolean)
-  /** The profile was written otherwise: nothing is written at teardown. */
-  forget(): void
-}
-
-/** A callback of a JS thread that a caught signal waits for (see [`before_signal`]). */
-export declare class LastWord {
+  /** JavaScript writes the profile: nothing is written natively. */
   forget(): void
 }
 
@@ -87,13 +83,6 @@ export declare class NativeProfiler {
   /** Ends the log (idempotent). */
   stop(): ProfileSummary
 }
-
-/**
- * Has `callback` called on this thread, through its event loop, once a caught SIGINT or
- * SIGTERM has ended the logs and before it ends the process; the signal waits for it as long
- * as `signals::LAST_WORDS_PATIENCE`, so a thread busy for longer dies without it.
- */
-export declare function beforeSignal(callback: () => void): LastWord
 
 /** The first bytes of a binary log, which tell it from a text log. */
 export declare const BINARY_LOG_SIGNATURE: string

@@ -835,13 +835,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.HeapAtTeardown = nativeBinding.HeapAtTeardown
-module.exports.LastWord = nativeBinding.LastWord
+module.exports.HeapLastResort = nativeBinding.HeapLastResort
 module.exports.LogText = nativeBinding.LogText
 module.exports.NativeCommand = nativeBinding.NativeCommand
 module.exports.NativeMonitor = nativeBinding.NativeMonitor
 module.exports.NativeProfiler = nativeBinding.NativeProfiler
-module.exports.beforeSignal = nativeBinding.beforeSignal
 module.exports.BINARY_LOG_SIGNATURE = nativeBinding.BINARY_LOG_SIGNATURE
 module.exports.catchSignals = nativeBinding.catchSignals
 module.exports.compileThrough = nativeBinding.compileThrough

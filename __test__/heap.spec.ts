@@ -73,17 +73,19 @@ test('--heap --no-calls: no instrumentation, a .heapprofile of what is alive, ra
   t.regex(cli(['report', profile]).stdout, new RegExp(String.raw`Live JavaScript allocations by stack \(innermost frame first\):\n {2}\+[\d.]+ MiB in [\d,]+ samples\n {6}retain +\S+retain-churn\.cjs:${retainLine}\n`))
 })
 
-for (const [signal, calls] of [
-  ['SIGINT', true],
-  ['SIGTERM', false],
+for (const [signal, calls, busy] of [
+  ['SIGINT', true, false],
+  ['SIGTERM', false, false],
+  ['SIGINT', false, true],
+  ['SIGTERM', true, true],
 ] as const) {
   const mode = calls ? '--heap' : '--heap --no-calls'
   // Serial: the other tests block this process in spawnSync, and the program must be signalled
   // while it runs.
-  test.serial(`${mode}: ${signal} to a waiting program writes its heap profile before it ends the process`, async (t) => {
-    const dir = tempDir(`heap-${signal}`)
+  test.serial(`${mode}: ${signal} to a program ${busy ? 'busy in a loop' : 'waiting'} writes its heap profile before it ends the process`, async (t) => {
+    const dir = tempDir(`heap-${signal}${busy ? "-busy" : ""}`)
     const serve = join(fixtures, 'heap', 'serve.cjs')
-    const args = [cliPath, 'run', '--heap', ...(calls ? [] : ['--no-calls']), '--log-dir', dir, '--', process.execPath, serve]
+    const args = [cliPath, 'run', '--heap', ...(calls ? [] : ['--no-calls']), '--log-dir', dir, '--', process.execPath, serve, ...(busy ? ['busy'] : [])]
     const run = await started(args, 'ready')
     process.kill(Number(/ready (\d+)/.exec(run.stdout)![1]), signal)
     const { stderr } = await run.exited

@@ -7,7 +7,7 @@
  * - SIGINT, SIGTERM with no JavaScript listener: Node dies without `exit`, and a JS handler would
  *   wait for a busy event loop (changing what Ctrl-C does), so a native handler ends the logs
  *   and passes the signal on (`crates/core/src/signals.rs`), after the heap profiles are written
- *   if their threads' event loops get to it within two seconds. A signal the program listens for
+ *   (natively, on each sampled thread: `crates/node/src/allocations.rs`). A signal the program listens for
  *   is the program's business; if it exits, `exit` ends the logs. Once it stops listening, the
  *   native handler is back.
  * - A worker thread: `exit` when it ends or calls `process.exit()`; when `terminate()` ends it,
@@ -39,7 +39,7 @@ export function installExitHandlers(stopAll: () => void): void {
 }
 
 /**
- * Has SIGINT and SIGTERM end the logs and say the last words (`native.beforeSignal`) before
+ * Has SIGINT and SIGTERM end the logs and say the last words (`native.HeapLastResort`) before
  * they end the process, while no JavaScript listener takes them. Signals are the main thread's
  * (on Unix; Windows has none to catch).
  */

@@ -13,15 +13,13 @@
  * function keeps is told from what it churns.
  *
  * An in-process session answers `post` before it returns, so the profile can be written from
- * an `exit` listener, as the log is ended there. A worker ended by `terminate()` runs no
- * JavaScript at its end: its profile is read and written natively as its environment is torn
- * down (`native.HeapAtTeardown`). A SIGINT or SIGTERM that ends the process has
- * it written first, through the thread's event loop: a thread that does not get to it within
- * two seconds (busy in one long computation) ends without it.
+ * an `exit` listener, as the log is ended there. Where no JavaScript runs at the end, the
+ * profile is read and written natively (`native.HeapLastResort`): as a worker ended by
+ * `terminate()` is torn down, and when a caught SIGINT or SIGTERM ends the process, on each
+ * sampled thread, busy or not, before the signal goes through.
  */
 import { writeFileSync } from 'node:fs'
 import type { Session } from 'node:inspector'
-import { isMainThread } from 'node:worker_threads'
 
 import { native } from '../native.js'
 import { catchSignals } from './exit.js'
@@ -52,16 +50,25 @@ function marksCollected(): boolean {
  */
 export const DEFAULT_HEAP_INTERVAL = 262_144
 
+/** A native writer of the profile at `path` (see the module's comment), where there is one. */
+function lastResort(path: string, apart: boolean): { forget(): void } | null {
+  try {
+    return new native.HeapLastResort(path, apart)
+  } catch {
+    // A runtime without V8's C++ API (Windows): the profile is written at exit only.
+    return null
+  }
+}
+
 export class HeapSampler {
   // Loaded here, not with the module: node:inspector is a third of what loading memtrace costs
   // a process that never samples its heap (bench/startup.bench.mjs).
   readonly #session: Session = new (require('node:inspector') as typeof import('node:inspector')).Session()
   #summary: HeapSummary | null = null
-  readonly #beforeSignal: { forget(): void }
   /** Whether the profile keeps collected objects' samples apart (see the module's comment). */
   readonly #apart: boolean
-  /** In a worker: what writes the profile if `terminate()` ends the thread. */
-  readonly #atTeardown: { forget(): void } | null
+  /** What writes the profile where JavaScript cannot; null where V8's C++ API cannot be reached. */
+  readonly #lastResort: { forget(): void } | null
 
   /** Starts sampling this thread's allocations; `path`: where `stop` writes the profile (null: nowhere). */
   constructor(
@@ -75,22 +82,14 @@ export class HeapSampler {
       includeObjectsCollectedByMajorGC: this.#apart,
       includeObjectsCollectedByMinorGC: this.#apart,
     })
-    this.#atTeardown = isMainThread || path === null ? null : new native.HeapAtTeardown(path, this.#apart)
-    this.#beforeSignal = native.beforeSignal(() => {
-      try {
-        this.stop()
-      } catch (error) {
-        process.stderr.write(`memtrace: cannot write the heap profile ${this.path}: ${(error as Error).message}\n`)
-      }
-    })
+    this.#lastResort = path === null ? null : lastResort(path, this.#apart)
     catchSignals()
   }
 
   /** Stops sampling and writes the profile (idempotent); throws when it cannot be written. */
   stop(): HeapSummary {
     if (this.#summary) return this.#summary
-    this.#beforeSignal.forget()
-    this.#atTeardown?.forget()
+    this.#lastResort?.forget()
     const text =
       (this.#apart ? native.heapProfile(true) : null) ??
       JSON.stringify((this.#post('HeapProfiler.getSamplingProfile') as { profile: SamplingHeapProfile }).profile)

@@ -7,9 +7,9 @@
 //! the ring and writes LAST and EOF), puts back the handler that was there before (Node's, which
 //! restores the terminal) and raises the signal again, so the process ends as it would have.
 //!
-//! What else must be done first (a heap profile, which JavaScript writes) is a [`LastWord`]:
-//! the watcher says them all at once, after the logs end, and waits for them as long as
-//! [`LAST_WORDS_PATIENCE`] at most, so that a program busy in JavaScript still dies promptly.
+//! What else must be done first (the heap profiles, each written on its own thread) is a
+//! [`LastWord`]: the watcher says them all at once, after the logs end, and waits for them as
+//! long as [`LAST_WORDS_PATIENCE`] at most, so that the process still dies promptly.
 //!
 //! If JavaScript later listens for the signal, libuv installs its own handler over ours and the
 //! program's handler decides; the `exit` event then ends the logs. When the last listener goes,

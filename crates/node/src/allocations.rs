@@ -15,7 +15,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
+use std::path::PathBuf;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Instant;
+
+use memtrace_core::signals;
 
 use memtrace_core::format::heapprofile::{self, CallNode, Sample};
 use napi::sys;
@@ -236,53 +242,156 @@ unsafe fn text(env: sys::napi_env, value: sys::napi_value) -> Option<String> {
   }
 }
 
-/// What a thread's teardown writes: its heap profile, to `path`.
-struct Teardown {
+/// A thread's heap profile, written natively when its JavaScript cannot write it: as the thread's
+/// environment is torn down without JavaScript (a worker ended by `terminate()`), and when a
+/// caught signal ends the process (through `node::RequestInterrupt`, which runs it on the thread
+/// whether the thread is busy in JavaScript or waits in its event loop or in `Atomics.wait`).
+/// Whichever comes first writes it, unless [`LastResort::forget`] says JavaScript did.
+pub struct LastResort {
+  target: Arc<Target>,
+  word: u64,
+}
+
+struct Target {
   env: sys::napi_env,
-  path: std::path::PathBuf,
+  /// `node::Environment*` of the thread, for `node::RequestInterrupt`.
+  environment: usize,
+  path: PathBuf,
   marked: bool,
+  /// Whether the profile is written (or being written), by whom ever.
+  written: AtomicBool,
+  /// Whether the thread's environment still lives: no interrupt is requested of one that is gone.
+  alive: Mutex<bool>,
 }
 
-/// Has the heap profile of the thread of `env` written to `path` when the thread's environment
-/// is torn down without JavaScript (a worker ended by `terminate()`), unless [`forget`] is
-/// called first. Registered after the thread's inspector session, its hook runs before that
-/// session's (Node runs them last registered first), while V8 still samples.
-pub fn write_at_teardown(env: sys::napi_env, path: std::path::PathBuf, marked: bool) -> Result<usize, String> {
-  let data = Box::into_raw(Box::new(Teardown { env, path, marked }));
-  // SAFETY: `data` is freed by the hook or by `forget`, whichever comes first, never both: the
-  // hook is removed by `forget`.
-  let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(at_teardown), data.cast()) };
-  if status != sys::Status::napi_ok {
-    // SAFETY: not registered, so only here.
-    drop(unsafe { Box::from_raw(data) });
-    return Err("cannot register a cleanup hook".into());
+// SAFETY: the env is used only on its thread (in its cleanup hook and its interrupts), and
+// `node::RequestInterrupt` is made to be called from any thread.
+unsafe impl Send for Target {}
+// SAFETY: as for Send; the rest is atomics and a mutex.
+unsafe impl Sync for Target {}
+
+type GetCurrentContext = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
+type GetCurrentEnvironment = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
+type RequestInterrupt = unsafe extern "C" fn(*mut c_void, unsafe extern "C" fn(*mut c_void), *mut c_void);
+
+const REQUEST_INTERRUPT: v8::Name =
+  v8::Name { itanium: c"_ZN4node16RequestInterruptEPNS_11EnvironmentEPFvPvES2_", msvc: None };
+
+impl LastResort {
+  /// On the thread of `env`, while it runs JavaScript.
+  pub fn new(env: sys::napi_env, path: PathBuf, marked: bool) -> Result<LastResort, String> {
+    let environment = current_environment().ok_or("this runtime does not export what finds a thread's environment")?;
+    let target = Arc::new(Target {
+      env,
+      environment: environment as usize,
+      path,
+      marked,
+      written: AtomicBool::new(false),
+      alive: Mutex::new(true),
+    });
+    let data = Arc::into_raw(target.clone());
+    // SAFETY: the hook gets its own reference to the target, which it takes back when it runs;
+    // `forget` removes the hook and takes it back if it has not.
+    if unsafe { sys::napi_add_env_cleanup_hook(env, Some(at_teardown), data as *mut c_void) } != sys::Status::napi_ok {
+      // SAFETY: not registered: the reference is ours to drop.
+      drop(unsafe { Arc::from_raw(data) });
+      return Err("cannot register a cleanup hook".into());
+    }
+    let signalled = Arc::downgrade(&target);
+    let word = signals::add_last_word(Arc::new(move |deadline: Instant| {
+      if let Some(target) = signalled.upgrade() {
+        target.write_on_its_thread(deadline);
+      }
+    }));
+    Ok(LastResort { target, word })
   }
-  Ok(data as usize)
-}
 
-/// Takes back what [`write_at_teardown`] registered (the profile was written another way).
-pub fn forget(env: sys::napi_env, handle: usize) {
-  let data = handle as *mut Teardown;
-  // SAFETY: `handle` came from `write_at_teardown` in this env and its hook has not run (the
-  // thread runs JavaScript, so it is not being torn down).
-  unsafe {
-    if sys::napi_remove_env_cleanup_hook(env, Some(at_teardown), data.cast()) == sys::Status::napi_ok {
-      drop(Box::from_raw(data));
+  /// JavaScript writes (or wrote) the profile: nothing is written here.
+  pub fn forget(&self) {
+    self.target.written.store(true, Ordering::SeqCst);
+    signals::forget(self.word);
+    let data = Arc::as_ptr(&self.target);
+    // SAFETY: called on the env's thread while it runs JavaScript, so the hook has not run; once
+    // removed, its reference is ours to take back.
+    unsafe {
+      if sys::napi_remove_env_cleanup_hook(self.target.env, Some(at_teardown), data as *mut c_void)
+        == sys::Status::napi_ok
+      {
+        drop(Arc::from_raw(data));
+      }
     }
   }
 }
 
-unsafe extern "C" fn at_teardown(data: *mut c_void) {
-  // SAFETY: `data` is the Teardown registered with this hook, which runs once, on the thread,
-  // while its isolate lives.
-  let teardown = unsafe { Box::from_raw(data as *mut Teardown) };
-  // SAFETY: a cleanup hook runs on the env's thread, before its isolate is disposed.
-  let written = match unsafe { profile(teardown.env, teardown.marked) } {
-    Ok(Some(json)) => std::fs::write(&teardown.path, json).map_err(|e| e.to_string()),
-    Ok(None) => Err("its heap was no longer sampled".into()),
-    Err(err) => Err(err),
-  };
-  if let Err(err) = written {
-    eprintln!("memtrace: cannot write the heap profile {}: {err}", teardown.path.display());
+impl Target {
+  /// Writes the profile here (on the thread), once.
+  fn write(&self) {
+    if self.written.swap(true, Ordering::SeqCst) {
+      return;
+    }
+    // SAFETY: called on the env's thread, from its cleanup hook or an interrupt, while its
+    // isolate lives.
+    let written = match unsafe { profile(self.env, self.marked) } {
+      Ok(Some(json)) => std::fs::write(&self.path, json).map_err(|e| e.to_string()),
+      Ok(None) => Err("its heap was no longer sampled".into()),
+      Err(err) => Err(err),
+    };
+    if let Err(err) = written {
+      eprintln!("memtrace: cannot write the heap profile {}: {err}", self.path.display());
+    }
   }
+
+  /// From another thread: has the thread write the profile, and waits for it until `deadline`.
+  fn write_on_its_thread(self: Arc<Self>, deadline: Instant) {
+    let Some(request) = v8::symbol(REQUEST_INTERRUPT) else { return };
+    let (done, finished) = mpsc::channel::<()>();
+    {
+      let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+      if !*alive || self.written.load(Ordering::SeqCst) {
+        return;
+      }
+      let data = Box::into_raw(Box::new((self.clone(), done)));
+      // SAFETY: the environment lives (`alive`, under its lock); the callback takes `data` back.
+      unsafe {
+        std::mem::transmute::<*mut c_void, RequestInterrupt>(request)(
+          self.environment as *mut c_void,
+          interrupted,
+          data.cast(),
+        )
+      };
+    }
+    let _ = finished.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+  }
+}
+
+/// This thread's `node::Environment*`.
+fn current_environment() -> Option<*mut c_void> {
+  let get_current = v8::symbol(v8::ISOLATE_GET_CURRENT)?;
+  let get_context = v8::symbol(v8::Name { itanium: c"_ZN2v87Isolate17GetCurrentContextEv", msvc: None })?;
+  let get_environment =
+    v8::symbol(v8::Name { itanium: c"_ZN4node21GetCurrentEnvironmentEN2v85LocalINS0_7ContextEEE", msvc: None })?;
+  v8::symbol(REQUEST_INTERRUPT)?;
+  // SAFETY: V8's and Node's functions of these signatures, on a JavaScript thread in a call
+  // from JavaScript (so in a context, with a handle scope).
+  unsafe {
+    let isolate = std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *mut c_void>(get_current)();
+    let context = std::mem::transmute::<*mut c_void, GetCurrentContext>(get_context)(isolate);
+    let environment = std::mem::transmute::<*mut c_void, GetCurrentEnvironment>(get_environment)(context);
+    (!environment.is_null()).then_some(environment)
+  }
+}
+
+unsafe extern "C" fn interrupted(data: *mut c_void) {
+  // SAFETY: `data` is what `write_on_its_thread` boxed for this call, taken back once.
+  let (target, done) = *unsafe { Box::from_raw(data as *mut (Arc<Target>, mpsc::Sender<()>)) };
+  target.write();
+  let _ = done.send(());
+}
+
+unsafe extern "C" fn at_teardown(data: *mut c_void) {
+  // SAFETY: `data` is the reference `LastResort::new` gave this hook, which runs once, on the
+  // thread, while its isolate lives.
+  let target = unsafe { Arc::from_raw(data as *const Target) };
+  target.write();
+  *target.alive.lock().unwrap_or_else(|p| p.into_inner()) = false;
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use memtrace_core::child;
 use memtrace_core::format::text;
@@ -190,43 +190,6 @@ pub fn ring_layout() -> RingLayout {
 #[napi]
 pub fn catch_signals(signals: Vec<i32>) -> Result<()> {
   signals::install(&signals).map_err(js_error)
-}
-
-/// A callback of a JS thread that a caught signal waits for (see [`before_signal`]).
-#[napi]
-pub struct LastWord(u64);
-
-#[napi]
-impl LastWord {
-  #[napi]
-  pub fn forget(&self) {
-    signals::forget(self.0);
-  }
-}
-
-/// Has `callback` called on this thread, through its event loop, once a caught SIGINT or
-/// SIGTERM has ended the logs and before it ends the process; the signal waits for it as long
-/// as `signals::LAST_WORDS_PATIENCE`, so a thread busy for longer dies without it.
-#[napi]
-pub fn before_signal(callback: Function<(), ()>) -> Result<LastWord> {
-  // Weak: waiting for a signal must not keep the process alive.
-  let call = callback.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build()?;
-  let word = move |deadline: Instant| {
-    let (done, finished) = std::sync::mpsc::channel();
-    let queued = call.call_with_return_value(
-      (),
-      napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
-      move |_, _| {
-        let _ = done.send(());
-        Ok(())
-      },
-    );
-    // A thread that is gone (its queue closed) drops the callback, and with it `done`.
-    if queued == Status::Ok {
-      let _ = finished.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-    }
-  };
-  Ok(LastWord(signals::add_last_word(Arc::new(word))))
 }
 
 /// How a command ended: its exit code, or the name of the signal that killed it.
@@ -1065,28 +1028,23 @@ impl NativeMonitor {
   }
 }
 
-/// Writes this thread's heap profile to `path` if its environment is torn down without
-/// JavaScript (a worker ended by `terminate()`); see `allocations::write_at_teardown`.
+/// Writes this thread's heap profile to `path` natively when JavaScript cannot: as a worker's
+/// environment is torn down by `terminate()`, and when a caught signal ends the process (see
+/// `allocations::LastResort`).
 #[napi]
-pub struct HeapAtTeardown {
-  handle: usize,
-}
+pub struct HeapLastResort(allocations::LastResort);
 
 #[napi]
-impl HeapAtTeardown {
+impl HeapLastResort {
   #[napi(constructor)]
   pub fn new(env: Env, path: String, marked: bool) -> Result<Self> {
-    let handle = allocations::write_at_teardown(env.raw(), PathBuf::from(path), marked).map_err(Error::from_reason)?;
-    Ok(HeapAtTeardown { handle })
+    allocations::LastResort::new(env.raw(), PathBuf::from(path), marked).map(HeapLastResort).map_err(Error::from_reason)
   }
 
-  /// The profile was written otherwise: nothing is written at teardown.
+  /// JavaScript writes the profile: nothing is written natively.
   #[napi]
-  pub fn forget(&mut self, env: Env) {
-    if self.handle != 0 {
-      allocations::forget(env.raw(), self.handle);
-      self.handle = 0;
-    }
+  pub fn forget(&self) {
+    self.0.forget();
   }
 }
 
