@@ -1,16 +1,21 @@
 //! V8's sampling heap profile, read through V8's C++ API (`HeapProfiler::GetAllocationProfile`)
-//! for what the inspector does not say: since V8 14.6 (Node 26) each sample says whether its
-//! object is still alive, so a profile sampled with V8's flags that keep collected objects'
-//! samples tells them apart from the live ones (the inspector's `getSamplingProfile` gives both
-//! with no mark). It is the profile the inspector returns, written as the same `.heapprofile`:
-//! `samples` and the frames' `selfSize` are the live objects', as DevTools expects, and
-//! `collectedSamples` (memtrace's) the collected ones'.
+//! for what the inspector cannot do:
+//! * say which samples' objects were collected: since V8 14.6 (Node 26) each sample says whether
+//!   its object is still alive, so a profile sampled with V8's flags that keep collected
+//!   objects' samples tells them apart from the live ones (the inspector's
+//!   `getSamplingProfile` gives both with no mark);
+//! * be read where no JavaScript runs ([`LastResort`]): as a worker ended by `terminate()` is
+//!   torn down, and on every sampled thread when a caught signal ends the process.
+//!
+//! It is the profile the inspector returns, written as the same `.heapprofile`: `samples` and
+//! the frames' `selfSize` are the live objects', as DevTools expects, and `collectedSamples`
+//! (memtrace's) the collected ones'.
 //!
 //! `AllocationProfile` is a C++ interface: its vtable holds `GetRootNode`, `GetSamples` and the
 //! destructor (two entries in the Itanium ABI); its `Node`, `Allocation` and `Sample` are plain
 //! structs V8 has kept unchanged since Node 12, and `std::vector` is three pointers in both C++
 //! libraries Node is built with. Names are read with Node-API (a `Local<String>` is a
-//! `napi_value`). What is read is checked (vectors well formed, every sample's frame in the
+//! `napi_value`). What is read is checked (vectors well formed, most samples' frames in the
 //! tree) before anything is written.
 
 use std::collections::{HashMap, HashSet};
@@ -21,9 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use memtrace_core::signals;
-
 use memtrace_core::format::heapprofile::{self, CallNode, Sample};
+use memtrace_core::signals;
 use napi::sys;
 
 use crate::v8;
