@@ -154,9 +154,12 @@ test('profile({ heap: true }): the summary names the heap profile; one profiler 
   t.is(result.status, 0, result.stderr)
   const [refusal, summary] = result.stdout.trim().split('\n')
   t.regex(refusal, /^Error: heap: V8 samples a thread's heap for one profiler at a time, and \S+\.log does$/)
-  const heap = JSON.parse(summary) as { path: string; samples: number; bytes: number }
+  const heap = JSON.parse(summary) as { path: string; samples: number; bytes: number; collected: { samples: number; bytes: number } | null }
   t.true(readdirSync(dir).includes(heap.path.split('/').at(-1)!))
   t.true(heap.samples > 100 && heap.bytes > 1024 * 1024, summary)
+  // As the file says: its collected samples, where V8 marks them.
+  const written = JSON.parse(readFileSync(heap.path, 'utf8'))
+  t.deepEqual(heap.collected, marksCollected ? { samples: written.collectedSamples.length, bytes: written.collectedSamples.reduce((sum: number, s: { size: number }) => sum + s.size, 0) } : null)
 })
 
 test('heap options: clear errors before anything runs', (t) => {

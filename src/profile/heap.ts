@@ -30,12 +30,18 @@ export interface HeapSummary {
   /** Samples still alive at the end, and the bytes they stand for. */
   samples: number
   bytes: number
+  /** Those of objects collected before the end, where V8 marks them (Node 26); else null. */
+  collected: { samples: number; bytes: number } | null
 }
 
 /** What of a profile this module reads (see `reports/heapprofile.ts` for the rest). */
 interface SamplingHeapProfile {
   samples?: { size: number }[]
+  collectedSamples?: { size: number }[]
 }
+
+/** How many `samples` there are, and the bytes they stand for. */
+const tally = (samples: { size: number }[]) => ({ samples: samples.length, bytes: samples.reduce((sum, s) => sum + s.size, 0) })
 
 /** Whether this runtime's V8 marks the samples of collected objects (see `native.heapProfile`). */
 function marksCollected(): boolean {
@@ -96,8 +102,8 @@ export class HeapSampler {
     this.#post('HeapProfiler.stopSampling')
     this.#session.disconnect()
     if (this.path !== null) writeFileSync(this.path, text)
-    const samples = (JSON.parse(text) as SamplingHeapProfile).samples ?? []
-    this.#summary = { path: this.path, samples: samples.length, bytes: samples.reduce((sum, s) => sum + s.size, 0) }
+    const { samples, collectedSamples } = JSON.parse(text) as SamplingHeapProfile
+    this.#summary = { path: this.path, ...tally(samples ?? []), collected: collectedSamples ? tally(collectedSamples) : null }
     return this.#summary
   }
 
