@@ -96,13 +96,16 @@ export class HeapSampler {
   stop(): HeapSummary {
     if (this.#summary) return this.#summary
     this.#lastResort?.forget()
-    const text =
-      (this.#apart ? native.heapProfile(true) : null) ??
-      JSON.stringify((this.#post('HeapProfiler.getSamplingProfile') as { profile: SamplingHeapProfile }).profile)
+    // Read natively as JSON, or from the inspector as an object: each is turned into the other once.
+    const read = this.#apart ? native.heapProfile(true) : null
+    const profile =
+      read === null
+        ? (this.#post('HeapProfiler.getSamplingProfile') as { profile: SamplingHeapProfile }).profile
+        : (JSON.parse(read) as SamplingHeapProfile)
     this.#post('HeapProfiler.stopSampling')
     this.#session.disconnect()
-    if (this.path !== null) writeFileSync(this.path, text)
-    const { samples, collectedSamples } = JSON.parse(text) as SamplingHeapProfile
+    if (this.path !== null) writeFileSync(this.path, read ?? JSON.stringify(profile))
+    const { samples, collectedSamples } = profile
     this.#summary = { path: this.path, ...tally(samples ?? []), collected: collectedSamples ? tally(collectedSamples) : null }
     return this.#summary
   }

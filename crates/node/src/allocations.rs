@@ -112,7 +112,7 @@ const DELETE: usize = 3;
 /// On the JavaScript thread of `env`, while its isolate lives.
 pub unsafe fn profile(env: sys::napi_env, marked: bool) -> Result<Option<String>, String> {
   let missing = || "this runtime does not export V8's heap profiler to addons".to_string();
-  let get_current = v8::symbol(v8::ISOLATE_GET_CURRENT).ok_or_else(missing)?;
+  let isolate = v8::current_isolate().ok_or_else(missing)?;
   let get_profiler =
     v8::symbol(v8::Name { itanium: c"_ZN2v87Isolate15GetHeapProfilerEv", msvc: None }).ok_or_else(missing)?;
   let get_profile = v8::symbol(v8::Name { itanium: c"_ZN2v812HeapProfiler20GetAllocationProfileEv", msvc: None })
@@ -120,7 +120,6 @@ pub unsafe fn profile(env: sys::napi_env, marked: bool) -> Result<Option<String>
   // SAFETY: the symbols are V8's functions of these signatures; the caller is on the isolate's
   // thread. The profile's handles live in the handle scope opened here.
   unsafe {
-    let isolate = std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *mut c_void>(get_current)();
     let profiler = std::mem::transmute::<*mut c_void, GetHeapProfiler>(get_profiler)(isolate);
     if profiler.is_null() {
       return Ok(None);
@@ -274,7 +273,6 @@ unsafe impl Send for Target {}
 // SAFETY: as for Send; the rest is atomics and a mutex.
 unsafe impl Sync for Target {}
 
-type GetCurrentContext = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 type GetCurrentEnvironment = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 type RequestInterrupt = unsafe extern "C" fn(*mut c_void, unsafe extern "C" fn(*mut c_void), *mut c_void);
 
@@ -370,16 +368,15 @@ impl Target {
 
 /// This thread's `node::Environment*`.
 fn current_environment() -> Option<*mut c_void> {
-  let get_current = v8::symbol(v8::ISOLATE_GET_CURRENT)?;
-  let get_context = v8::symbol(v8::Name { itanium: c"_ZN2v87Isolate17GetCurrentContextEv", msvc: None })?;
+  let isolate = v8::current_isolate()?;
+  let get_context = v8::symbol(v8::ISOLATE_GET_CURRENT_CONTEXT)?;
   let get_environment =
     v8::symbol(v8::Name { itanium: c"_ZN4node21GetCurrentEnvironmentEN2v85LocalINS0_7ContextEEE", msvc: None })?;
   v8::symbol(REQUEST_INTERRUPT)?;
   // SAFETY: V8's and Node's functions of these signatures, on a JavaScript thread in a call
   // from JavaScript (so in a context, with a handle scope).
   unsafe {
-    let isolate = std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> *mut c_void>(get_current)();
-    let context = std::mem::transmute::<*mut c_void, GetCurrentContext>(get_context)(isolate);
+    let context = std::mem::transmute::<*mut c_void, v8::GetCurrentContext>(get_context)(isolate);
     let environment = std::mem::transmute::<*mut c_void, GetCurrentEnvironment>(get_environment)(context);
     (!environment.is_null()).then_some(environment)
   }

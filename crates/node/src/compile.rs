@@ -19,9 +19,6 @@ use napi::{check_status, sys};
 
 use crate::v8;
 
-type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
-/// `v8::Isolate::GetCurrentContext()`: `this` first, a `Local<Context>` back (Itanium C++ ABI).
-type GetCurrentContext = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 /// `v8::Function::Call(context, receiver, argc, argv)`: `this` (the function) first, a
 /// `MaybeLocal<Value>` back, empty when an exception was thrown. A `Local` and a `napi_value`
 /// are the same pointer.
@@ -31,8 +28,8 @@ type Call =
 /// V8's functions that call a function as JavaScript does.
 #[derive(Clone, Copy)]
 struct V8Call {
-  get_current: GetCurrent,
-  get_current_context: GetCurrentContext,
+  get_current: v8::GetCurrent,
+  get_current_context: v8::GetCurrentContext,
   call: Call,
 }
 
@@ -40,7 +37,7 @@ impl V8Call {
   fn find() -> Option<V8Call> {
     let get_current = v8::symbol(v8::ISOLATE_GET_CURRENT)?;
     // Both return a handle by value, which MSVC does through a hidden pointer: Itanium only.
-    let get_current_context = v8::symbol(v8::Name { itanium: c"_ZN2v87Isolate17GetCurrentContextEv", msvc: None })?;
+    let get_current_context = v8::symbol(v8::ISOLATE_GET_CURRENT_CONTEXT)?;
     let call = v8::symbol(v8::Name {
       itanium: c"_ZN2v88Function4CallENS_5LocalINS_7ContextEEENS1_INS_5ValueEEEiPS5_",
       msvc: None,
@@ -48,8 +45,8 @@ impl V8Call {
     // SAFETY: the symbols are V8's functions of these signatures (their names say so).
     unsafe {
       Some(V8Call {
-        get_current: std::mem::transmute::<*mut c_void, GetCurrent>(get_current),
-        get_current_context: std::mem::transmute::<*mut c_void, GetCurrentContext>(get_current_context),
+        get_current: std::mem::transmute::<*mut c_void, v8::GetCurrent>(get_current),
+        get_current_context: std::mem::transmute::<*mut c_void, v8::GetCurrentContext>(get_current_context),
         call: std::mem::transmute::<*mut c_void, Call>(call),
       })
     }

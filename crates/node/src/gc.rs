@@ -121,7 +121,6 @@ extern "C" fn epilogue(_isolate: *mut c_void, gc_type: i32, _flags: i32, _data: 
 
 fn install(expected: Expected) -> Result<(), String> {
   type Callback = extern "C" fn(*mut c_void, i32, i32, *mut c_void);
-  type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
   // Member functions take `this` first, under both ABIs: (isolate, callback, data, filter).
   type AddCallback = unsafe extern "C" fn(*mut c_void, Callback, *mut c_void, i32);
   const ALL_KINDS: i32 = 0x1f;
@@ -153,7 +152,7 @@ fn install(expected: Expected) -> Result<(), String> {
   // SAFETY: the symbols are V8's functions of these signatures (see the module comment), called
   // on a JS thread, whose isolate GetCurrent returns. The callbacks live as long as the addon.
   unsafe {
-    let get_current: GetCurrent = std::mem::transmute::<*mut c_void, GetCurrent>(get_current);
+    let get_current = std::mem::transmute::<*mut c_void, v8::GetCurrent>(get_current);
     let isolate = get_current();
     if isolate.is_null() {
       return Err("GC rows are recorded on a JavaScript thread, and this is none".into());

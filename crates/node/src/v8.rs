@@ -27,6 +27,21 @@ impl Name {
 /// `v8::Isolate::GetCurrent()`.
 pub const ISOLATE_GET_CURRENT: Name =
   Name { itanium: c"_ZN2v87Isolate10GetCurrentEv", msvc: Some(c"?GetCurrent@Isolate@v8@@SAPEAV12@XZ") };
+pub type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
+
+/// `v8::Isolate::GetCurrentContext()`: `this` first, a `Local<Context>` back. Itanium only: MSVC
+/// returns a handle by value through a hidden pointer.
+pub const ISOLATE_GET_CURRENT_CONTEXT: Name = Name { itanium: c"_ZN2v87Isolate17GetCurrentContextEv", msvc: None };
+pub type GetCurrentContext = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
+
+/// This thread's isolate; None where the runtime does not export `GetCurrent`, or on a thread
+/// that has none.
+pub fn current_isolate() -> Option<*mut c_void> {
+  let get_current = symbol(ISOLATE_GET_CURRENT)?;
+  // SAFETY: V8's `Isolate::GetCurrent`, which any thread may call.
+  let isolate = unsafe { std::mem::transmute::<*mut c_void, GetCurrent>(get_current)() };
+  (!isolate.is_null()).then_some(isolate)
+}
 
 /// The address of V8's function `name`, if this runtime exports it.
 #[cfg(unix)]
