@@ -100,23 +100,23 @@ export function readHeapProfile(file: string, path = file): HeapReport {
     nodeOf.set(node.id, index)
     for (const child of (node.children ?? []).toReversed()) pending.push([child, index])
   }
-  // Each frame's growth is its selfSize: the live samples' bytes (DevTools' own profiles may
-  // have no samples, only sizes).
-  const count = (samples: HeapSample[], into: Stacks) => {
+  // Puts `samples` down on the frames of `into`: a row each, and with `sized` their bytes as
+  // growth. A live frame's growth is its selfSize already (DevTools' own profiles may have no
+  // samples, only sizes); the collected ones' is theirs.
+  const put = (samples: HeapSample[], into: Stacks, sized: boolean) => {
     let bytes = 0
     for (const sample of samples) {
       const index = nodeOf.get(sample.nodeId)
-      if (index !== undefined) into.rows[index]++
+      if (index !== undefined) {
+        into.rows[index]++
+        if (sized) into.growth[index] += sample.size
+      }
       bytes += sample.size
     }
     return { stacks: into, samples: samples.length, bytes }
   }
-  const live = count(profile.samples ?? [], stacks)
+  const live = put(profile.samples ?? [], stacks, false)
   if (!Array.isArray(profile.collectedSamples)) return { ...live, collected: null }
   const collected: Stacks = { ...stacks, growth: stacks.growth.map(() => 0), rows: stacks.rows.map(() => 0) }
-  for (const sample of profile.collectedSamples) {
-    const index = nodeOf.get(sample.nodeId)
-    if (index !== undefined) collected.growth[index] += sample.size
-  }
-  return { ...live, collected: count(profile.collectedSamples, collected) }
+  return { ...live, collected: put(profile.collectedSamples, collected, true) }
 }
