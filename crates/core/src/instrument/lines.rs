@@ -57,6 +57,18 @@ impl LineIndex {
     (line as u32 + 1, column + 1)
   }
 
+  /// Byte offsets of the start of 0-based `line` and of the line after it (`length` for the
+  /// last), so the line's terminator is in the span.
+  pub fn span(&self, line: u32, length: u32) -> Option<(u32, u32)> {
+    let start = *self.starts.get(line as usize)?;
+    Some((start, self.starts.get(line as usize + 1).copied().unwrap_or(length)))
+  }
+
+  /// Whether 0-based `line` is pure ASCII.
+  pub fn is_ascii(&self, line: u32) -> bool {
+    self.ascii.get(line as usize).copied().unwrap_or(false)
+  }
+
   #[cfg(test)]
   pub fn lines(&self) -> usize {
     self.starts.len()

@@ -101,7 +101,7 @@ fn class(c: char) -> Class {
 }
 
 /// The pieces whose start is where V8 places a call that throws "… is not a function".
-fn places_call(piece: Piece) -> bool {
+pub(super) fn places_call(piece: Piece) -> bool {
   matches!(
     piece,
     Piece::CheckOpen

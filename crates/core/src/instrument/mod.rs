@@ -65,6 +65,7 @@ mod collect;
 mod lines;
 mod map;
 mod names;
+pub mod scripts;
 mod sources;
 
 use std::path::Path;
@@ -508,8 +509,8 @@ pub struct Instrumented {
 
 /// Instruments `source` (loaded from `path`): plans it (with the events `options` asks for),
 /// or takes the plan from `cache`, registers its functions, and applies the plan. With
-/// `source_map`, or when the source comes with a map of its own (which would no longer fit the
-/// code), it also makes the instrumented code's source map (see `map`).
+/// `source_map`, it also makes the instrumented code's source map, chained with the source's own
+/// (see `map`).
 pub fn instrument(
   source: &str,
   path: &str,
@@ -532,38 +533,46 @@ pub fn instrument(
     }
   };
   let original = sources::Original::of(source, path);
-  let first = match &original {
-    // Each function where the user wrote it, as far as the map knows; the rest where they run.
-    Some(original) => {
-      let locate = original.locator();
-      let generated: std::sync::Arc<str> = path.into();
-      let sole: Option<std::sync::Arc<str>> = original.sole_file().map(Into::into);
-      let located: Vec<(std::sync::Arc<str>, Site)> = plan
-        .sites
-        .iter()
-        .map(|site| match (locate(site.line, site.column), &sole) {
-          (Some(place), _) => {
-            (place.file.into(), Site { line: place.line, column: place.column, name: site.name.clone() })
-          }
-          // The top level, which compilers map from its first statement on, is the source's.
-          (None, Some(file)) if site.name == collect::MODULE => {
-            (file.clone(), Site { line: 1, column: 1, name: site.name.clone() })
-          }
-          (None, _) => (generated.clone(), site.clone()),
-        })
-        .collect();
-      functions::register_each(located.iter().map(|(file, site)| (file.clone(), site)))
+  let script = scripts::Key::new(path, source, kind, options);
+  let first = match scripts::known(&script) {
+    // Loaded before: the same ids, so the same code.
+    Some(first) => first,
+    None => {
+      let first = register(path, &plan, original.as_ref());
+      scripts::keep(script, source, &plan, first);
+      first
     }
-    None => functions::register(path, &plan.sites),
   };
   let target = original.as_ref().map_or(map::Target::Itself, map::Target::Original);
   Ok(Instrumented {
     code: plan.apply(source, first),
-    map: (source_map || original.is_some()).then(|| map::data_url(source, path, &plan, first, target)),
+    map: source_map.then(|| map::data_url(source, path, &plan, first, target)),
     functions: plan.functions(),
     cached: from_cache,
     skipped: plan.skipped,
   })
+}
+
+/// Adds the functions of `plan` to the function table, each where the user wrote it as far as
+/// the file's own source map (`original`) knows, the rest where they run; returns the first id.
+fn register(path: &str, plan: &Plan, original: Option<&sources::Original>) -> u64 {
+  let Some(original) = original else { return functions::register(path, &plan.sites) };
+  let locate = original.locator();
+  let generated: std::sync::Arc<str> = path.into();
+  let sole: Option<std::sync::Arc<str>> = original.sole_file().map(Into::into);
+  let located: Vec<(std::sync::Arc<str>, Site)> = plan
+    .sites
+    .iter()
+    .map(|site| match (locate(site.line, site.column), &sole) {
+      (Some(place), _) => (place.file.into(), Site { line: place.line, column: place.column, name: site.name.clone() }),
+      // The top level, which compilers map from its first statement on, is the source's.
+      (None, Some(file)) if site.name == collect::MODULE => {
+        (file.clone(), Site { line: 1, column: 1, name: site.name.clone() })
+      }
+      (None, _) => (generated.clone(), site.clone()),
+    })
+    .collect();
+  functions::register_each(located.iter().map(|(file, site)| (file.clone(), site)))
 }
 
 #[cfg(test)]
