@@ -185,12 +185,6 @@ export interface HeapFigures {
 export declare function heapProfile(marked: boolean): string | null
 
 /**
- * The text the instrumenter inserts, piece by piece, as parts between which a number (an id or
- * a temporary's) goes: for taking it out again (`src/instrument/source.ts`).
- */
-export declare function insertedPieces(): Array<Array<string>>
-
-/**
  * Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
  * `nativeCalls` C_CALL and C_RETURN; `sourceMap` asks for the result's source map; `cacheDir`,
  * when given, holds plans of files seen before.
@@ -275,6 +269,12 @@ export interface LogReport {
   damage?: Damage
 }
 
+/**
+ * Puts `mapper(error, frames)` in front of Node's stack-trace formatting on this thread; false
+ * where it cannot be.
+ */
+export declare function mapStackTraces(mapper: (error: unknown, frames: NodeJS.CallSite[]) => NodeJS.CallSite[]): boolean
+
 export interface MonitorOptions {
   /** Write to this file (created or truncated). */
   logFile?: string
@@ -296,6 +296,16 @@ export interface MonitorSummary {
   lastRss: number
   lastT: number
 }
+
+/**
+ * Where a place V8 gives in `file`'s instrumented code is in its source: `line * 2^26 + column`
+ * (both 1-based), or -1 when the file was not instrumented. One number, as stack traces ask for
+ * each frame.
+ */
+export declare function originalPosition(file: string, line: number, column: number): number
+
+/** The source text of an instrumented function whose text V8 gives as `text`, or null. */
+export declare function originalSource(text: string): string | null
 
 /** The size of a memory page, in bytes. */
 export declare function pageSize(): number
@@ -433,6 +443,9 @@ export interface Stacks {
   /** What the root stands for when growth is put down to it. */
   outside: string
 }
+
+/** Whether a thread of this process maps its stack traces (see `mapStackTraces`). */
+export declare function stackTracesMapped(): boolean
 
 /** One log of a Chrome trace, and the track it goes on. */
 export interface TraceLog {

@@ -14,6 +14,7 @@ import { configFromEnv, type InstrumentConfig } from './instrument/config.js'
 import { registerEsmHooks } from './instrument/esm.js'
 import { patchVm } from './instrument/vm.js'
 import { restoreFunctionSources } from './instrument/source.js'
+import { mapFrames } from './instrument/traces.js'
 import { transformer } from './instrument/transform.js'
 import { native } from './native.js'
 import { DEFAULT_HEAP_INTERVAL, HeapSampler } from './profile/heap.js'
@@ -127,6 +128,9 @@ export function install(): void {
   installGlobals(config)
   if (!restoreFunctionSources() && config.debug) {
     writeSync(2, 'memtrace: Function.prototype.toString was frozen before memtrace ran: instrumented functions show their instrumented source\n')
+  }
+  if (!native.mapStackTraces(mapFrames) && config.debug) {
+    writeSync(2, 'memtrace: this runtime does not let memtrace see stack traces: columns of instrumented code are where they run\n')
   }
   const transform = transformer(config)
   patchCommonJs(transform)

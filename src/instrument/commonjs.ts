@@ -8,6 +8,7 @@
 import Module from 'node:module'
 
 import { native } from '../native.js'
+import { standsFor } from './source.js'
 import type { Transformer } from './transform.js'
 
 type Compile = (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown
@@ -15,19 +16,17 @@ type Compile = (this: unknown, content: string, filename: string, ...rest: unkno
 export function patchCommonJs(transform: Transformer): void {
   const prototype = (Module as unknown as { prototype: { _compile: Compile } }).prototype
   const original = prototype._compile
-  // Stack frames name a method by its function's name or, for an anonymous one (Node >= 22),
-  // by the receiver's property that holds it, which is now ours: named, the original's frame
-  // reads `Module._compile` as it would untraced.
-  if (!original.name) Object.defineProperty(original, 'name', { value: '_compile' })
   // Node passes 'module' for an ES module loaded by require(). A file that does not parse is
   // passed on as it is, for Node to throw its own SyntaxError.
   const instrument = (content: unknown, filename: unknown, format: unknown): unknown =>
     typeof content === 'string' ? transform(content, String(filename), format === 'module' ? 'module' : 'commonjs') : content
   // Native, so that no frame of ours sits under a module's top level (crates/node/src/compile.rs);
   // where it cannot be, stack traces taken there have this one frame more.
-  prototype._compile =
+  prototype._compile = standsFor(
     native.compileThrough(instrument, original) ??
-    function memtraceCompile(content, filename, ...rest) {
-      return original.call(this, instrument(content, filename, rest[0]) as string, filename, ...rest)
-    }
+      function memtraceCompile(this: unknown, content: string, filename: string, ...rest: unknown[]) {
+        return original.call(this, instrument(content, filename, rest[0]) as string, filename, ...rest)
+      },
+    original,
+  )
 }

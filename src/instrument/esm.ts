@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { TextDecoder } from 'node:util'
 
 import type { HooksData, InstrumentConfig } from './config.js'
+import { standsFor } from './source.js'
 import { transformer, type SourceKind, type Transformer } from './transform.js'
 
 export interface LoadResult {
@@ -55,12 +56,12 @@ function registerSync(statics: ModuleStatics, original: RegisterHooks, config: I
   const transform = transformer(config)
   const hooks = { load: ((url, context, nextLoad) => instrumentLoaded(nextLoad(url, context), url, transform, ['module'])) as SyncLoad }
   let ours = original(hooks)
-  statics.registerHooks = function registerHooks(this: unknown, theirs) {
+  statics.registerHooks = standsFor(function registerHooks(this: unknown, theirs: Parameters<RegisterHooks>[0]) {
     ours.deregister()
     const handle = original.call(this, theirs)
     ours = original(hooks)
     return handle
-  }
+  }, original)
 }
 
 /**
@@ -75,8 +76,8 @@ function registerAsync(statics: ModuleStatics, original: RegisterAsync, config: 
     original(`${hooks}?generation=${generation}`, { data: { generation, config } })
   }
   add()
-  statics.register = function register(this: unknown, ...args: Parameters<RegisterAsync>) {
+  statics.register = standsFor(function register(this: unknown, ...args: Parameters<RegisterAsync>) {
     original.apply(this, args)
     add()
-  }
+  }, original)
 }

@@ -1,42 +1,48 @@
 /**
- * `Function.prototype.toString` of an instrumented function, as it was written.
+ * `Function.prototype.toString` as it is untraced.
  *
- * Code that sends a function's source elsewhere (`vm.runInNewContext(`(${fn})()`)`, a browser
- * through Playwright's `page.evaluate(fn)`) would otherwise send the hot-path calls too, to a
- * realm where they do not exist. The inserted pieces are fixed text around function ids, so
- * they can be taken out again. Braces and semicolons are left where they cannot be told from the
- * user's own (`;` after a directive, `{`…`}` around a for-await body): they change no meaning.
+ * For an instrumented function (or class), V8 gives the instrumented text; the original is the
+ * source's own text, kept when the file was instrumented (`crates/core/src/instrument/scripts.rs`),
+ * found from the first hook call in V8's text, and checked against it. Code that sends a
+ * function's source elsewhere (`new Function`, a worker, a browser through `page.evaluate(fn)`) or
+ * reads it (minifiers, dependency injection by parameter names) then gets what it would untraced.
+ *
+ * The functions memtrace puts in place of Node's own (`Module.prototype._compile`, `vm.Script`, …)
+ * give the text of the function they stand in for, and the replacement `toString` gives the
+ * text of the one it replaces.
  */
 import { native } from '../native.js'
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+/** The functions memtrace puts in place of Node's, with the one each stands for. */
+const standIns = new WeakMap<Function, Function>()
 
-const INSERTED = new RegExp(
-  native
-    .insertedPieces()
-    .map((parts) => parts.map(escape).join('\\d+').replace(/^\\\{(?=\\\$mt\\\$s=)/, ''))
-    .filter((pattern) => pattern.length > 2)
-    .sort((a, b) => b.length - a.length)
-    .join('|'),
-  'g',
-)
+/** `standIn` replaces `original`: its text is `original`'s. */
+export function standsFor<F extends Function>(standIn: F, original: Function): F {
+  standIns.set(standIn, standIns.get(original) ?? original)
+  return standIn
+}
+
+/** Wherever V8's text holds a hook call: the hooks' names start so. */
+const HOOK = '__mt$'
 
 /**
- * Makes `Function.prototype.toString` give instrumented functions their original source. Where
- * code froze `Function.prototype` first, it cannot, and instrumented functions show what runs;
+ * Makes `Function.prototype.toString` give instrumented functions their source text. Where code
+ * froze `Function.prototype` first, it cannot, and instrumented functions show what runs;
  * returns whether it could.
  */
 export function restoreFunctionSources(): boolean {
-  const original = Function.prototype.toString
   const descriptor = Object.getOwnPropertyDescriptor(Function.prototype, 'toString')
-  if (!descriptor?.configurable && !descriptor?.writable) return false
-  // A Proxy of the original, so that it still reads as native code to those who check.
-  const toString = new Proxy(original, {
-    apply(target, self, args: []) {
-      const source = Reflect.apply(target, self, args)
-      return source.includes('$mt$') || source.includes('__mt$') ? source.replace(INSERTED, '') : source
+  if (!descriptor || (!descriptor.configurable && !descriptor.writable)) return false
+  const original = descriptor.value as (this: unknown) => string
+  // A method, as the original is: no `prototype`, not a constructor, named `toString`.
+  const replacement = {
+    toString(this: unknown): string {
+      const self = typeof this === 'function' ? (standIns.get(this) ?? this) : this
+      const text = Reflect.apply(original, self, [])
+      return text.includes(HOOK) ? (native.originalSource(text) ?? text) : text
     },
-  })
-  Object.defineProperty(Function.prototype, 'toString', { ...descriptor, value: toString })
+  }.toString
+  standIns.set(replacement, original)
+  Object.defineProperty(Function.prototype, 'toString', { ...descriptor, value: replacement })
   return true
 }

@@ -34,7 +34,7 @@ export function transformer(config: InstrumentConfig): Transformer {
       debug?.(`left ${file} as it is: it holds a lone surrogate, which would not survive instrumenting`)
       return source
     }
-    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, sourceMapsRead(), config.cacheDir ?? undefined)
+    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, mapNeeded(), config.cacheDir ?? undefined)
     if (result.error) {
       const as = { module: 'an ES module', commonjs: 'CommonJS', script: 'a script' }[kind]
       debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)
@@ -48,17 +48,18 @@ export function transformer(config: InstrumentConfig): Transformer {
 }
 
 /**
- * Whether Node reads source maps in this process: for stack traces (`--enable-source-maps`, or
- * `process.setSourceMapsEnabled`, as tsx calls), or to hand them to coverage tools
- * (`NODE_V8_COVERAGE`, which c8 sets). Only then is a map worth making.
+ * Whether the instrumented code needs a source map of memtrace's: for coverage tools
+ * (`NODE_V8_COVERAGE`, which c8 sets), which map what V8 counted through the maps Node hands
+ * them; and for stack traces where Node reads source maps (`--enable-source-maps`,
+ * `process.setSourceMapsEnabled`) but memtrace cannot map them itself (`traces.ts`).
  */
-function sourceMapsRead(): boolean {
-  return Boolean(
+function mapNeeded(): boolean {
+  if (process.env.NODE_V8_COVERAGE) return true
+  const read =
     (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled ||
-      process.execArgv.includes('--enable-source-maps') ||
-      process.env.NODE_OPTIONS?.includes('--enable-source-maps') ||
-      process.env.NODE_V8_COVERAGE,
-  )
+    process.execArgv.includes('--enable-source-maps') ||
+    process.env.NODE_OPTIONS?.includes('--enable-source-maps')
+  return Boolean(read) && !native.stackTracesMapped()
 }
 
 /**

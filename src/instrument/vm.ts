@@ -14,6 +14,7 @@ import { isAbsolute } from 'node:path'
 import vm from 'node:vm'
 
 import { defineGlobals } from '../profile/hotpath.js'
+import { standsFor } from './source.js'
 import type { SourceKind, Transformer } from './transform.js'
 
 type Options = string | { filename?: string } | undefined
@@ -34,37 +35,43 @@ export function patchVm(transform: Transformer): void {
   }
 
   const Script = vm.Script
-  vm.Script = class Script_ extends Script {
-    constructor(code: string, options?: vm.ScriptOptions | string) {
-      super(instrument(code, options) as string, options as vm.ScriptOptions)
-    }
-  } as typeof vm.Script
+  vm.Script = standsFor(
+    class Script_ extends Script {
+      constructor(code: string, options?: vm.ScriptOptions | string) {
+        super(instrument(code, options) as string, options as vm.ScriptOptions)
+      }
+    } as typeof vm.Script,
+    Script,
+  )
   Object.defineProperty(vm.Script, 'name', { value: 'Script' })
 
   // A function body (Jest 30 compiles each module so), which may `return` at its top level as
   // CommonJS may.
   const compileFunction = vm.compileFunction
-  vm.compileFunction = function compileFunction_(this: unknown, code: string, params?: readonly string[], options?: vm.CompileFunctionOptions) {
+  vm.compileFunction = standsFor(function compileFunction_(this: unknown, code: string, params?: readonly string[], options?: vm.CompileFunctionOptions) {
     return compileFunction.call(this, instrument(code, options, 'commonjs') as string, params, options)
-  } as typeof vm.compileFunction
+  } as typeof vm.compileFunction, compileFunction)
   Object.defineProperty(vm.compileFunction, 'name', { value: 'compileFunction' })
 
   for (const name of ['runInThisContext', 'runInContext', 'runInNewContext'] as const) {
     const original = vm[name] as (code: string, ...rest: unknown[]) => unknown
     // The options are the last argument but for runInContext's and runInNewContext's context.
     const at = name === 'runInThisContext' ? 0 : 1
-    ;(vm as unknown as Record<string, unknown>)[name] = {
-      [name](code: string, ...rest: unknown[]) {
-        return original.call(this, instrument(code, rest[at] as Options) as string, ...rest)
-      },
-    }[name]
+    ;(vm as unknown as Record<string, unknown>)[name] = standsFor(
+      {
+        [name](code: string, ...rest: unknown[]) {
+          return original.call(this, instrument(code, rest[at] as Options) as string, ...rest)
+        },
+      }[name],
+      original,
+    )
   }
 
   const createContext = vm.createContext
-  vm.createContext = function createContext_(this: unknown, ...args: Parameters<typeof vm.createContext>) {
+  vm.createContext = standsFor(function createContext_(this: unknown, ...args: Parameters<typeof vm.createContext>) {
     const context = createContext.apply(this, args)
     defineGlobals(context)
     return context
-  } as typeof vm.createContext
+  } as typeof vm.createContext, createContext)
   Object.defineProperty(vm.createContext, 'name', { value: 'createContext' })
 }

@@ -38,10 +38,7 @@ impl V8Call {
     let get_current = v8::symbol(v8::ISOLATE_GET_CURRENT)?;
     // Both return a handle by value, which MSVC does through a hidden pointer: Itanium only.
     let get_current_context = v8::symbol(v8::ISOLATE_GET_CURRENT_CONTEXT)?;
-    let call = v8::symbol(v8::Name {
-      itanium: c"_ZN2v88Function4CallENS_5LocalINS_7ContextEEENS1_INS_5ValueEEEiPS5_",
-      msvc: None,
-    })?;
+    let call = v8::symbol(v8::FUNCTION_CALL)?;
     // SAFETY: the symbols are V8's functions of these signatures (their names say so).
     unsafe {
       Some(V8Call {

@@ -22,6 +22,7 @@ use napi_derive::napi;
 mod allocations;
 mod compile;
 mod gc;
+mod traces;
 mod v8;
 
 fn js_error(err: impl std::fmt::Display) -> Error {
@@ -115,11 +116,32 @@ pub fn instrument(
   })
 }
 
-/// The text the instrumenter inserts, piece by piece, as parts between which a number (an id or
-/// a temporary's) goes: for taking it out again (`src/instrument/source.ts`).
+/// The source text of an instrumented function whose text V8 gives as `text`, or null.
 #[napi]
-pub fn inserted_pieces() -> Vec<Vec<String>> {
-  instrument::Piece::ALL.iter().map(|piece| piece.parts().iter().map(|part| part.to_string()).collect()).collect()
+pub fn original_source(text: String) -> Option<String> {
+  instrument::scripts::original_text(&text)
+}
+
+/// Where a place V8 gives in `file`'s instrumented code is in its source: `line * 2^26 + column`
+/// (both 1-based), or -1 when the file was not instrumented. One number, as stack traces ask for
+/// each frame.
+#[napi]
+pub fn original_position(file: String, line: u32, column: u32) -> f64 {
+  instrument::scripts::original_position(&file, line, column)
+    .map_or(-1.0, |(line, column)| f64::from(line) * 67_108_864.0 + f64::from(column.min(67_108_863)))
+}
+
+/// Puts `mapper(error, frames)` in front of Node's stack-trace formatting on this thread; false
+/// where it cannot be.
+#[napi(ts_args_type = "mapper: (error: unknown, frames: NodeJS.CallSite[]) => NodeJS.CallSite[]")]
+pub fn map_stack_traces(env: Env, mapper: Unknown) -> Result<bool> {
+  traces::map_through(env, mapper)
+}
+
+/// Whether a thread of this process maps its stack traces (see `mapStackTraces`).
+#[napi]
+pub fn stack_traces_mapped() -> bool {
+  traces::mapped()
 }
 
 /// Adds a call site (where a profiler started or stopped) to the function table; returns its id.

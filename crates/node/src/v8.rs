@@ -34,6 +34,12 @@ pub type GetCurrent = unsafe extern "C" fn() -> *mut c_void;
 pub const ISOLATE_GET_CURRENT_CONTEXT: Name = Name { itanium: c"_ZN2v87Isolate17GetCurrentContextEv", msvc: None };
 pub type GetCurrentContext = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 
+/// `v8::Function::Call(context, receiver, argc, argv)`: `this` (the function) first, a
+/// `MaybeLocal<Value>` back, empty when an exception was thrown. Itanium only: MSVC returns the
+/// handle through a hidden pointer.
+pub const FUNCTION_CALL: Name =
+  Name { itanium: c"_ZN2v88Function4CallENS_5LocalINS_7ContextEEENS1_INS_5ValueEEEiPS5_", msvc: None };
+
 /// This thread's isolate; None where the runtime does not export `GetCurrent`, or on a thread
 /// that has none.
 pub fn current_isolate() -> Option<*mut c_void> {
