@@ -331,13 +331,16 @@ function resumeAbruptly(id: number, suspended: number): 0 {
  * function returns or throws.
  */
 
-/** Node's own `Function.prototype.toString`, taken before `source.ts` hides the hooks from it. */
+/** Node's own `Function.prototype.toString`, taken before `source.ts` replaces it. */
 const sourceOf = Function.prototype.toString
 const INSTRUMENTED = '__mt$c('
-/** Per call site: the callee last looked at there, and whether it is native (1) or not (0). */
-const UNSEEN = {}
-let siteCallees: unknown[] = new Array(1024).fill(UNSEEN)
-let siteNative = new Uint8Array(1024)
+/**
+ * What each callee seen is, held weakly: memtrace must keep nothing alive (a callee's closure
+ * can hold the program's memory). NATIVE: not instrumented; CONSTRUCTOR: known to be one.
+ */
+const kinds = new WeakMap<object, number>()
+const NATIVE = 1
+const CONSTRUCTOR = 2
 /** The native calls under way: site and depth of each. */
 let nativeSites = new Int32Array(64)
 let nativeDepths = new Int32Array(64)
@@ -357,9 +360,9 @@ function nativeCallee(site: number, callee: unknown): unknown {
 
 /** `caller`: the hot-path function the instrumented code called, where a TypeError's stack starts. */
 function beforeCall(site: number, callee: unknown, caller: Function): void {
-  const s = site < 0 ? ~site : site
-  if (callee !== siteCallees[s]) lookAt(site, s, callee, caller)
-  if (on && nativeCalls && siteNative[s] === 1) enterNative(s)
+  let kind = kinds.get(callee as object)
+  if (kind === undefined || (site < 0 && kind < CONSTRUCTOR)) kind = lookAt(site, callee, caller)
+  if (on && nativeCalls && (kind & NATIVE) !== 0) enterNative(site < 0 ? ~site : site)
 }
 
 /** Right after the call at `site`: C_RETURN if it was native. */
@@ -429,16 +432,15 @@ export function ownCode(...functions: Function[]): void {
   }
 }
 
-/** Whether the callee at a site is native, once per site and callee; throws what V8 would for one that cannot be called. */
-function lookAt(site: number, s: number, callee: unknown, caller: Function): void {
-  if (typeof callee !== 'function' || (site < 0 && !isConstructor(callee))) throw notCallable(s, site < 0, caller)
-  if (s >= siteNative.length) {
-    const length = Math.max(s + 1, siteNative.length * 2)
-    siteNative = grown(siteNative, length)
-    siteCallees = siteCallees.concat(new Array(length - siteCallees.length).fill(UNSEEN))
-  }
-  siteCallees[s] = callee
-  siteNative[s] = OWN.has(callee) || sourceOf.call(callee).includes(INSTRUMENTED) ? 0 : 1
+/** What `callee` is (see `kinds`), once per callee; throws what V8 would for one that cannot be called (`site < 0`: with `new`). */
+function lookAt(site: number, callee: unknown, caller: Function): number {
+  const isNew = site < 0
+  if (typeof callee !== 'function' || (isNew && !isConstructor(callee))) throw notCallable(isNew ? ~site : site, isNew, caller)
+  let kind = kinds.get(callee)
+  if (kind === undefined) kind = OWN.has(callee) || sourceOf.call(callee).includes(INSTRUMENTED) ? 0 : NATIVE
+  if (isNew) kind |= CONSTRUCTOR
+  kinds.set(callee, kind)
+  return kind
 }
 
 function grown<T extends Int32Array | Uint8Array>(array: T, length: number): T {
