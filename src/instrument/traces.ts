@@ -42,7 +42,6 @@ const ASKED = [
   'getFunctionName',
   'getMethodName',
   'getFileName',
-  'getEvalOrigin',
   'getScriptNameOrSourceURL',
   'getScriptHash',
   'getPosition',
@@ -54,6 +53,14 @@ const ASKED = [
   'isAsync',
   'isPromiseAll',
 ] as const
+
+/** `origin` (a frame's `getEvalOrigin()`) with each place in instrumented code at its place in the source. */
+function sourceOrigin(origin: string): string {
+  return origin.replace(/\(([^()]+):(\d+):(\d+)\)/g, (text, file: string, line: string, column: string) => {
+    const place = sourcePlace(file, Number(line), Number(column))
+    return place < 0 ? text : `(${file}:${Math.floor(place / LINE)}:${place % LINE})`
+  })
+}
 
 /** A frame of instrumented code, at its place in the source (`place`, or where it is: -1). */
 class CallSite {
@@ -93,10 +100,19 @@ class CallSite {
     return place < 0 ? [line, column] : [Math.floor(place / LINE), place % LINE]
   }
 
+  getEvalOrigin(): string | undefined {
+    const origin = this.#frame.getEvalOrigin()
+    return origin === undefined ? origin : sourceOrigin(origin)
+  }
+
   toString(): string {
-    // V8's text ends in the place, `file:line:column` (in parentheses when the frame has a name).
-    const text = this.#frame.toString()
-    const place = `:${this.#frame.getLineNumber()}:${this.#frame.getColumnNumber()}`
+    // V8's text ends in the place, `file:line:column` (in parentheses when the frame has a name),
+    // after the place of the eval that made the code, if it was.
+    const frame = this.#frame
+    const origin = frame.isEval() ? frame.getEvalOrigin() : undefined
+    let text = frame.toString()
+    if (origin !== undefined) text = text.replace(origin, sourceOrigin(origin))
+    const place = `:${frame.getLineNumber()}:${frame.getColumnNumber()}`
     const end = text.endsWith(')') ? text.length - 1 : text.length
     if (!text.startsWith(place, end - place.length)) return text
     return `${text.slice(0, end - place.length)}:${this.#line}:${this.#column}${text.slice(end)}`
@@ -122,6 +138,12 @@ class CallSite {
       })
     }
   }
+}
+
+/** Whether the eval that made `frame`'s code was in instrumented code. */
+function evalMoved(frame: Frame): boolean {
+  const origin = frame.getEvalOrigin()
+  return origin !== undefined && sourceOrigin(origin) !== origin
 }
 
 /**
@@ -162,8 +184,9 @@ export function mapFrames(_error: unknown, frames: Frame[]): Frame[] {
       }
       const compile = isCompile(frame, file)
       const place = compile ? -1 : sourcePlace(file, frame.getLineNumber(), frame.getColumnNumber())
-      if (place >= 0 || compile) mapped ??= frames.slice(0, i)
-      const answer = compile ? new CompileFrame(frame, -1) : place >= 0 ? new CallSite(frame, place) : frame
+      const evaluated = place < 0 && !compile && frame.isEval() && evalMoved(frame)
+      if (place >= 0 || compile || evaluated) mapped ??= frames.slice(0, i)
+      const answer = compile ? new CompileFrame(frame, -1) : place >= 0 || evaluated ? new CallSite(frame, place) : frame
       mapped?.push(answer as Frame)
     }
   } catch {

@@ -241,11 +241,20 @@ function call(id: number): number {
   return d
 }
 
-/** The `finally` of a function that never suspends, called at depth `d`: RETURN, or EXCEPT when `thrown`. */
-function leaveAt(thrown: number, id: number, d: number): void {
+/** CALL of a function that suspends, which keeps no depth: returns its `$mt$s`, 0 (not suspended). */
+function callSuspending(id: number): 0 {
+  call(id)
+  return 0
+}
+
+/**
+ * The `finally` of a function that never suspends, called at depth `d`: RETURN, or EXCEPT when
+ * it did not complete (`completed`, the function's `$mt$t`, is undefined until `++$mt$t`).
+ */
+function leaveAt(completed: number | undefined, id: number, d: number): void {
   if (open !== 0) unwind(d + 1)
   depth = d
-  if (on) event(thrown ? EXCEPT : RETURN, id, d + 1)
+  if (on) event(completed === undefined ? EXCEPT : RETURN, id, d + 1)
 }
 
 function ret(id: number): void {
@@ -273,10 +282,15 @@ function exceptFinally(id: number): void {
   if (on) event(EXCEPT, id, d)
 }
 
-/** The `finally` of an async function: `thrown` unless it completed normally. */
-function leave(thrown: number, id: number): void {
-  if (thrown) exceptFinally(id)
+/** The `finally` of an async function (see `leaveAt` for `completed`). */
+function leave(completed: number | undefined, id: number): void {
+  if (completed === undefined) exceptFinally(id)
   else ret(id)
+}
+
+/** A value on its way (a `return`'s, an arrow's body's), given back as it is. */
+function pass<T>(value: T): T {
+  return value
 }
 
 /** A class field's initialiser has its value: RETURN, and the value. */
@@ -507,6 +521,8 @@ function forAwait(id: number, iterable: unknown, suspended: () => void): object 
 
 const GLOBALS: Record<string, unknown> = {
   __mt$c: call,
+  __mt$b: callSuspending,
+  __mt$h: pass,
   __mt$r: ret,
   __mt$x: except,
   __mt$e: exceptFinally,

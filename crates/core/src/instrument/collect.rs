@@ -38,7 +38,9 @@ struct Frame {
   /// Starts of its catch and finally blocks (just inside the `{`), with their depth.
   resumes: Vec<(u32, u32)>,
   /// Its `return` statements: statement span, argument span.
-  returns: Vec<(Span, Option<Span>, u32)>,
+  /// Its `return` statements: statement span, argument span (and whether it is a sequence,
+  /// `return a, b`), depth.
+  returns: Vec<(Span, Option<(Span, bool)>, u32)>,
   /// Insertions for its awaits, yields and for-awaits, kept until it is known to be wrapped.
   pending: Vec<(SortKey, Insertion)>,
   /// Insertions for its native calls and catch clauses (with native calls on): they use its
@@ -56,6 +58,9 @@ struct Frame {
   /// whether it calls `eval` directly: what decides whether its body may be wrapped in a block.
   functions_declared: Vec<String>,
   vars: HashSet<String>,
+  /// Whether its body declares with `let`, `const` or `class` a name of a parameter: V8 rejects
+  /// that, and would not once the body is in a block.
+  redeclares_parameter: bool,
   direct_eval: bool,
 }
 
@@ -90,6 +95,9 @@ pub struct Collector<'a> {
   /// Insertions with their sort key.
   pub insertions: Vec<(SortKey, Insertion)>,
   pub anchors: Vec<Anchor>,
+  /// Starts of expression statements after a statement that no `;` ends: a piece there that
+  /// starts with `(` would continue that statement (`a = b` then `(__mt$q)(…)`).
+  pub continued: Vec<u32>,
   /// Functions left as they were, and why (for MEMTRACE_DEBUG).
   pub skipped: Vec<(String, &'static str)>,
   planned: u32,
@@ -118,6 +126,7 @@ impl<'a> Collector<'a> {
       anchors: Vec::new(),
       skipped: Vec::new(),
       planned: 0,
+      continued: Vec::new(),
     }
   }
 
@@ -265,16 +274,20 @@ impl<'a> Collector<'a> {
     }
     for (statement, argument, depth) in frame.returns {
       match argument {
-        Some(argument) => {
+        Some((argument, sequence)) => {
           self.insert(argument.start, true, depth, Piece::ReturnOpen, id);
+          // `return a, b` returns `b`: one argument of the hook's.
+          if sequence {
+            self.insert(argument.start, true, depth + 1, Piece::SequenceOpen, id);
+            self.insert(argument.end, false, depth + 1, Piece::SequenceClose, id);
+          }
           self.insert(argument.end, false, depth, Piece::ReturnClose, id);
         }
+        // In a block with the completion marked before it: `return expr` would be another
+        // return in an async generator, which awaits what it returns.
         None => {
-          let after_keyword = statement.start + "return".len() as u32;
-          self.insert(after_keyword, false, depth, Piece::BareReturn, id);
-          if self.source.as_bytes()[statement.end as usize - 1] != b';' {
-            self.insert(after_keyword, false, depth.saturating_sub(1), Piece::Semicolon, id);
-          }
+          self.insert(statement.start, true, depth, Piece::BareReturn, id);
+          self.insert(statement.end, false, depth, Piece::BodyClose, id);
         }
       }
     }
@@ -341,15 +354,14 @@ impl<'a> Collector<'a> {
     while let Expression::ParenthesizedExpression(p) = inner {
       inner = &p.expression;
     }
-    // The object of a method call, and where the call is (its property, as V8 says).
-    let (receiver, at) = match inner {
+    let receiver = match inner {
       Expression::Super(_) | Expression::ChainExpression(_) => return,
       e if e.is_typescript_syntax() => return,
       Expression::Identifier(id) if !new && (id.name == "eval" || in_with) => return,
-      Expression::StaticMemberExpression(m) if !new => (Some(&m.object), m.property.span.start),
-      Expression::ComputedMemberExpression(m) if !new => (Some(&m.object), m.expression.span().start),
-      Expression::PrivateFieldExpression(m) if !new => (Some(&m.object), m.field.span.start),
-      e => (None, e.span().start),
+      Expression::StaticMemberExpression(m) if !new => Some(&m.object),
+      Expression::ComputedMemberExpression(m) if !new => Some(&m.object),
+      Expression::PrivateFieldExpression(m) if !new => Some(&m.object),
+      _ => None,
     };
     if receiver.is_some_and(|object| matches!(object, Expression::Super(_))) || has_optional(inner) {
       return;
@@ -360,6 +372,17 @@ impl<'a> Collector<'a> {
     if open.is_none() && !new {
       return;
     }
+    // Where V8 places the call: `new` at its keyword; a call at the name just before its `(`
+    // (`f(`, `o.m(`) unless that is a keyword (`p.catch(`), or else at the `(` (`o[k](`,
+    // `(f)(`, `f()(`, `o.#m(`).
+    let at = match callee {
+      _ if new => span.start,
+      Expression::Identifier(id) if type_arguments.is_none() => id.span.start,
+      Expression::StaticMemberExpression(m) if type_arguments.is_none() && !is_keyword(&m.property.name) => {
+        m.property.span.start
+      }
+      _ => open.unwrap_or(span.start),
+    };
     let text = names::callee(inner, self.source);
     let site = self.site(at, if new { format!("new {text}") } else { text });
     let callee_span = callee.span();
@@ -482,6 +505,7 @@ impl<'a> Collector<'a> {
     self.open(at, name, shape, &body.statements);
     if let Some(frame) = self.frames.last_mut() {
       frame.generator = function.generator;
+      frame.redeclares_parameter = redeclares(&function.params, &body.statements);
     }
   }
 
@@ -497,6 +521,9 @@ impl<'a> Collector<'a> {
       }
     };
     self.open(arrow.span.start, name, shape, body);
+    if let Some(frame) = self.frames.last_mut() {
+      frame.redeclares_parameter = redeclares(&arrow.params, body);
+    }
   }
 
   /// Opens the frame of a module's top level, `<module>` at line 1, before the walk:
@@ -709,6 +736,9 @@ impl<'a> Collector<'a> {
 /// another declaration) becomes a redeclaration error, and a direct `eval` declaring a `var` of
 /// such a name would fail at run time.
 fn unwrappable(frame: &Frame) -> Option<&'static str> {
+  if frame.redeclares_parameter {
+    return Some("it declares a parameter's name again, which is an error V8 reports");
+  }
   let declared = &frame.functions_declared;
   if declared.is_empty() {
     return None;
@@ -720,6 +750,27 @@ fn unwrappable(frame: &Frame) -> Option<&'static str> {
     return Some("it declares two functions of the same name");
   }
   frame.direct_eval.then_some("it declares functions and calls eval")
+}
+
+/// Whether `body` declares a name of `parameters` with `let`, `const`, `using` or `class`.
+fn redeclares(parameters: &FormalParameters, body: &[Statement]) -> bool {
+  let mut names = Vec::new();
+  for parameter in &parameters.items {
+    names.extend(parameter.pattern.get_binding_identifiers().iter().map(|id| id.name.as_str()));
+  }
+  if let Some(rest) = &parameters.rest {
+    names.extend(rest.rest.argument.get_binding_identifiers().iter().map(|id| id.name.as_str()));
+  }
+  if names.is_empty() {
+    return false;
+  }
+  body.iter().any(|statement| match statement {
+    Statement::VariableDeclaration(d) if d.kind != VariableDeclarationKind::Var => {
+      d.declarations.iter().any(|d| d.id.get_binding_identifiers().iter().any(|id| names.contains(&id.name.as_str())))
+    }
+    Statement::ClassDeclaration(c) => c.id.as_ref().is_some_and(|id| names.contains(&id.name.as_str())),
+    _ => false,
+  })
 }
 
 fn declared_functions(statements: &[Statement]) -> Vec<String> {
@@ -785,6 +836,49 @@ impl<'a> Visit<'a> for LabeledBreak {
   fn visit_break_statement(&mut self, statement: &oxc_ast::ast::BreakStatement<'a>) {
     self.0 |= statement.label.is_some();
   }
+}
+
+/// Whether `name` is a keyword V8's scanner gives a token of its own, which it does not take for
+/// the place of a call (`super`, which it does, is never a property name here).
+fn is_keyword(name: &str) -> bool {
+  matches!(
+    name,
+    "break"
+      | "case"
+      | "catch"
+      | "class"
+      | "const"
+      | "continue"
+      | "debugger"
+      | "default"
+      | "delete"
+      | "do"
+      | "else"
+      | "enum"
+      | "export"
+      | "extends"
+      | "false"
+      | "finally"
+      | "for"
+      | "function"
+      | "if"
+      | "import"
+      | "in"
+      | "instanceof"
+      | "new"
+      | "null"
+      | "return"
+      | "switch"
+      | "this"
+      | "throw"
+      | "true"
+      | "try"
+      | "typeof"
+      | "var"
+      | "void"
+      | "while"
+      | "with"
+  )
 }
 
 /// Whether `callee` is part of an optional chain (`a?.b.c`): calling it is the chain's business.
@@ -856,6 +950,17 @@ fn ends_at_line_break(source: &str, end: u32) -> bool {
 }
 
 impl<'a> Visit<'a> for Collector<'a> {
+  fn visit_statements(&mut self, statements: &ArenaVec<'a, Statement<'a>>) {
+    for pair in statements.windows(2) {
+      if let (before, Statement::ExpressionStatement(statement)) = (&pair[0], &pair[1]) {
+        if self.source.as_bytes().get(before.span().end as usize - 1) != Some(&b';') {
+          self.continued.push(statement.span.start);
+        }
+      }
+    }
+    walk::walk_statements(self, statements);
+  }
+
   fn enter_node(&mut self, kind: AstKind<'a>) {
     // What every node of a kind needs, before the kind's own handling below.
     match kind {
@@ -917,7 +1022,9 @@ impl<'a> Visit<'a> for Collector<'a> {
       AstKind::ReturnStatement(statement) => {
         let depth = self.depth();
         if let Some((_, frame)) = self.current() {
-          frame.returns.push((statement.span, statement.argument.as_ref().map(GetSpan::span), depth));
+          let argument =
+            statement.argument.as_ref().map(|a| (a.span(), matches!(a, Expression::SequenceExpression(_))));
+          frame.returns.push((statement.span, argument, depth));
         }
       }
       AstKind::VariableDeclaration(declaration) if declaration.kind == VariableDeclarationKind::Var => {

@@ -84,7 +84,7 @@ use crate::functions::{self, Site};
 /// Bumped whenever planning changes (where pieces go, the sites and their names), so that cached
 /// plans of older versions are not reused. A change to the pieces' text needs no bump: the cache
 /// key holds a hash of it.
-pub const VERSION: u32 = 12;
+pub const VERSION: u32 = 17;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -158,6 +158,8 @@ pub enum Piece {
   FieldClose,
   ReturnOpen,
   ReturnClose,
+  SequenceOpen,
+  SequenceClose,
   BareReturn,
   SuspendOpen,
   ArgumentOpen,
@@ -204,7 +206,7 @@ pub enum Piece {
 pub const TEMPORARIES: u32 = 4;
 
 impl Piece {
-  pub const ALL: [Piece; 61] = [
+  pub const ALL: [Piece; 63] = [
     Piece::Semicolon,
     Piece::Vars,
     Piece::VarsAsync,
@@ -227,6 +229,8 @@ impl Piece {
     Piece::FieldClose,
     Piece::ReturnOpen,
     Piece::ReturnClose,
+    Piece::SequenceOpen,
+    Piece::SequenceClose,
     Piece::BareReturn,
     Piece::SuspendOpen,
     Piece::ArgumentOpen,
@@ -270,33 +274,39 @@ impl Piece {
 
   /// The text, in parts: the number goes between consecutive parts. Pieces that may follow a
   /// keyword (`await`, `yield`, `of`, `return`, `in`) start with a space, or minified code such as
-  /// `yield[1]` would glue the keyword to them. Every piece but `;`, `{`, `}` and the line
-  /// break holds `$mt$`, so that it can be told from the user's text (`src/instrument/source.ts`).
+  /// `yield[1]` would glue the keyword to them.
+  ///
+  /// V8 gives an anonymous function the name of what it is assigned to, or of a variable
+  /// initialised after it, in stack traces (its "inferred name", from the parser's names of the
+  /// expression at hand). So the pieces assign nothing but the value of a call (which V8 never
+  /// names after), initialise no variable, and call the hooks inside parentheses wherever they
+  /// stand in the user's expressions: no name of memtrace's reaches a function of the user's.
+  /// Flags count up instead: `++$mt$t` marks a normal completion (undefined: none).
   pub fn parts(self) -> &'static [&'static str] {
     match self {
       Piece::Semicolon => &[";"],
-      // A function's prologue is its variables, then its temporaries, then its CALL. An arrow's
-      // `{` is memtrace's, a function's the user's: the arrow's variables come in another order,
-      // so that taking pieces out again cannot take the user's `{`.
-      Piece::Vars => &["var $mt$t=1,$mt$v"],
-      Piece::VarsAsync => &["var $mt$t=1,$mt$v,$mt$s=0"],
-      Piece::VarsGenerator => &["var $mt$s=0"],
-      Piece::ArrowVars => &["{var $mt$v,$mt$t=1"],
-      Piece::ArrowVarsAsync => &["{var $mt$v,$mt$s=0,$mt$t=1"],
+      // A function's prologue is its variables, then its temporaries, then its CALL.
+      Piece::Vars => &["var $mt$t"],
+      Piece::VarsAsync => &["var $mt$t,$mt$s"],
+      Piece::VarsGenerator => &["var $mt$s"],
+      Piece::ArrowVars => &["{var $mt$t"],
+      Piece::ArrowVarsAsync => &["{var $mt$s,$mt$t"],
       Piece::ModuleVars => &["var $mt$t"],
       Piece::Temporaries => &[",$mt$f", ",$mt$o", ""],
-      Piece::Try => &[";__mt$c(", ");try{"],
-      // A value is kept as `$mt$v=(0,…)`, never `$mt$v=(…)`: assigning an anonymous function
-      // would name it `$mt$v` (`(() => 1).name`).
-      Piece::TryValue => &[";__mt$c(", ");try{$mt$v=(0,"],
+      // A function that suspends keeps `$mt$s`, 1 while suspended: `__mt$b` reports CALL and
+      // gives 0.
+      Piece::Try => &[";$mt$s=__mt$b(", ");try{"],
+      // A value passes through `__mt$h`, which gives back its first argument, so that the
+      // completion is marked after the value (an exception there is the function's).
+      Piece::TryValue => &[";$mt$s=__mt$b(", ");try{return(__mt$h)("],
       // A function that never suspends keeps the depth it was called at, `$mt$d`, and hands
       // it to its `finally`, which puts the shadow stack back there whatever happened above.
       Piece::TryAt => &[",$mt$d=__mt$c(", ");try{"],
-      Piece::TryValueAt => &[",$mt$d=__mt$c(", ");try{$mt$v=(0,"],
+      Piece::TryValueAt => &[",$mt$d=__mt$c(", ");try{return(__mt$h)("],
       // The epilogue: the body completed (left out where it never can, after a last `return`),
-      // then a `finally` with no branch of its own (`__mt$w` decides between RETURN and EXCEPT):
-      // coverage tools see no code the user did not write.
-      Piece::Completed => &[";$mt$t=0"],
+      // then a `finally` with no branch of its own (the hooks decide between RETURN and
+      // EXCEPT): coverage tools see no code the user did not write.
+      Piece::Completed => &[";++$mt$t"],
       Piece::Exit => &["}finally{__mt$g($mt$t,", ",$mt$d)}"],
       Piece::ExitAsync => &["}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}"],
       Piece::ExitGenerator => &[
@@ -306,23 +316,25 @@ impl Piece {
         ",$mt$s);__mt$r(",
         ")}",
       ],
-      Piece::ArrowClose => &[");$mt$t=0;return $mt$v}finally{__mt$g($mt$t,", ",$mt$d)}}"],
-      Piece::ArrowCloseAsync => &[");$mt$t=0;return $mt$v}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}}"],
+      Piece::ArrowClose => &[",++$mt$t)}finally{__mt$g($mt$t,", ",$mt$d)}}"],
+      Piece::ArrowCloseAsync => &[",++$mt$t)}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}}"],
       // A class field's initialiser reports CALL before and RETURN after its value.
-      Piece::FieldOpen => &["(__mt$c(", "),__mt$p(", ",("],
+      Piece::FieldOpen => &["((__mt$c)(", "),(__mt$p)(", ",("],
       Piece::FieldClose => &[")/*$mt$*/))"],
-      Piece::ReturnOpen => &[" ($mt$v=(0,"],
-      Piece::ReturnClose => &["),$mt$t=0,$mt$v)"],
-      Piece::BareReturn => &[" void($mt$t=0)"],
-      Piece::SuspendOpen => &["__mt$u(", ","],
-      Piece::ArgumentOpen => &[" __mt$y(", ","],
-      Piece::SuspendClose => &[",$mt$s=1),$mt$s=0)"],
-      Piece::BareYieldClose => &[" __mt$y(", ",void 0,$mt$s=1),$mt$s=0)"],
+      Piece::ReturnOpen => &[" (__mt$h)("],
+      Piece::ReturnClose => &[",++$mt$t)"],
+      Piece::SequenceOpen => &["(0,"],
+      Piece::SequenceClose => &[")"],
+      Piece::BareReturn => &["{++$mt$t;"],
+      Piece::SuspendOpen => &["(__mt$u)(", ","],
+      Piece::ArgumentOpen => &[" (__mt$y)(", ","],
+      Piece::SuspendClose => &[",++$mt$s),--$mt$s)"],
+      Piece::BareYieldClose => &[" (__mt$y)(", ",void 0,++$mt$s),--$mt$s)"],
       Piece::Resume => &["$mt$s=__mt$k(", ",$mt$s);"],
       Piece::LoopOpen => &["{"],
       Piece::LoopClose => &[";$mt$s=__mt$k(", ",$mt$s)}"],
-      Piece::IterableOpen => &[" __mt$i(", ","],
-      Piece::IterableClose => &[",()=>$mt$s=1)"],
+      Piece::IterableOpen => &[" (__mt$i)(", ","],
+      Piece::IterableClose => &[",()=>++$mt$s)"],
       Piece::BodyOpen => &["{$mt$s=__mt$k(", ",$mt$s);"],
       Piece::BodyClose => &["}"],
       Piece::ModuleEnter => &["__mt$c(", ");"],
@@ -334,25 +346,26 @@ impl Piece {
       // A call that may be native (see `collect::Collector::call`): `__mt$q` reports its
       // C_RETURN, `__mt$n` and `__mt$f` its C_CALL once the arguments are evaluated (`~ID`: a
       // `new`), `__mt$a` calls with the receiver kept (a bound `Function.prototype.call`), and
-      // `__mt$0` is an empty array. No piece ends in a bare `)`: the comment marks it as ours.
-      Piece::CallOpen => &[" __mt$q(", ","],
+      // `__mt$0` is an empty array. A temporary takes the value of a call (`__mt$h` gives back
+      // what it is given), as V8 names no function after that.
+      Piece::CallOpen => &[" (__mt$q)(", ","],
       Piece::CallClose => &["/*$mt$*/)"],
-      Piece::CalleeOpen => &["($mt$f", "=(0,"],
+      Piece::CalleeOpen => &["($mt$f", "=(__mt$h)("],
       Piece::CalleeClose => &["),$mt$f", ")"],
-      Piece::MethodOpen => &["($mt$f", "="],
-      Piece::ReceiverOpen => &["($mt$o", "=(0,"],
+      Piece::MethodOpen => &["($mt$f", "=(__mt$h)("],
+      Piece::ReceiverOpen => &["($mt$o", "=(__mt$h)("],
       Piece::ReceiverClose => &["),$mt$o", ")"],
-      Piece::ApplyClose => &[",__mt$a)"],
+      Piece::ApplyClose => &["),__mt$a)"],
       Piece::ApplyArguments => &["$mt$f", ",$mt$o", ","],
       Piece::ApplyNoArguments => &["$mt$f", "/*$mt$*/),$mt$o", ""],
-      Piece::CheckOpen => &["__mt$f(", ","],
-      Piece::CheckNewOpen => &["(__mt$f(~", ","],
+      Piece::CheckOpen => &["(__mt$f)(", ","],
+      Piece::CheckNewOpen => &["((__mt$f)(~", ","],
       Piece::CheckNewClose => &["/*$mt$*/))"],
-      Piece::CheckArgumentOpen => &["__mt$n(", ","],
-      Piece::CheckNewArgumentOpen => &["__mt$n(~", ","],
+      Piece::CheckArgumentOpen => &["(__mt$n)(", ","],
+      Piece::CheckNewArgumentOpen => &["(__mt$n)(~", ","],
       Piece::CheckedArgument => &["$mt$f", ","],
-      Piece::CheckSpreadOpen => &[",...__mt$n(", ","],
-      Piece::CheckNewSpreadOpen => &[",...__mt$n(~", ","],
+      Piece::CheckSpreadOpen => &[",...(__mt$n)(", ","],
+      Piece::CheckNewSpreadOpen => &[",...(__mt$n)(~", ","],
       Piece::CheckedSpread => &["$mt$f", ",__mt$0)"],
       Piece::Catch => &["__mt$z();"],
       // Before a `}` that starts a line and has code after it (`};`, `})`): v8-to-istanbul reads
@@ -448,15 +461,32 @@ pub fn plan_with(source: &str, path: &str, kind: SourceKind, options: Options) -
   }
   let mut insertions = collector.insertions;
   insertions.sort_unstable_by_key(|(key, _)| *key);
+  let insertions =
+    guard_statements(insertions.into_iter().map(|(_, insertion)| insertion).collect(), &collector.continued);
   let mut anchors = collector.anchors;
   anchors.sort_unstable_by_key(|anchor| anchor.at);
   let skipped = collector.skipped.into_iter().map(|(name, why)| format!("{name}: {why}")).collect();
-  Ok(Plan {
-    sites: collector.sites,
-    insertions: insertions.into_iter().map(|(_, insertion)| insertion).collect(),
-    anchors,
-    skipped,
-  })
+  Ok(Plan { sites: collector.sites, insertions, anchors, skipped })
+}
+
+/// A `;` before the first piece of each statement in `continued` that starts with `(`, so that the
+/// statement before it stays ended (an empty statement between two is nothing).
+fn guard_statements(insertions: Vec<Insertion>, continued: &[u32]) -> Vec<Insertion> {
+  if continued.is_empty() {
+    return insertions;
+  }
+  let continued: std::collections::HashSet<u32> = continued.iter().copied().collect();
+  let mut guarded = Vec::with_capacity(insertions.len());
+  let mut previous = None;
+  for insertion in insertions {
+    let first_here = previous != Some(insertion.at);
+    previous = Some(insertion.at);
+    if first_here && continued.contains(&insertion.at) && insertion.piece.parts()[0].trim_start().starts_with('(') {
+      guarded.push(Insertion { at: insertion.at, piece: Piece::Semicolon, function: 0 });
+    }
+    guarded.push(insertion);
+  }
+  guarded
 }
 
 impl Plan {

@@ -226,16 +226,18 @@ fn utf16_len(text: &str) -> u32 {
   }
 }
 
-/// The first `__mt$` hook call with a number in `text` (`__mt$c(7`, `__mt$n(~12`): the byte
-/// offset of its `__mt$`, and the number. `src/instrument/source.ts` looks for the same.
+/// The first `__mt$` hook call with a number in `text` (`__mt$c(7`, `(__mt$n)(~12`): the byte
+/// offset of its `__mt$`, and the number.
 pub fn first_mark(text: &str) -> Option<(usize, u64)> {
   let bytes = text.as_bytes();
   let mut from = 0;
   while let Some(found) = text.get(from..)?.find("__mt$") {
     let at = from + found;
     let rest = &bytes[at + 5..];
-    if rest.len() > 2 && rest[0].is_ascii_alphabetic() && rest[1] == b'(' {
-      let digits = if rest[2] == b'~' { &rest[3..] } else { &rest[2..] };
+    let open = if rest.get(1) == Some(&b')') { 2 } else { 1 };
+    if rest.len() > open + 1 && rest[0].is_ascii_alphabetic() && rest[open] == b'(' {
+      let rest = &rest[open + 1..];
+      let digits = if rest[0] == b'~' { &rest[1..] } else { rest };
       let length = digits.iter().take_while(|b| b.is_ascii_digit()).count();
       if length > 0 {
         let number = std::str::from_utf8(&digits[..length]).ok()?.parse().ok()?;
@@ -389,7 +391,7 @@ mod tests {
     assert_eq!(back("const b", 0), Some(place(source, "const b", 0)));
     assert_eq!(back("+ 1", 0), Some(place(source, "+ 1", 0)));
     // V8 places the rewritten call at its `(`; untraced, at the method's name.
-    assert_eq!(back("($mt$f0,$mt$o0,__mt$n", 0), Some(place(source, "m(b)", 0)));
+    assert_eq!(back("($mt$f0,$mt$o0,(__mt$n)", 0), Some(place(source, "m(b)", 0)));
     // Inside the check that throws "o.m is not a function": there too.
     assert_eq!(back("__mt$n", 0), Some(place(source, "m(b)", 0)));
     // Inside a prologue: where it was inserted.
@@ -410,7 +412,7 @@ mod tests {
   #[test]
   fn marks_are_hook_calls_with_numbers() {
     assert_eq!(first_mark("var $mt$t=1,$mt$d=__mt$c(17);try{"), Some((18, 17)));
-    assert_eq!(first_mark("__mt$g($mt$t,3,$mt$d) __mt$n(~42,"), Some((22, 42)));
+    assert_eq!(first_mark("__mt$g($mt$t,3,$mt$d) (__mt$n)(~42,"), Some((23, 42)));
     assert_eq!(first_mark("function f() { [native code] }"), None);
     assert_eq!(first_mark("__mt$c("), None);
   }
