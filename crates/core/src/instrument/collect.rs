@@ -38,9 +38,7 @@ struct Frame {
   /// Starts of its catch and finally blocks (just inside the `{`), with their depth.
   resumes: Vec<(u32, u32)>,
   /// Its `return` statements: statement span, argument span.
-  /// Its `return` statements: statement span, argument span (and whether it is a sequence,
-  /// `return a, b`), depth.
-  returns: Vec<(Span, Option<(Span, bool)>, u32)>,
+  returns: Vec<Return>,
   /// Insertions for its awaits, yields and for-awaits, kept until it is known to be wrapped.
   pending: Vec<(SortKey, Insertion)>,
   /// Insertions for its native calls and catch clauses (with native calls on): they use its
@@ -62,6 +60,14 @@ struct Frame {
   /// that, and would not once the body is in a block.
   redeclares_parameter: bool,
   direct_eval: bool,
+}
+
+/// A `return` statement of a function.
+struct Return {
+  statement: Span,
+  /// Its argument, and whether that is a sequence (`return a, b`).
+  argument: Option<(Span, bool)>,
+  depth: u32,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -272,7 +278,7 @@ impl<'a> Collector<'a> {
     if caught {
       return;
     }
-    for (statement, argument, depth) in frame.returns {
+    for Return { statement, argument, depth } in frame.returns {
       match argument {
         Some((argument, sequence)) => {
           self.insert(argument.start, true, depth, Piece::ReturnOpen, id);
@@ -1024,7 +1030,7 @@ impl<'a> Visit<'a> for Collector<'a> {
         if let Some((_, frame)) = self.current() {
           let argument =
             statement.argument.as_ref().map(|a| (a.span(), matches!(a, Expression::SequenceExpression(_))));
-          frame.returns.push((statement.span, argument, depth));
+          frame.returns.push(Return { statement: statement.span, argument, depth });
         }
       }
       AstKind::VariableDeclaration(declaration) if declaration.kind == VariableDeclarationKind::Var => {
