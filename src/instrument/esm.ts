@@ -27,13 +27,41 @@ export interface LoadResult {
 
 const decoder = new TextDecoder()
 
-/** `result` of loading `url`, with its source instrumented when its format is one of `formats`. */
+/**
+ * `result` of loading `url`, with its source instrumented when its format is one of `formats`.
+ * TypeScript that Node would strip of its types (`module-typescript`: `.mts`, `.ts` in a
+ * `"type": "module"` package) is stripped here as Node does it, types replaced by white space so
+ * that every place stays where it was, and instrumented as the ES module it then is.
+ */
 export function instrumentLoaded(result: LoadResult, url: string, transform: Transformer, formats: readonly SourceKind[]): LoadResult {
-  if (result.source == null || !formats.includes(result.format as SourceKind)) return result
+  const strip = result.format === 'module-typescript' && formats.includes('module') ? stripTypes() : null
+  if (result.source == null || (!formats.includes(result.format as SourceKind) && !strip)) return result
   const file = url.startsWith('file:') ? fileURLToPath(url) : url
-  const source =
-    typeof result.source === 'string' ? result.source : decoder.decode(result.source as Uint8Array)
-  return { ...result, source: transform(source, file, result.format as SourceKind) }
+  let source = typeof result.source === 'string' ? result.source : decoder.decode(result.source as Uint8Array)
+  if (strip) source = strip(source)
+  const kind = strip ? 'module' : (result.format as SourceKind)
+  return { ...result, format: kind, source: transform(source, file, kind) }
+}
+
+type Strip = (code: string, options: { mode: 'strip' }) => string
+
+/**
+ * Node's own type stripping (`module.stripTypeScriptTypes`, Node 22.13 and later), if it has one.
+ * Its first call warns that the function is experimental, which the program, which did not call
+ * it, would not have seen: that warning is not passed on.
+ */
+function stripTypes(): ((code: string) => string) | null {
+  const strip = (Module as unknown as { stripTypeScriptTypes?: Strip }).stripTypeScriptTypes
+  if (!strip) return null
+  return (code) => {
+    const emitWarning = process.emitWarning
+    process.emitWarning = () => {}
+    try {
+      return strip(code, { mode: 'strip' })
+    } finally {
+      process.emitWarning = emitWarning
+    }
+  }
 }
 
 type SyncLoad = (url: string, context: unknown, nextLoad: (url: string, context: unknown) => LoadResult) => LoadResult

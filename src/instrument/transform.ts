@@ -34,7 +34,8 @@ export function transformer(config: InstrumentConfig): Transformer {
       debug?.(`left ${file} as it is: it holds a lone surrogate, which would not survive instrumenting`)
       return source
     }
-    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, mapNeeded(), config.cacheDir ?? undefined)
+    const map = mapNeeded() && isAbsolute(file)
+    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, map, config.cacheDir ?? undefined, ACCEPTS_USING)
     if (result.error) {
       const as = { module: 'an ES module', commonjs: 'CommonJS', script: 'a script' }[kind]
       debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)
@@ -47,8 +48,19 @@ export function transformer(config: InstrumentConfig): Transformer {
   }
 }
 
+/** Whether this runtime knows `using` declarations (V8 13.4: Node 24 and later). */
+const ACCEPTS_USING = (() => {
+  try {
+    new Function('{ using x = null }')
+    return true
+  } catch {
+    return false
+  }
+})()
+
 /**
- * Whether the instrumented code needs a source map of memtrace's: for coverage tools
+ * Whether the instrumented code needs a source map of memtrace's (only files get one: coverage
+ * tools take every map Node hands them for a file's): for coverage tools
  * (`NODE_V8_COVERAGE`, which c8 sets), which map what V8 counted through the maps Node hands
  * them; and for stack traces where Node reads source maps (`--enable-source-maps`,
  * `process.setSourceMapsEnabled`) but memtrace cannot map them itself (`traces.ts`).

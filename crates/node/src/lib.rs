@@ -77,7 +77,7 @@ pub struct Instrumented {
 
 /// Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
 /// `nativeCalls` C_CALL and C_RETURN; `sourceMap` asks for the result's source map; `cacheDir`,
-/// when given, holds plans of files seen before.
+/// when given, holds plans of files seen before; `acceptsUsing`: this runtime knows `using`.
 #[napi]
 pub fn instrument(
   source: String,
@@ -87,6 +87,7 @@ pub fn instrument(
   native_calls: bool,
   source_map: bool,
   cache_dir: Option<String>,
+  accepts_using: bool,
 ) -> Result<Instrumented> {
   let kind = match kind.as_str() {
     "script" => SourceKind::Script,
@@ -96,7 +97,7 @@ pub fn instrument(
   };
   let cache = cache_dir.map(Cache::new);
   let options = instrument::Options { lines, native_calls };
-  Ok(match instrument::instrument(&source, &path, kind, options, cache.as_ref(), source_map) {
+  Ok(match instrument::instrument(&source, &path, kind, options, cache.as_ref(), source_map, accepts_using) {
     Ok(done) => Instrumented {
       code: done.code,
       map: done.map,

@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! "MTPLAN\0\0" | version u32 | last insertion offset u64 | sites u32 | insertions u32 | anchors u32
+//! flags u8 (1: declares with `using`)
 //! sites:      line u32 | column u32 | name bytes u32 | name
 //! insertions: at u32 | piece u8 | function u32
 //! anchors:    at u32 | site u32
@@ -98,6 +99,7 @@ fn encode(plan: &Plan) -> Vec<u8> {
   out.extend_from_slice(&(plan.sites.len() as u32).to_le_bytes());
   out.extend_from_slice(&(plan.insertions.len() as u32).to_le_bytes());
   out.extend_from_slice(&(plan.anchors.len() as u32).to_le_bytes());
+  out.push(u8::from(plan.declares_using));
   for site in &plan.sites {
     out.extend_from_slice(&site.line.to_le_bytes());
     out.extend_from_slice(&site.column.to_le_bytes());
@@ -133,6 +135,11 @@ fn decode(bytes: &[u8], source_len: usize) -> Option<Plan> {
     return None;
   }
   let (site_count, insertion_count, anchor_count) = (reader.u32()?, reader.u32()?, reader.u32()?);
+  let declares_using = match reader.take(1)?[0] {
+    0 => false,
+    1 => true,
+    _ => return None,
+  };
   let mut sites = Vec::with_capacity(site_count.min(1 << 20) as usize);
   for _ in 0..site_count {
     let (line, column, len) = (reader.u32()?, reader.u32()?, reader.u32()?);
@@ -159,7 +166,7 @@ fn decode(bytes: &[u8], source_len: usize) -> Option<Plan> {
     }
     anchors.push(Anchor { at, site });
   }
-  reader.0.is_empty().then_some(Plan { sites, insertions, anchors, skipped: Vec::new() })
+  reader.0.is_empty().then_some(Plan { sites, insertions, anchors, skipped: Vec::new(), declares_using })
 }
 
 struct Reader<'a>(&'a [u8]);

@@ -104,6 +104,8 @@ pub struct Collector<'a> {
   /// Starts of expression statements after a statement that no `;` ends: a piece there that
   /// starts with `(` would continue that statement (`a = b` then `(__mt$q)(…)`).
   pub continued: Vec<u32>,
+  /// Whether a `using` or `await using` declaration was seen.
+  pub declares_using: bool,
   /// Functions left as they were, and why (for MEMTRACE_DEBUG).
   pub skipped: Vec<(String, &'static str)>,
   planned: u32,
@@ -133,6 +135,7 @@ impl<'a> Collector<'a> {
       skipped: Vec::new(),
       planned: 0,
       continued: Vec::new(),
+      declares_using: false,
     }
   }
 
@@ -1039,6 +1042,11 @@ impl<'a> Visit<'a> for Collector<'a> {
             frame.vars.extend(declarator.id.get_binding_identifiers().iter().map(|id| id.name.to_string()));
           }
         }
+      }
+      AstKind::VariableDeclaration(declaration)
+        if matches!(declaration.kind, VariableDeclarationKind::Using | VariableDeclarationKind::AwaitUsing) =>
+      {
+        self.declares_using = true;
       }
       AstKind::CallExpression(call) => {
         if call.callee.is_specific_id("eval") {

@@ -84,7 +84,7 @@ use crate::functions::{self, Site};
 /// Bumped whenever planning changes (where pieces go, the sites and their names), so that cached
 /// plans of older versions are not reused. A change to the pieces' text needs no bump: the cache
 /// key holds a hash of it.
-pub const VERSION: u32 = 17;
+pub const VERSION: u32 = 18;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,6 +109,8 @@ pub struct Plan {
   pub anchors: Vec<Anchor>,
   /// Functions left unwrapped, and why: known when the plan is made, not kept in the cache.
   pub skipped: Vec<String>,
+  /// Whether the source declares with `using` or `await using`, which older V8s reject.
+  pub declares_using: bool,
 }
 
 /// The `(` of a call that memtrace rewrote: V8 places the call there now, where it placed it at
@@ -466,7 +468,7 @@ pub fn plan_with(source: &str, path: &str, kind: SourceKind, options: Options) -
   let mut anchors = collector.anchors;
   anchors.sort_unstable_by_key(|anchor| anchor.at);
   let skipped = collector.skipped.into_iter().map(|(name, why)| format!("{name}: {why}")).collect();
-  Ok(Plan { sites: collector.sites, insertions, anchors, skipped })
+  Ok(Plan { sites: collector.sites, insertions, anchors, skipped, declares_using: collector.declares_using })
 }
 
 /// A `;` before the first piece of each statement in `continued` that starts with `(`, so that the
@@ -540,7 +542,8 @@ pub struct Instrumented {
 /// Instruments `source` (loaded from `path`): plans it (with the events `options` asks for),
 /// or takes the plan from `cache`, registers its functions, and applies the plan. With
 /// `source_map`, it also makes the instrumented code's source map, chained with the source's own
-/// (see `map`).
+/// (see `map`). Where the runtime does not know `using` (`accepts_using` false), a source that
+/// declares with it is left as it is, for V8 to report its own SyntaxError on the user's line.
 pub fn instrument(
   source: &str,
   path: &str,
@@ -548,6 +551,7 @@ pub fn instrument(
   options: Options,
   cache: Option<&Cache>,
   source_map: bool,
+  accepts_using: bool,
 ) -> Result<Instrumented, SyntaxError> {
   let key = cache.map(|cache| cache.key(source, path, kind, options));
   let cached = cache.zip(key.as_ref()).and_then(|(cache, key)| cache.get(key, source.len()));
@@ -562,6 +566,9 @@ pub fn instrument(
       plan
     }
   };
+  if plan.declares_using && !accepts_using {
+    return Err(SyntaxError { message: "this runtime does not know `using` declarations".into(), line: 0, column: 0 });
+  }
   let original = sources::Original::of(source, path);
   let script = scripts::Key::new(path, source, kind, options);
   let first = match scripts::known(&script) {

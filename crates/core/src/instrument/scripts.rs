@@ -310,7 +310,7 @@ mod tests {
 
   /// Instruments `source` as `file`, and returns the code.
   fn code(source: &str, file: &str, options: Options) -> String {
-    instrument(source, file, SourceKind::CommonJs, options, None, false).unwrap().code
+    instrument(source, file, SourceKind::CommonJs, options, None, false, true).unwrap().code
   }
 
   /// V8's text of the function (or class) that starts with `start` in `code`: up to the `}`

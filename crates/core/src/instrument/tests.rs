@@ -241,7 +241,7 @@ fn syntax_errors_say_where() {
 #[test]
 fn ids_start_where_the_table_says() {
   let source = "function a() {} function b() {}";
-  let out = instrument(source, "/t/ids.js", SourceKind::Script, Options::default(), None, false).unwrap();
+  let out = instrument(source, "/t/ids.js", SourceKind::Script, Options::default(), None, false, true).unwrap();
   let first: u64 =
     out.code["function a() {var $mt$t,$mt$d=__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
   let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
