@@ -184,12 +184,8 @@ export interface HeapFigures {
  */
 export declare function heapProfile(marked: boolean): string | null
 
-/**
- * Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
- * `nativeCalls` C_CALL and C_RETURN; `sourceMap` asks for the result's source map; `cacheDir`,
- * when given, holds plans of files seen before.
- */
-export declare function instrument(source: string, path: string, kind: string, lines: boolean, nativeCalls: boolean, sourceMap: boolean, cacheDir?: string | undefined | null): Instrumented
+/** Instruments one file. `kind` is `script`, `module` or `commonjs`. */
+export declare function instrument(source: string, path: string, kind: string, options: InstrumentOptions): Instrumented
 
 export interface Instrumented {
   /** The instrumented source, or the original when it did not parse. */
@@ -202,6 +198,20 @@ export interface Instrumented {
   error?: string
   /** Functions left unwrapped, and why. */
   skipped: Array<string>
+}
+
+/** How a file is instrumented (see `instrument`). */
+export interface InstrumentOptions {
+  /** LINE events. */
+  lines: boolean
+  /** C_CALL and C_RETURN. */
+  nativeCalls: boolean
+  /** Make the result's source map. */
+  sourceMap: boolean
+  /** Where plans of files seen before are kept. */
+  cacheDir?: string
+  /** Whether this runtime knows `using` declarations. */
+  acceptsUsing: boolean
 }
 
 export interface Jump {

@@ -34,8 +34,8 @@ function timeAll(sources, cacheDir, rounds, { lines, nativeCalls }) {
   for (let r = 0; r < rounds; r++) {
     const start = process.hrtime.bigint()
     for (const { code, path, kind } of sources) {
-      const result = native.instrument(code, path, kind, lines, nativeCalls, false, cacheDir, true)
-      if (result.error && kind === 'commonjs') native.instrument(code, path, 'module', lines, nativeCalls, false, cacheDir, true)
+      const result = native.instrument(code, path, kind, { lines, nativeCalls, sourceMap: false, cacheDir, acceptsUsing: true })
+      if (result.error && kind === 'commonjs') native.instrument(code, path, 'module', { lines, nativeCalls, sourceMap: false, cacheDir, acceptsUsing: true })
     }
     times.push(Number(process.hrtime.bigint() - start) / 1e9)
   }

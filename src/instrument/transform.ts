@@ -35,7 +35,13 @@ export function transformer(config: InstrumentConfig): Transformer {
       return source
     }
     const map = mapNeeded() && isAbsolute(file)
-    const result = native.instrument(source, file, kind, config.lines, config.nativeCalls, map, config.cacheDir ?? undefined, ACCEPTS_USING)
+    const result = native.instrument(source, file, kind, {
+      lines: config.lines,
+      nativeCalls: config.nativeCalls,
+      sourceMap: map,
+      cacheDir: config.cacheDir ?? undefined,
+      acceptsUsing: ACCEPTS_USING,
+    })
     if (result.error) {
       const as = { module: 'an ES module', commonjs: 'CommonJS', script: 'a script' }[kind]
       debug?.(`left ${file} as it is: it does not parse as ${as} (${result.error})`)

@@ -75,29 +75,35 @@ pub struct Instrumented {
   pub skipped: Vec<String>,
 }
 
-/// Instruments one file. `kind` is `script`, `module` or `commonjs`; `lines` adds LINE events,
-/// `nativeCalls` C_CALL and C_RETURN; `sourceMap` asks for the result's source map; `cacheDir`,
-/// when given, holds plans of files seen before; `acceptsUsing`: this runtime knows `using`.
+/// How a file is instrumented (see `instrument`).
+#[napi(object)]
+pub struct InstrumentOptions {
+  /// LINE events.
+  pub lines: bool,
+  /// C_CALL and C_RETURN.
+  pub native_calls: bool,
+  /// Make the result's source map.
+  pub source_map: bool,
+  /// Where plans of files seen before are kept.
+  pub cache_dir: Option<String>,
+  /// Whether this runtime knows `using` declarations.
+  pub accepts_using: bool,
+}
+
+/// Instruments one file. `kind` is `script`, `module` or `commonjs`.
 #[napi]
-pub fn instrument(
-  source: String,
-  path: String,
-  kind: String,
-  lines: bool,
-  native_calls: bool,
-  source_map: bool,
-  cache_dir: Option<String>,
-  accepts_using: bool,
-) -> Result<Instrumented> {
+pub fn instrument(source: String, path: String, kind: String, options: InstrumentOptions) -> Result<Instrumented> {
   let kind = match kind.as_str() {
     "script" => SourceKind::Script,
     "module" => SourceKind::Module,
     "commonjs" => SourceKind::CommonJs,
     other => return Err(js_error(format!("'{other}' is not a source kind (script, module, commonjs)"))),
   };
-  let cache = cache_dir.map(Cache::new);
-  let options = instrument::Options { lines, native_calls };
-  Ok(match instrument::instrument(&source, &path, kind, options, cache.as_ref(), source_map, accepts_using) {
+  let cache = options.cache_dir.map(Cache::new);
+  let events = instrument::Options { lines: options.lines, native_calls: options.native_calls };
+  let done =
+    instrument::instrument(&source, &path, kind, events, cache.as_ref(), options.source_map, options.accepts_using);
+  Ok(match done {
     Ok(done) => Instrumented {
       code: done.code,
       map: done.map,
