@@ -316,14 +316,14 @@ impl<'a> Collector<'a> {
   /// C_CALL and C_RETURN around it when what it calls turns out not to be instrumented.
   ///
   /// ```js
-  /// f(a, b)   →  __mt$q(S,($mt$f0=(0,f),$mt$f0)(a,__mt$n(S,$mt$f0,b/*$mt$*/))/*$mt$*/)
-  /// o.m(a)    →  __mt$q(S,($mt$f0=($mt$o0=(0,o),$mt$o0).m,__mt$a)($mt$f0,$mt$o0,__mt$n(S,$mt$f0,a/*$mt$*/))/*$mt$*/)
-  /// f()       →  __mt$q(S,__mt$f(S,f/*$mt$*/)()/*$mt$*/)
-  /// new C(a)  →  __mt$q(S,new ($mt$f0=(0,C),$mt$f0)(__mt$n(~S,$mt$f0,a/*$mt$*/))/*$mt$*/)
+  /// f(a, b)   →  (__mt$q)(S,($mt$f0=(__mt$h)(f),$mt$f0)(a,(__mt$n)(S,$mt$f0,b/*$mt$*/))/*$mt$*/)
+  /// o.m(a)    →  (__mt$q)(S,($mt$f0=(__mt$h)(($mt$o0=(__mt$h)(o),$mt$o0).m),__mt$a)($mt$f0,$mt$o0,(__mt$n)(S,$mt$f0,a/*$mt$*/))/*$mt$*/)
+  /// f()       →  (__mt$q)(S,(__mt$f)(S,f/*$mt$*/)()/*$mt$*/)
+  /// new C(a)  →  (__mt$q)(S,new ($mt$f0=(__mt$h)(C),$mt$f0)((__mt$n)(~S,$mt$f0,a/*$mt$*/))/*$mt$*/)
   /// ```
   ///
-  /// S is the call site's id (`(0,…)` keeps an assignment from naming an anonymous function). The
-  /// callee is evaluated once, where it was, and kept in a
+  /// S is the call site's id (a temporary takes the value of `__mt$h`, a call, so that V8 names no
+  /// function after the temporary). The callee is evaluated once, where it was, and kept in a
   /// temporary of the function; `__mt$n` looks at it only after the last argument is evaluated,
   /// right before the call, and reports C_CALL then (a call nested in the arguments uses the
   /// next temporary, so it cannot change the one it reads). A method is called through `__mt$a`

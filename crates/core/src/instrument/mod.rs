@@ -3,28 +3,30 @@
 //! Each function body is wrapped, on the lines it already occupies, in
 //!
 //! ```js
-//! function f(a) {var $mt$t=1,$mt$v,$mt$d=__mt$c(7);try{ …body… ;$mt$t=0}finally{__mt$g($mt$t,7,$mt$d)}}
+//! function f(a) {var $mt$t,$mt$d=__mt$c(7);try{ …body… ;++$mt$t}finally{__mt$g($mt$t,7,$mt$d)}}
 //! ```
 //!
 //! where 7 is the function's id in the process-wide [function table](crate::functions), and
 //! `__mt$c` / `__mt$g` are the hot-path functions of `src/profile/hotpath.ts` (CALL; RETURN or
 //! EXCEPT). `$mt$d` is the depth of the shadow call stack the function was called at, which
 //! its exit goes back to: when the stack overflows, a callee's `finally` may fail to call its
-//! hook, and the first caller whose does puts the shadow stack right. `$mt$t` is cleared only by a normal completion: at the end of the body (unless the
-//! body surely never gets there), and by every `return`, which becomes
-//! `return($mt$v=(0,x),$mt$t=0,$mt$v)`. An exception passes through the `finally` untouched, so
-//! Node still reports it where it was thrown. The inserted code has no branch of its own, so
-//! coverage tools see only the user's. Text is only ever inserted, never moved or removed, and
-//! never contains a line break: every original token stays on its line, so stack traces, source
-//! maps' lines and the log's `#line` point at the user's source; `map` makes the source map that
-//! gives columns back.
+//! hook, and the first caller whose does puts the shadow stack right. `$mt$t` stays undefined
+//! unless the function completes normally: at the end of the body (unless the body surely never
+//! gets there), and at every `return`, which becomes `return (__mt$h)(x,++$mt$t)`. An exception
+//! passes through the `finally` untouched, so Node still reports it where it was thrown. The
+//! inserted code has no branch of its own, so coverage tools see only the user's, and gives V8 no
+//! name to infer for the user's functions (see [`Piece::parts`]). Text is only ever inserted,
+//! never moved or removed, and never contains a line break: every original token stays on its
+//! line. [`scripts`] keeps what was inserted where, so that `Function.prototype.toString` and
+//! stack traces give the source's text and places; `map` makes the source map coverage tools
+//! read.
 //!
 //! Async functions and generators also report each suspension and resumption, so that the
 //! CALL/RETURN nesting of one thread stays balanced:
 //!
 //! ```js
-//! await x      →  __mt$u(7,await __mt$y(7,x,$mt$s=1),$mt$s=0)     // YIELD, then RESUME
-//! yield        →  __mt$u(7,yield __mt$y(7,void 0,$mt$s=1),$mt$s=0)
+//! await x      →  (__mt$u)(7,await (__mt$y)(7,x,++$mt$s),--$mt$s)     // YIELD, then RESUME
+//! yield        →  (__mt$u)(7,yield (__mt$y)(7,void 0,++$mt$s),--$mt$s)
 //! ```
 //!
 //! `$mt$s` (a `var` of the function) is 1 while the function is suspended. When it resumes by a
@@ -37,7 +39,7 @@
 //!
 //! Other function-like code: an arrow with an expression body becomes a block that returns the
 //! expression; a class field initialiser reports CALL before its value and RETURN after,
-//! `x = (__mt$c(7),__mt$p(7,(value)/*$mt$*/))`, and no EXCEPT (it is no function of its own).
+//! `x = ((__mt$c)(7),(__mt$p)(7,(value)/*$mt$*/))`, and no EXCEPT (it is no function of its own).
 //!
 //! With native calls on (the default), each call may report C_CALL and C_RETURN around it; see
 //! `collect::Collector::call`.
