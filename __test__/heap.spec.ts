@@ -173,3 +173,23 @@ test('heap options: clear errors before anything runs', (t) => {
     t.regex(result.stderr, expected)
   }
 })
+
+test("--heap: what memtrace allocates (the code it instrumented, its hot path's tables) stands apart, under (memtrace), never as the program's", (t) => {
+  const dir = tempDir('heap-own')
+  const ran = cli(['run', '--heap', '--heap-interval', '4096', '--log-dir', dir, join(fixtures, 'heap', 'markdown.cjs')])
+  t.is(ran.status, 0, ran.stderr)
+  const [profile] = readdirSync(dir).filter((name) => name.endsWith('.heapprofile'))
+  const json = JSON.parse(cli(['report', '--json', '--top', '1000', join(dir, profile)]).stdout) as {
+    bytes: number
+    memtrace: { samples: number; bytes: number }
+    byStack: JsonStack[]
+  }
+  const dist = join(root, 'dist')
+  const program = json.byStack.filter((s) => s.frames[0]?.function !== '(memtrace)')
+  t.deepEqual(program.filter((s) => s.frames.some((f) => f.file.startsWith(dist))), [], 'no stack of the program runs through memtrace')
+  t.true(json.byStack.some((s) => s.frames[0]?.function === '(memtrace)' && s.frames.some((f) => f.file.startsWith(dist))))
+  // markdown-it's code, instrumented, is hundreds of KiB that memtrace made.
+  t.true(json.memtrace.bytes > 100 * 1024, `${json.memtrace.bytes}`)
+  t.true(json.bytes > 0)
+  t.regex(ran.stderr, /memtrace's own apart, about/)
+})

@@ -174,6 +174,7 @@ function heapJson(path: string, heap: HeapReport, top: number): object {
     path,
     samples: heap.samples,
     bytes: heap.bytes,
+    memtrace: heap.memtrace,
     byStack: byStack(heap.stacks, top),
     stacks: heap.stacks,
     collected: collected && { samples: collected.samples, bytes: collected.bytes, byStack: byStack(collected.stacks, top) },

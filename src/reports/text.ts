@@ -6,7 +6,7 @@ import { bytes, count, counted } from './appearance.js'
 import { AT_ENTRY_NOTE, describeHeapGrowth, GC_NOTE, growthTables, heapGrowth, named, placeOf, where, type LogReport, type Totals } from './growth.js'
 import { SHARED_RSS_NOTE, threadName, type Joined, type Thread, type ThreadTotals } from './joined.js'
 import { readMonitorLog, type Damage } from './logs.js'
-import type { Allocations, HeapReport } from './heapprofile.js'
+import { MEMTRACE, type Allocations, type HeapReport } from './heapprofile.js'
 import { byStack, type StackRow } from './stacks.js'
 
 /** The line that says a log is damaged, and what the report covers. */
@@ -59,11 +59,14 @@ export function summaryLine(path: string, report: LogReport, failure?: string): 
 }
 
 /** What a heap profile holds, in words: its samples still alive and the bytes they stand for. */
-const alive = (heap: HeapReport) => `${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}`
+const alive = (heap: HeapReport) =>
+  `${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}` +
+  (heap.memtrace.samples > 0 ? ` (memtrace's own apart, about ${bytes(heap.memtrace.bytes)})` : '')
 
 /** Where most of `allocations` were made, as `, most allocated in f (file:line)`. */
 function mostIn(allocations: Allocations): string {
-  const most = byStack(allocations.stacks, 1)[0]?.frames.at(-1)
+  const stacks = byStack(allocations.stacks, Infinity)
+  const most = stacks.find((stack) => stack.frames[0]?.name !== MEMTRACE)?.frames.at(-1)
   return most ? `, most allocated in ${most.name} (${where(most)})` : ''
 }
 
