@@ -11,6 +11,9 @@
  * give the text of the function they stand in for, and the replacement `toString` gives the
  * text of the one it replaces.
  */
+import { join } from 'node:path'
+import vm from 'node:vm'
+
 import { native } from '../native.js'
 
 /** The functions memtrace puts in place of Node's, with the one each stands for. */
@@ -26,23 +29,38 @@ export function standsFor<F extends Function>(standIn: F, original: Function): F
 const HOOK = '__mt$'
 
 /**
- * Makes `Function.prototype.toString` give instrumented functions their source text. Where code
- * froze `Function.prototype` first, it cannot, and instrumented functions show what runs;
- * returns whether it could.
+ * The replacement, made in the realm whose `Function.prototype` it goes on: a method, as the
+ * original is (no `prototype`, not a constructor, named `toString`).
  */
-export function restoreFunctionSources(): boolean {
-  const descriptor = Object.getOwnPropertyDescriptor(Function.prototype, 'toString')
+const REPLACEMENT = `(original, standIns, originalSource) => ({
+  toString() {
+    const self = typeof this === 'function' ? (standIns.get(this) ?? this) : this
+    const text = Reflect.apply(original, self, [])
+    return text.includes('${HOOK}') ? (originalSource(text) ?? text) : text
+  },
+}).toString`
+
+/** Where the replacement says it is: a file of memtrace's (that does not exist, so nothing instruments it), whose frames stack traces leave out. */
+const REALM_FILE = join(__dirname, 'source-realm.js')
+
+/**
+ * Makes `Function.prototype.toString` of `realm` (a `vm` context; this realm without one) give
+ * instrumented functions their source text. Where code froze `Function.prototype` first, it
+ * cannot, and instrumented functions show what runs; returns whether it could.
+ */
+export function restoreFunctionSources(realm?: vm.Context): boolean {
+  const prototype = (realm ? vm.runInContext('Function.prototype', realm) : Function.prototype) as object
+  const descriptor = Object.getOwnPropertyDescriptor(prototype, 'toString')
   if (!descriptor || (!descriptor.configurable && !descriptor.writable)) return false
-  const original = descriptor.value as (this: unknown) => string
-  // A method, as the original is: no `prototype`, not a constructor, named `toString`.
-  const replacement = {
-    toString(this: unknown): string {
-      const self = typeof this === 'function' ? (standIns.get(this) ?? this) : this
-      const text = Reflect.apply(original, self, [])
-      return text.includes(HOOK) ? (native.originalSource(text) ?? text) : text
-    },
-  }.toString
+  const options = { filename: REALM_FILE }
+  const make = (realm ? vm.runInContext(REPLACEMENT, realm, options) : vm.runInThisContext(REPLACEMENT, options)) as (
+    original: unknown,
+    standIns: WeakMap<Function, Function>,
+    originalSource: (text: string) => string | null,
+  ) => Function
+  const original = descriptor.value as Function
+  const replacement = make(original, standIns, (text) => native.originalSource(text))
   standIns.set(replacement, original)
-  Object.defineProperty(Function.prototype, 'toString', { ...descriptor, value: replacement })
+  Object.defineProperty(prototype, 'toString', { ...descriptor, value: replacement })
   return true
 }

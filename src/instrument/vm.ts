@@ -14,7 +14,7 @@ import { isAbsolute } from 'node:path'
 import vm from 'node:vm'
 
 import { defineGlobals } from '../profile/hotpath.js'
-import { standsFor } from './source.js'
+import { restoreFunctionSources, standsFor } from './source.js'
 import type { SourceKind, Transformer } from './transform.js'
 
 type Options = string | { filename?: string } | undefined
@@ -71,6 +71,10 @@ export function patchVm(transform: Transformer): void {
   vm.createContext = standsFor(function createContext_(this: unknown, ...args: Parameters<typeof vm.createContext>) {
     const context = createContext.apply(this, args)
     defineGlobals(context)
+    // A context whose Function.prototype cannot be reached or changed shows instrumented text.
+    try {
+      restoreFunctionSources(context)
+    } catch {}
     return context
   } as typeof vm.createContext, createContext)
   Object.defineProperty(vm.createContext, 'name', { value: 'createContext' })
