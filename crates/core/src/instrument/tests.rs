@@ -66,6 +66,9 @@ fn bodies_whose_declarations_would_clash_in_a_block_are_left_alone() {
     "function f(){ function g(){} var g }",
     "function f(){ function g(){} function g(){} }",
     "function f(){ function g(){} eval('var g = 5') }",
+    // V8 rejects these; in a block it would not.
+    "function f(a){ let a; function g(){} }",
+    "async function f({ a }){ const a = 1; function g(){} }",
   ] {
     let plan = plan(source, "/t.js", SourceKind::Script).unwrap();
     let out = plan.apply(source, 0);
@@ -74,6 +77,18 @@ fn bodies_whose_declarations_would_clash_in_a_block_are_left_alone() {
     assert_eq!(plan.skipped.len(), 1, "{source}");
   }
   assert!(plan("function f(){ function g(){} var h }", "/t.js", SourceKind::Script).unwrap().skipped.is_empty());
+  assert!(plan("function f(a){ { let a } }", "/t.js", SourceKind::Script).unwrap().skipped.is_empty());
+}
+
+#[test]
+fn a_source_that_declares_with_using_is_left_alone_where_the_runtime_does_not_know_using() {
+  let source = "function f() {\n  using r = open()\n  return r.read()\n}\n";
+  assert!(plan(source, "/t.js", SourceKind::CommonJs).unwrap().declares_using);
+  assert!(!plan("const using = 1; using\n", "/t.js", SourceKind::CommonJs).unwrap().declares_using);
+  let options = Options::default();
+  assert!(instrument(source, "/t/using.js", SourceKind::CommonJs, options, None, false, false).is_err());
+  let code = instrument(source, "/t/using.js", SourceKind::CommonJs, options, None, false, true).unwrap().code;
+  assert!(code.contains("using r = open()"), "{code}");
 }
 
 #[test]
