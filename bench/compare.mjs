@@ -52,7 +52,9 @@ function checkout(ref) {
       const archive = spawnSync('git', ['archive', '--format=tar', sha], { cwd: root, maxBuffer: 1 << 30 })
       if (archive.status !== 0) throw new Error(`git archive ${sha}: ${archive.stderr}`)
       mkdirSync(dir)
-      const unpacked = spawnSync('tar', ['-x', '-C', dir], { input: archive.stdout })
+      // -m: files dated now, not at their commit, so that cargo never takes another copy's build,
+      // newer than them, in the shared target directory for theirs.
+      const unpacked = spawnSync('tar', ['-x', '-m', '-C', dir], { input: archive.stdout })
       if (unpacked.status !== 0) throw new Error(`cannot unpack ${sha} into ${dir}: ${unpacked.stderr}`)
     }
     if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
