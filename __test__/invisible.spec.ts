@@ -32,7 +32,10 @@ test('test262: a sample of functions, classes, generators, async, arguments, eva
   t.log(`${results.length} tests, ${results.filter((r) => r.untraced.passed).length} pass untraced on Node ${process.version}`)
 })
 
-for (const options of [[], ['--lines']]) {
+// With --lines on the first Node version of the run only (MEMTRACE_LONG_TESTS), to keep `npm
+// test` short; `npm run test:invisible` runs both everywhere.
+const modes = process.env.MEMTRACE_LONG_TESTS === '0' ? [[]] : [[], ['--lines']]
+for (const options of modes) {
   const mode = options.length ? 'with --lines' : 'with the defaults'
   test(`17 packages, ${mode}: toString of every exported function and method is its source`, (t) => {
     const ran = twice({ args: ['corpus.mjs', 'texts'], options, cwd: corpus })
