@@ -231,30 +231,31 @@ function waitForSpace(): void {
 let frames = new Int32Array(1024)
 let depth = 0
 
-/** CALL; returns the depth the function was called at. */
+/**
+ * CALL; returns the function's `$mt$d`: four times the depth it was called at, to which its
+ * code adds one at each normal completion (see `Piece::parts` in the instrumenter).
+ */
 function call(id: number): number {
   const d = depth
   if (d >= frames.length) frames = grown(frames, d * 2)
   frames[d] = id
   if (on) event(CALL, id, d + 1)
   depth = d + 1
-  return d
+  return d << 2
 }
 
-/** CALL of a function that suspends, which keeps no depth: returns its `$mt$s`, 0 (not suspended). */
+/** CALL of a function that suspends, which keeps no depth: returns its `$mt$s`, 0 (not suspended, not completed). */
 function callSuspending(id: number): 0 {
   call(id)
   return 0
 }
 
-/**
- * The `finally` of a function that never suspends, called at depth `d`: RETURN, or EXCEPT when
- * it did not complete (`completed`, the function's `$mt$t`, is undefined until `++$mt$t`).
- */
-function leaveAt(completed: number | undefined, id: number, d: number): void {
+/** The `finally` of a function that never suspends (`state`: its `$mt$d`): RETURN, or EXCEPT when it did not complete. */
+function leaveAt(id: number, state: number): void {
+  const d = state >> 2
   if (open !== 0) unwind(d + 1)
   depth = d
-  if (on) event(completed === undefined ? EXCEPT : RETURN, id, d + 1)
+  if (on) event((state & 3) === 0 ? EXCEPT : RETURN, id, d + 1)
 }
 
 function ret(id: number): void {
@@ -282,9 +283,9 @@ function exceptFinally(id: number): void {
   if (on) event(EXCEPT, id, d)
 }
 
-/** The `finally` of an async function (see `leaveAt` for `completed`). */
-function leave(completed: number | undefined, id: number): void {
-  if (completed === undefined) exceptFinally(id)
+/** The `finally` of an async function (`state`: its `$mt$s`, two or more once it completed). */
+function leave(id: number, state: number): void {
+  if (state < 2) exceptFinally(id)
   else ret(id)
 }
 
@@ -330,10 +331,10 @@ function line(id: number): void {
   if (on && lines) event(LINE, id, depth)
 }
 
-/** RESUME reported from a `catch` or `finally` if the function was suspended; returns the new value of `$mt$s`. */
-function resumeAbruptly(id: number, suspended: number): 0 {
-  if (suspended) enter(id)
-  return 0
+/** RESUME reported from a `catch` or `finally` if the function was suspended (`state`, its `$mt$s`, is odd); returns its new `$mt$s`. */
+function resumeAbruptly(id: number, state: number): number {
+  if ((state & 1) !== 0) enter(id)
+  return state & ~1
 }
 
 /*

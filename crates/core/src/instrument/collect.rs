@@ -203,11 +203,12 @@ impl<'a> Collector<'a> {
     // re-thrown). A generator that suspends reports EXCEPT from a `catch` instead: it can be
     // ended from outside (`gen.return()`), which its `finally` could not tell from a throw.
     let caught = frame.suspends && frame.generator;
-    // One that suspends resumes at whatever depth its resumer runs at: it keeps no depth.
+    // One that suspends resumes at whatever depth its resumer runs at: it keeps no depth, and its
+    // state is `$mt$s`, not `$mt$d` (see `Piece::parts`).
     let (vars, arrow_vars, call_piece, call_value_piece, exit_piece, close_piece) =
       match (frame.suspends, frame.generator) {
         (true, true) => {
-          (Piece::VarsGenerator, Piece::ArrowVars, Piece::Try, Piece::TryValue, Piece::ExitGenerator, Piece::ArrowClose)
+          (Piece::VarsAsync, Piece::ArrowVars, Piece::Try, Piece::TryValue, Piece::ExitGenerator, Piece::ArrowClose)
         }
         (true, false) => (
           Piece::VarsAsync,
@@ -219,6 +220,10 @@ impl<'a> Collector<'a> {
         ),
         (false, _) => (Piece::Vars, Piece::ArrowVars, Piece::TryAt, Piece::TryValueAt, Piece::Exit, Piece::ArrowClose),
       };
+    let (completed, return_close, bare_return) = match frame.suspends {
+      true => (Piece::CompletedAsync, Piece::ReturnCloseAsync, Piece::BareReturnAsync),
+      false => (Piece::Completed, Piece::ReturnClose, Piece::BareReturn),
+    };
     // The prologue: the function's variables, the temporaries its calls use, its CALL.
     let temporaries = frame.temporaries;
     let prologue = |collector: &mut Self, at: u32, pieces: &[Piece]| {
@@ -261,7 +266,7 @@ impl<'a> Collector<'a> {
         // An empty body (`{}`, or directives only) opens and closes at one offset: the exit
         // then goes in as an opener too, after the entry.
         if !caught && !frame.never_completes {
-          self.insert(exit, enter == exit, depth, Piece::Completed, id);
+          self.insert(exit, enter == exit, depth, completed, id);
         }
         self.insert(exit, enter == exit, depth, exit_piece, id);
       }
@@ -290,12 +295,12 @@ impl<'a> Collector<'a> {
             self.insert(argument.start, true, depth + 1, Piece::SequenceOpen, id);
             self.insert(argument.end, false, depth + 1, Piece::SequenceClose, id);
           }
-          self.insert(argument.end, false, depth, Piece::ReturnClose, id);
+          self.insert(argument.end, false, depth, return_close, id);
         }
         // In a block with the completion marked before it: `return expr` would be another
         // return in an async generator, which awaits what it returns.
         None => {
-          self.insert(statement.start, true, depth, Piece::BareReturn, id);
+          self.insert(statement.start, true, depth, bare_return, id);
           self.insert(statement.end, false, depth, Piece::BodyClose, id);
         }
       }

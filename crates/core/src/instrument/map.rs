@@ -116,7 +116,10 @@ pub(super) fn places_call(piece: Piece) -> bool {
 /// The pieces that end a body: inserted at the start of a line (before a `}` there), they map to
 /// the end of the line before, as a coverage range that ends at them ends there untraced.
 fn ends_body(piece: Piece) -> bool {
-  matches!(piece, Piece::Completed | Piece::Exit | Piece::ExitAsync | Piece::ExitGenerator | Piece::Mark)
+  matches!(
+    piece,
+    Piece::Completed | Piece::CompletedAsync | Piece::Exit | Piece::ExitAsync | Piece::ExitGenerator | Piece::Mark
+  )
 }
 
 /// Walks the source and the insertions as `Plan::apply` writes them, adding the segments.

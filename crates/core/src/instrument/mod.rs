@@ -3,16 +3,16 @@
 //! Each function body is wrapped, on the lines it already occupies, in
 //!
 //! ```js
-//! function f(a) {var $mt$t,$mt$d=__mt$c(7);try{ …body… ;++$mt$t}finally{__mt$g($mt$t,7,$mt$d)}}
+//! function f(a) {var $mt$d;$mt$d=__mt$c(7);try{ …body… ;++$mt$d}finally{__mt$g(7,$mt$d)}}
 //! ```
 //!
 //! where 7 is the function's id in the process-wide [function table](crate::functions), and
 //! `__mt$c` / `__mt$g` are the hot-path functions of `src/profile/hotpath.ts` (CALL; RETURN or
-//! EXCEPT). `$mt$d` is the depth of the shadow call stack the function was called at, which
-//! its exit goes back to: when the stack overflows, a callee's `finally` may fail to call its
-//! hook, and the first caller whose does puts the shadow stack right. `$mt$t` stays undefined
-//! unless the function completes normally: at the end of the body (unless the body surely never
-//! gets there), and at every `return`, which becomes `return (__mt$h)(x,++$mt$t)`. An exception
+//! EXCEPT). `$mt$d` is four times the depth of the shadow call stack the function was called at,
+//! which its exit goes back to (when the stack overflows, a callee's `finally` may fail to call
+//! its hook, and the first caller whose does puts the shadow stack right), plus one for each
+//! normal completion: at the end of the body (unless the body surely never gets there), and at
+//! every `return`, which becomes `return (__mt$h)(x,++$mt$d)`. An exception
 //! passes through the `finally` untouched, so Node still reports it where it was thrown. The
 //! inserted code has no branch of its own, so coverage tools see only the user's, and gives V8 no
 //! name to infer for the user's functions (see [`Piece::parts`]). Text is only ever inserted,
@@ -86,7 +86,7 @@ use crate::functions::{self, Site};
 /// Bumped whenever planning changes (where pieces go, the sites and their names), so that cached
 /// plans of older versions are not reused. A change to the pieces' text needs no bump: the cache
 /// key holds a hash of it.
-pub const VERSION: u32 = 18;
+pub const VERSION: u32 = 19;
 
 /// How a source is to be parsed, as Node will run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -143,7 +143,6 @@ pub enum Piece {
   Semicolon,
   Vars,
   VarsAsync,
-  VarsGenerator,
   ArrowVars,
   ArrowVarsAsync,
   ModuleVars,
@@ -153,6 +152,7 @@ pub enum Piece {
   TryAt,
   TryValueAt,
   Completed,
+  CompletedAsync,
   Exit,
   ExitAsync,
   ExitGenerator,
@@ -162,9 +162,11 @@ pub enum Piece {
   FieldClose,
   ReturnOpen,
   ReturnClose,
+  ReturnCloseAsync,
   SequenceOpen,
   SequenceClose,
   BareReturn,
+  BareReturnAsync,
   SuspendOpen,
   ArgumentOpen,
   SuspendClose,
@@ -210,11 +212,10 @@ pub enum Piece {
 pub const TEMPORARIES: u32 = 4;
 
 impl Piece {
-  pub const ALL: [Piece; 63] = [
+  pub const ALL: [Piece; 65] = [
     Piece::Semicolon,
     Piece::Vars,
     Piece::VarsAsync,
-    Piece::VarsGenerator,
     Piece::ArrowVars,
     Piece::ArrowVarsAsync,
     Piece::ModuleVars,
@@ -224,6 +225,7 @@ impl Piece {
     Piece::TryAt,
     Piece::TryValueAt,
     Piece::Completed,
+    Piece::CompletedAsync,
     Piece::Exit,
     Piece::ExitAsync,
     Piece::ExitGenerator,
@@ -233,9 +235,11 @@ impl Piece {
     Piece::FieldClose,
     Piece::ReturnOpen,
     Piece::ReturnClose,
+    Piece::ReturnCloseAsync,
     Piece::SequenceOpen,
     Piece::SequenceClose,
     Piece::BareReturn,
+    Piece::BareReturnAsync,
     Piece::SuspendOpen,
     Piece::ArgumentOpen,
     Piece::SuspendClose,
@@ -285,34 +289,37 @@ impl Piece {
   /// expression at hand). So the pieces assign nothing but the value of a call (which V8 never
   /// names after), initialise no variable, and call the hooks inside parentheses wherever they
   /// stand in the user's expressions: no name of memtrace's reaches a function of the user's.
-  /// Flags count up instead: `++$mt$t` marks a normal completion (undefined: none).
+  ///
+  /// A function keeps its state in one small integer, counted up and down (`++`, no allocation,
+  /// no name): `$mt$d`, four times the depth of the shadow stack it was called at, plus one for
+  /// each normal completion; or, in one that suspends (which keeps no depth), `$mt$s`, 1 while
+  /// suspended, plus two for each normal completion.
   pub fn parts(self) -> &'static [&'static str] {
     match self {
       Piece::Semicolon => &[";"],
       // A function's prologue is its variables, then its temporaries, then its CALL.
-      Piece::Vars => &["var $mt$t"],
-      Piece::VarsAsync => &["var $mt$t,$mt$s"],
-      Piece::VarsGenerator => &["var $mt$s"],
-      Piece::ArrowVars => &["{var $mt$t"],
-      Piece::ArrowVarsAsync => &["{var $mt$s,$mt$t"],
-      Piece::ModuleVars => &["var $mt$t"],
+      Piece::Vars => &["var $mt$d"],
+      Piece::VarsAsync => &["var $mt$s"],
+      Piece::ArrowVars => &["{var $mt$d"],
+      Piece::ArrowVarsAsync => &["{var $mt$s"],
+      Piece::ModuleVars => &["var $mt$d"],
       Piece::Temporaries => &[",$mt$f", ",$mt$o", ""],
-      // A function that suspends keeps `$mt$s`, 1 while suspended: `__mt$b` reports CALL and
-      // gives 0.
+      // `__mt$b` reports CALL of a function that suspends and gives 0.
       Piece::Try => &[";$mt$s=__mt$b(", ");try{"],
       // A value passes through `__mt$h`, which gives back its first argument, so that the
-      // completion is marked after the value (an exception there is the function's).
+      // completion is counted after the value (an exception there is the function's).
       Piece::TryValue => &[";$mt$s=__mt$b(", ");try{return(__mt$h)("],
-      // A function that never suspends keeps the depth it was called at, `$mt$d`, and hands
-      // it to its `finally`, which puts the shadow stack back there whatever happened above.
-      Piece::TryAt => &[",$mt$d=__mt$c(", ");try{"],
-      Piece::TryValueAt => &[",$mt$d=__mt$c(", ");try{return(__mt$h)("],
+      // `__mt$c` reports CALL and gives four times the depth it was called at; the `finally`
+      // puts the shadow stack back there whatever happened above.
+      Piece::TryAt => &[";$mt$d=__mt$c(", ");try{"],
+      Piece::TryValueAt => &[";$mt$d=__mt$c(", ");try{return(__mt$h)("],
       // The epilogue: the body completed (left out where it never can, after a last `return`),
       // then a `finally` with no branch of its own (the hooks decide between RETURN and
       // EXCEPT): coverage tools see no code the user did not write.
-      Piece::Completed => &[";++$mt$t"],
-      Piece::Exit => &["}finally{__mt$g($mt$t,", ",$mt$d)}"],
-      Piece::ExitAsync => &["}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}"],
+      Piece::Completed => &[";++$mt$d"],
+      Piece::CompletedAsync => &[";++$mt$s;++$mt$s"],
+      Piece::Exit => &["}finally{__mt$g(", ",$mt$d)}"],
+      Piece::ExitAsync => &["}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w(", ",$mt$s)}"],
       Piece::ExitGenerator => &[
         "}catch($mt$e){$mt$s=__mt$k(",
         ",$mt$s);__mt$x(",
@@ -320,16 +327,18 @@ impl Piece {
         ",$mt$s);__mt$r(",
         ")}",
       ],
-      Piece::ArrowClose => &[",++$mt$t)}finally{__mt$g($mt$t,", ",$mt$d)}}"],
-      Piece::ArrowCloseAsync => &[",++$mt$t)}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w($mt$t,", ")}}"],
+      Piece::ArrowClose => &[",++$mt$d)}finally{__mt$g(", ",$mt$d)}}"],
+      Piece::ArrowCloseAsync => &[",++$mt$s,++$mt$s)}finally{$mt$s=__mt$k(", ",$mt$s);__mt$w(", ",$mt$s)}}"],
       // A class field's initialiser reports CALL before and RETURN after its value.
       Piece::FieldOpen => &["((__mt$c)(", "),(__mt$p)(", ",("],
       Piece::FieldClose => &[")/*$mt$*/))"],
       Piece::ReturnOpen => &[" (__mt$h)("],
-      Piece::ReturnClose => &[",++$mt$t)"],
+      Piece::ReturnClose => &[",++$mt$d)"],
+      Piece::ReturnCloseAsync => &[",++$mt$s,++$mt$s)"],
       Piece::SequenceOpen => &["(0,"],
       Piece::SequenceClose => &[")"],
-      Piece::BareReturn => &["{++$mt$t;"],
+      Piece::BareReturn => &["{++$mt$d;"],
+      Piece::BareReturnAsync => &["{++$mt$s;++$mt$s;"],
       Piece::SuspendOpen => &["(__mt$u)(", ","],
       Piece::ArgumentOpen => &[" (__mt$y)(", ","],
       Piece::SuspendClose => &[",++$mt$s),--$mt$s)"],

@@ -15,7 +15,7 @@ fn names(source: &str) -> Vec<String> {
 fn a_function_body_is_wrapped_on_its_own_lines() {
   assert_eq!(
     rewrite("function f(a) {\n  return a\n}", SourceKind::Script),
-    "function f(a) {var $mt$t,$mt$d=__mt$c(0);try{\n  return  (__mt$h)(a,++$mt$t)\n}finally{__mt$g($mt$t,0,$mt$d)}}"
+    "function f(a) {var $mt$d;$mt$d=__mt$c(0);try{\n  return  (__mt$h)(a,++$mt$d)\n}finally{__mt$g(0,$mt$d)}}"
   );
 }
 
@@ -23,11 +23,11 @@ fn a_function_body_is_wrapped_on_its_own_lines() {
 fn empty_bodies_open_before_they_close() {
   assert_eq!(
     rewrite("function f() {}", SourceKind::Script),
-    "function f() {var $mt$t,$mt$d=__mt$c(0);try{;++$mt$t}finally{__mt$g($mt$t,0,$mt$d)}}"
+    "function f() {var $mt$d;$mt$d=__mt$c(0);try{;++$mt$d}finally{__mt$g(0,$mt$d)}}"
   );
   assert_eq!(
     rewrite("function f() {'use strict'}", SourceKind::Script),
-    "function f() {'use strict';var $mt$t,$mt$d=__mt$c(0);try{;++$mt$t}finally{__mt$g($mt$t,0,$mt$d)}}"
+    "function f() {'use strict';var $mt$d;$mt$d=__mt$c(0);try{;++$mt$d}finally{__mt$g(0,$mt$d)}}"
   );
 }
 
@@ -44,10 +44,10 @@ fn keywords_are_never_glued_to_what_follows_them() {
   let out = rewrite("async function c(){for await(const x of[p])f(x)}", SourceKind::Script);
   assert!(out.contains("of (__mt$i)(0,[p],"), "{out}");
   let out = rewrite("function d(){return(1)}function e(){return\n1}", SourceKind::Script);
-  assert!(out.contains("return (__mt$h)((1),++$mt$t)") && out.contains("{++$mt$t;return}\n1"), "{out}");
+  assert!(out.contains("return (__mt$h)((1),++$mt$d)") && out.contains("{++$mt$d;return}\n1"), "{out}");
   // A sequence is one value, its last.
   let out = rewrite("function f(){return a(),b}", SourceKind::Script);
-  assert!(out.contains("return  (__mt$h)((0,a(),b),++$mt$t)"), "{out}");
+  assert!(out.contains("return  (__mt$h)((0,a(),b),++$mt$d)"), "{out}");
 }
 
 #[test]
@@ -95,17 +95,17 @@ fn a_source_that_declares_with_using_is_left_alone_where_the_runtime_does_not_kn
 fn directives_stay_first() {
   assert_eq!(
     rewrite("function f() { 'use strict'\n  g() }", SourceKind::Script),
-    "function f() { 'use strict';var $mt$t,$mt$d=__mt$c(0);try{\n  g() ;++$mt$t}finally{__mt$g($mt$t,0,$mt$d)}}"
+    "function f() { 'use strict';var $mt$d;$mt$d=__mt$c(0);try{\n  g() ;++$mt$d}finally{__mt$g(0,$mt$d)}}"
   );
   assert!(rewrite("function f() { \"use strict\"; }", SourceKind::Script)
-    .starts_with("function f() { \"use strict\";var $mt$t,$mt$d=__mt$c(0);try{"));
+    .starts_with("function f() { \"use strict\";var $mt$d;$mt$d=__mt$c(0);try{"));
 }
 
 #[test]
 fn an_expression_arrow_becomes_a_block_that_returns_it() {
   assert_eq!(
     rewrite("const f = x => ({ x })", SourceKind::Script),
-    "const f = x => {var $mt$t,$mt$d=__mt$c(0);try{return(__mt$h)(({ x }),++$mt$t)}finally{__mt$g($mt$t,0,$mt$d)}}"
+    "const f = x => {var $mt$d;$mt$d=__mt$c(0);try{return(__mt$h)(({ x }),++$mt$d)}finally{__mt$g(0,$mt$d)}}"
   );
 }
 
@@ -114,8 +114,8 @@ fn awaits_report_suspension_and_catch_blocks_report_resumption() {
   let out = rewrite("async function f() { try { await g() } catch (e) { h(e) } }", SourceKind::Script);
   assert_eq!(
     out,
-    "async function f() {var $mt$t,$mt$s;$mt$s=__mt$b(0);try{ try { (__mt$u)(0,await  (__mt$y)(0,g(),++$mt$s),--$mt$s) } \
-     catch (e) {$mt$s=__mt$k(0,$mt$s); h(e) } ;++$mt$t}finally{$mt$s=__mt$k(0,$mt$s);__mt$w($mt$t,0)}}"
+    "async function f() {var $mt$s;$mt$s=__mt$b(0);try{ try { (__mt$u)(0,await  (__mt$y)(0,g(),++$mt$s),--$mt$s) } \
+     catch (e) {$mt$s=__mt$k(0,$mt$s); h(e) } ;++$mt$s;++$mt$s}finally{$mt$s=__mt$k(0,$mt$s);__mt$w(0,$mt$s)}}"
   );
   // A generator can be ended from outside, which its `finally` cannot tell from a throw: it
   // reports EXCEPT from a `catch` that re-throws.
@@ -160,8 +160,8 @@ fn for_await_wraps_its_iterable_and_reports_resumption_in_and_after_the_loop() {
 fn class_fields_are_wrapped_but_anonymous_functions_in_them_keep_their_names() {
   let out = rewrite("class A { x = make(); y = () => 1; static z = (function () {}) }", SourceKind::Script);
   assert!(out.starts_with("class A { x = ((__mt$c)(0),(__mt$p)(0,(make())/*$mt$*/));"), "{out}");
-  assert!(out.contains("y = () => {var $mt$t,$mt$d=__mt$c(1)"), "{out}");
-  assert!(out.contains("static z = (function () {var $mt$t,$mt$d=__mt$c(2)"), "{out}");
+  assert!(out.contains("y = () => {var $mt$d;$mt$d=__mt$c(1)"), "{out}");
+  assert!(out.contains("static z = (function () {var $mt$d;$mt$d=__mt$c(2)"), "{out}");
   assert_eq!(names("class A { x = make(); y = () => 1 }"), ["A.x", "A.y"]);
 }
 
@@ -258,11 +258,11 @@ fn ids_start_where_the_table_says() {
   let source = "function a() {} function b() {}";
   let out = instrument(source, "/t/ids.js", SourceKind::Script, Options::default(), None, false, true).unwrap();
   let first: u64 =
-    out.code["function a() {var $mt$t,$mt$d=__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
+    out.code["function a() {var $mt$d;$mt$d=__mt$c(".len()..].split(')').next().unwrap().parse().unwrap();
   let name = |id| crate::functions::with(id, |f| (f.file.to_string(), f.name.to_string())).unwrap();
   assert_eq!(name(first), ("/t/ids.js".into(), "a".into()));
   assert_eq!(name(first + 1), ("/t/ids.js".into(), "b".into()));
-  assert!(out.code.contains(&format!("function b() {{var $mt$t,$mt$d=__mt$c({});", first + 1)));
+  assert!(out.code.contains(&format!("function b() {{var $mt$d;$mt$d=__mt$c({});", first + 1)));
   assert_eq!(out.functions, 2);
 }
 
@@ -278,13 +278,13 @@ fn names_given_by_bundler_helpers_are_kept() {
 fn a_commonjs_module_top_level_is_a_function_of_its_own() {
   assert_eq!(
     rewrite("'use strict'\nconst a = f()\nif (a) return\nmodule.exports = a", SourceKind::CommonJs),
-    "'use strict';var $mt$t,$mt$d=__mt$c(0);try{\nconst a = f()\nif (a) {++$mt$t;return}\nmodule.exports = a;++$mt$t}finally{__mt$g($mt$t,0,$mt$d)}"
+    "'use strict';var $mt$d;$mt$d=__mt$c(0);try{\nconst a = f()\nif (a) {++$mt$d;return}\nmodule.exports = a;++$mt$d}finally{__mt$g(0,$mt$d)}"
   );
   let plan = plan("#!/usr/bin/env node\nrun() // go", "/t/bin.js", SourceKind::CommonJs).unwrap();
   assert_eq!((plan.sites[0].name.as_str(), plan.sites[0].line), ("<module>", 1));
   assert_eq!(
     plan.apply("#!/usr/bin/env node\nrun() // go", 0),
-    "#!/usr/bin/env node\nvar $mt$t,$mt$d=__mt$c(0);try{run() // go\n;++$mt$t}finally{__mt$g($mt$t,0,$mt$d)}"
+    "#!/usr/bin/env node\nvar $mt$d;$mt$d=__mt$c(0);try{run() // go\n;++$mt$d}finally{__mt$g(0,$mt$d)}"
   );
   // Declarations that would clash in a block leave the top level as it is, as for a function.
   assert!(!rewrite("var g = 1\nfunction g() {}", SourceKind::CommonJs).contains("__mt$c(0)"));
@@ -294,7 +294,7 @@ fn a_commonjs_module_top_level_is_a_function_of_its_own() {
 fn an_es_module_top_level_reports_call_and_return_around_its_statements() {
   assert_eq!(
     rewrite("import x from 'y'\nexport default function f() {}", SourceKind::Module),
-    "__mt$c(0);import x from 'y'\nexport default function f() {var $mt$t,$mt$d=__mt$c(1);try{;++$mt$t}finally{__mt$g($mt$t,1,$mt$d)}};__mt$r(0);"
+    "__mt$c(0);import x from 'y'\nexport default function f() {var $mt$d;$mt$d=__mt$c(1);try{;++$mt$d}finally{__mt$g(1,$mt$d)}};__mt$r(0);"
   );
   assert!(rewrite("'use strict'\nf()", SourceKind::Module).starts_with("'use strict';__mt$c(0);\nf()"));
   // A top level that awaits reports nothing of its own; its functions still do.
@@ -313,7 +313,7 @@ fn lines_report_each_statement_as_it_completes_and_put_lone_ones_in_blocks() {
     rewrite_lines("function f(a) {\n  const b = a + 1\n  if (b) g(b)\n  else h()\n  return b\n}", SourceKind::Script);
   assert_eq!(
     out,
-    "function f(a) {var $mt$t,$mt$d=__mt$c(0);try{\n  const b = a + 1;__mt$l(1);\n  if (b) {g(b);__mt$l(3);}\n  else {h();__mt$l(4);};__mt$l(2);\n  return  (__mt$h)(b,++$mt$t)\n}finally{__mt$g($mt$t,0,$mt$d)}}"
+    "function f(a) {var $mt$d;$mt$d=__mt$c(0);try{\n  const b = a + 1;__mt$l(1);\n  if (b) {g(b);__mt$l(3);}\n  else {h();__mt$l(4);};__mt$l(2);\n  return  (__mt$h)(b,++$mt$d)\n}finally{__mt$g(0,$mt$d)}}"
   );
   let plan = plan_with(
     "function f() {\n  g()\n}\nf()",
@@ -352,7 +352,7 @@ fn calls_keep_their_receiver_and_report_after_their_arguments() {
   let body = |source: &str| {
     let out = rewrite_calls(&format!("function f(){{{source}}}"), SourceKind::Script);
     let start = out.find("try{").unwrap() + 4;
-    out[start..out.rfind(";++$mt$t}").unwrap()].to_string()
+    out[start..out.rfind(";++$mt$d}").unwrap()].to_string()
   };
   assert_eq!(body("g(a, b)"), " (__mt$q)(1,($mt$f0=(__mt$h)(g),$mt$f0)(a, (__mt$n)(1,$mt$f0,b/*$mt$*/))/*$mt$*/)");
   assert_eq!(
@@ -407,7 +407,7 @@ fn calls_that_must_stay_as_they_are_do() {
   // A script's top level has no function to hold temporaries.
   assert!(!rewrite_calls("g(1)", SourceKind::Script).contains("__mt$q"));
   assert!(rewrite_calls("g(1)", SourceKind::CommonJs).contains("(__mt$q)("));
-  assert!(rewrite_calls("g(1)", SourceKind::Module).starts_with("var $mt$t,$mt$f0,$mt$o0;__mt$c(0);"));
+  assert!(rewrite_calls("g(1)", SourceKind::Module).starts_with("var $mt$d,$mt$f0,$mt$o0;__mt$c(0);"));
 }
 
 #[test]
