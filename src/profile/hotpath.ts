@@ -236,7 +236,6 @@ let depth = 0
  * code adds one at each normal completion (see `Piece::parts` in the instrumenter).
  */
 function call(id: number): number {
-  if (awaited !== 0) arrived(id)
   const d = depth
   if (d >= frames.length) frames = grown(frames, d * 2)
   frames[d] = id
@@ -340,20 +339,16 @@ function resumeAbruptly(id: number, state: number): number {
 
 /*
  * Native calls (code instrumented with MEMTRACE_NATIVE_CALLS=1; see `Collector::call` in
- * `crates/core/src/instrument/collect.rs` for the code around a call). A callee is looked at
- * once: it is native unless its source holds a CALL hook, which every instrumented function's
- * does. Most call sites only ever call one instrumented function: once a site's first callee
- * has been found instrumented and has reported its CALL, the site is trusted to call it again
- * without a look, and the CALL hook checks that it did (another function reporting, or none
- * before the call returns, sends the site back to a look at every callee). The native calls
- * under way form a stack; one that throws is taken off it, as C_EXCEPT, where its function goes
- * on: at a `catch`, or as the function returns or throws.
+ * `crates/core/src/instrument/collect.rs` for the code around a call). A call's callee is
+ * looked at once per site and callee: it is native unless its source holds the CALL hook,
+ * which every instrumented function's does. The native calls under way form a stack; one that
+ * throws is taken off it, as C_EXCEPT, where its function goes on: at a `catch`, or as the
+ * function returns or throws.
  */
 
 /** Node's own `Function.prototype.toString`, taken before `source.ts` replaces it. */
 const sourceOf = Function.prototype.toString
-/** The CALL hooks: of a function that never suspends, and of one that does. */
-const INSTRUMENTED = /__mt\$[bc]\(/
+const INSTRUMENTED = '__mt$c('
 /**
  * What each callee seen is, held weakly: memtrace must keep nothing alive (a callee's closure
  * can hold the program's memory). NATIVE: not instrumented; CONSTRUCTOR: known to be one.
@@ -361,20 +356,6 @@ const INSTRUMENTED = /__mt\$[bc]\(/
 const kinds = new WeakMap<object, number>()
 const NATIVE = 1
 const CONSTRUCTOR = 2
-/**
- * What each call site (a `new` aside) has called: UNSEEN; LEARNING, an instrumented function
- * whose CALL is awaited; ONE, the instrumented function `siteCallees` names, trusted; ANY:
- * each callee looked at.
- */
-let siteKinds = new Uint8Array(1024)
-let siteCallees = new Int32Array(1024)
-const UNSEEN = 0
-const LEARNING = 1
-const ONE = 2
-const ANY = 3
-/** A call from a LEARNING or ONE site whose callee has not reported its CALL yet: the site plus one (0: none), and the depth it was made at. */
-let awaited = 0
-let awaitedDepth = -1
 /** The native calls under way: site and depth of each. */
 let nativeSites = new Int32Array(64)
 let nativeDepths = new Int32Array(64)
@@ -394,58 +375,13 @@ function nativeCallee(site: number, callee: unknown): unknown {
 
 /** `caller`: the hot-path function the instrumented code called, where a TypeError's stack starts. */
 function beforeCall(site: number, callee: unknown, caller: Function): void {
-  if (site >= 0 && site < siteKinds.length && siteKinds[site] === ONE && typeof callee === 'function') {
-    awaited = site + 1
-    awaitedDepth = depth
-    return
-  }
   let kind = kinds.get(callee as object)
   if (kind === undefined || (site < 0 && kind < CONSTRUCTOR)) kind = lookAt(site, callee, caller)
-  if ((kind & NATIVE) !== 0) {
-    if (site >= 0) seen(site, ANY)
-    if (on && nativeCalls) enterNative(site < 0 ? ~site : site)
-  } else if (site >= 0 && seen(site, LEARNING) === LEARNING) {
-    awaited = site + 1
-    awaitedDepth = depth
-  }
-}
-
-/** Marks `site` as `kind` unless it has been seen already (ANY always wins); returns what it is now. */
-function seen(site: number, kind: number): number {
-  if (site >= siteKinds.length) {
-    const length = Math.max(site + 1, siteKinds.length * 2)
-    siteKinds = grown(siteKinds, length)
-    siteCallees = grown(siteCallees, length)
-  }
-  const was = siteKinds[site]
-  const now = kind === ANY || was === UNSEEN ? kind : was
-  siteKinds[site] = now
-  return now
-}
-
-/** The CALL of `id` came while a call from a trusted (or learning) site was awaited. */
-function arrived(id: number): void {
-  const site = awaited - 1
-  awaited = 0
-  // Not the call made there: it threw before its callee ran.
-  if (awaitedDepth !== depth) return
-  if (siteKinds[site] === LEARNING) {
-    siteCallees[site] = id
-    siteKinds[site] = ONE
-  } else if (siteCallees[site] !== id) {
-    // Another function, or a callback of a native one: look at every callee from now on.
-    siteKinds[site] = ANY
-  }
+  if (on && nativeCalls && (kind & NATIVE) !== 0) enterNative(site < 0 ? ~site : site)
 }
 
 /** Right after the call at `site`: C_RETURN if it was native. */
 function nativeReturn<T>(site: number, value: T): T {
-  // No CALL came from the callee of a trusted site: it is native (its C_CALL went unseen, once),
-  // or a generator, whose body runs later.
-  if (awaited === site + 1 && awaitedDepth === depth) {
-    awaited = 0
-    siteKinds[site] = ANY
-  }
   if (open !== 0 && nativeDepths[open - 1] === depth) {
     if (nativeSites[open - 1] === site) {
       open--
@@ -516,7 +452,7 @@ function lookAt(site: number, callee: unknown, caller: Function): number {
   const isNew = site < 0
   if (typeof callee !== 'function' || (isNew && !isConstructor(callee))) throw notCallable(isNew ? ~site : site, isNew, caller)
   let kind = kinds.get(callee)
-  if (kind === undefined) kind = OWN.has(callee) || INSTRUMENTED.test(sourceOf.call(callee)) ? 0 : NATIVE
+  if (kind === undefined) kind = OWN.has(callee) || sourceOf.call(callee).includes(INSTRUMENTED) ? 0 : NATIVE
   if (isNew) kind |= CONSTRUCTOR
   kinds.set(callee, kind)
   return kind
