@@ -348,7 +348,8 @@ function resumeAbruptly(id: number, state: number): number {
 
 /** Node's own `Function.prototype.toString`, taken before `source.ts` replaces it. */
 const sourceOf = Function.prototype.toString
-const INSTRUMENTED = '__mt$c('
+/** The CALL hooks: of a function that never suspends, and of one that does. */
+const INSTRUMENTED = /__mt\$[bc]\(/
 /**
  * What each callee seen is, held weakly: memtrace must keep nothing alive (a callee's closure
  * can hold the program's memory). NATIVE: not instrumented; CONSTRUCTOR: known to be one.
@@ -452,7 +453,7 @@ function lookAt(site: number, callee: unknown, caller: Function): number {
   const isNew = site < 0
   if (typeof callee !== 'function' || (isNew && !isConstructor(callee))) throw notCallable(isNew ? ~site : site, isNew, caller)
   let kind = kinds.get(callee)
-  if (kind === undefined) kind = OWN.has(callee) || sourceOf.call(callee).includes(INSTRUMENTED) ? 0 : NATIVE
+  if (kind === undefined) kind = OWN.has(callee) || INSTRUMENTED.test(sourceOf.call(callee)) ? 0 : NATIVE
   if (isNew) kind |= CONSTRUCTOR
   kinds.set(callee, kind)
   return kind
