@@ -53,6 +53,11 @@ test('each native call that allocates is a C row naming the callee at its line',
   // A call of instrumented JavaScript is its own CALL and RETURN, and no C row.
   t.true(rows.some((r) => r.func === 'own' && r.what === 'CALL'))
   t.false(rows.some((r) => r.func === 'own' && r.what.startsWith('C_')))
+  // So is one of an async function, and of a generator.
+  for (const name of ['later', 'pairs']) {
+    t.true(rows.some((r) => r.func === name && r.what === 'CALL'), name)
+    t.false(rows.some((r) => r.func === name && r.what.startsWith('C_')), name)
+  }
 })
 
 test('the report counts C rows under the callee and its call site, in the tables by function and by line', (t) => {
