@@ -59,9 +59,7 @@ export function summaryLine(path: string, report: LogReport, failure?: string): 
 }
 
 /** What a heap profile holds, in words: its samples still alive and the bytes they stand for. */
-const alive = (heap: HeapReport) =>
-  `${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}` +
-  (heap.memtrace.samples > 0 ? ` (memtrace's own apart, about ${bytes(heap.memtrace.bytes)})` : '')
+const alive = (heap: HeapReport) => `${counted(heap.samples, 'sample')} of JavaScript objects still alive, about ${bytes(heap.bytes)}`
 
 /** Where most of `allocations` were made, as `, most allocated in f (file:line)`. */
 function mostIn(allocations: Allocations): string {
@@ -75,7 +73,8 @@ export function heapSummaryLine(path: string, heap: HeapReport): string {
   const { collected } = heap
   return (
     `${path}: ${alive(heap)}${mostIn(heap)}` +
-    (collected ? `; ${counted(collected.samples, 'sample')} of objects collected before the end, about ${bytes(collected.bytes)}${mostIn(collected)}` : '')
+    (collected ? `; ${counted(collected.samples, 'sample')} of objects collected before the end, about ${bytes(collected.bytes)}${mostIn(collected)}` : '') +
+    (heap.memtrace.samples > 0 ? `; memtrace's own, apart: about ${bytes(heap.memtrace.bytes)}` : '')
   )
 }
 
