@@ -55,7 +55,7 @@ export function transformer(config: InstrumentConfig): Transformer {
 }
 
 /** Whether this runtime knows `using` declarations (V8 13.4: Node 24 and later). */
-const ACCEPTS_USING = (() => {
+export const ACCEPTS_USING = (() => {
   try {
     new Function('{ using x = null }')
     return true
