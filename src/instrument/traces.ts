@@ -8,13 +8,13 @@
  * sees frames that answer the source's places. A frame whose place moved is answered by a
  * `CallSite` of this module, which asks the real one everything else.
  */
-import { dirname } from 'node:path'
+import { dirname, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { native } from '../native.js'
 
 /** memtrace's own code (`dist/`): its frames are left out. */
-const OWN = dirname(dirname(__filename))
+const OWN = dirname(dirname(__filename)) + sep
 
 /** `native.originalPosition` packs line and column so. */
 const LINE = 67_108_864
@@ -116,11 +116,6 @@ class CallSite {
     const end = text.endsWith(')') ? text.length - 1 : text.length
     if (!text.startsWith(place, end - place.length)) return text
     return `${text.slice(0, end - place.length)}:${this.#line}:${this.#column}${text.slice(end)}`
-  }
-
-  /** The frame V8 gave. */
-  protected get frame(): Frame {
-    return this.#frame
   }
 
   // The rest of a CallSite's methods ask the frame itself.
