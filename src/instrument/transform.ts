@@ -34,7 +34,7 @@ export function transformer(config: InstrumentConfig): Transformer {
       debug?.(`left ${file} as it is: it holds a lone surrogate, which would not survive instrumenting`)
       return source
     }
-    const map = mapNeeded() && isAbsolute(file)
+    const map = isAbsolute(file) && mapNeeded()
     const result = native.instrument(source, file, kind, {
       lines: config.lines,
       nativeCalls: config.nativeCalls,

@@ -519,6 +519,11 @@ impl Plan {
 
   /// The instrumented source, with function ids starting at `first_id`.
   pub fn apply(&self, source: &str, first_id: u64) -> String {
+    self.apply_each(source, first_id, |_, _| {})
+  }
+
+  /// [`Plan::apply`], handing `each` every insertion with the text it went in as.
+  fn apply_each(&self, source: &str, first_id: u64, mut each: impl FnMut(&Insertion, &str)) -> String {
     let mut out = String::with_capacity(source.len() + self.insertions.len() * 40);
     let mut copied = 0;
     for insertion in &self.insertions {
@@ -529,7 +534,9 @@ impl Plan {
         true => u64::from(insertion.function),
         false => first_id + u64::from(insertion.function),
       };
+      let start = out.len();
       insertion.piece.write(number, &mut out);
+      each(insertion, &out[start..]);
     }
     out.push_str(&source[copied..]);
     out
@@ -582,18 +589,22 @@ pub fn instrument(
   }
   let original = sources::Original::of(source, path);
   let script = scripts::Key::new(path, source, kind, options);
-  let first = match scripts::known(&script) {
-    // Loaded before: the same ids, so the same code.
-    Some(first) => first,
-    None => {
-      let first = register(path, &plan, original.as_ref());
-      scripts::keep(script, source, &plan, first);
-      first
-    }
+  // Loaded before: the same ids, so the same code. Else the layout is noted as the code is made.
+  let (first, mut layout) = match scripts::known(&script) {
+    Some(first) => (first, None),
+    None => (register(path, &plan, original.as_ref()), Some(scripts::Layout::new(&plan))),
   };
+  let code = plan.apply_each(source, first, |insertion, text| {
+    if let Some(layout) = layout.as_mut() {
+      layout.add(insertion, text);
+    }
+  });
+  if let Some(layout) = layout {
+    scripts::keep(script, source, &plan, first, layout);
+  }
   let target = original.as_ref().map_or(map::Target::Itself, map::Target::Original);
   Ok(Instrumented {
-    code: plan.apply(source, first),
+    code,
     map: source_map.then(|| map::data_url(source, path, &plan, first, target)),
     functions: plan.functions(),
     cached: from_cache,

@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use super::lines::LineIndex;
 use super::map::places_call;
-use super::{Options, Plan, SourceKind};
+use super::{Insertion, Options, Plan, SourceKind};
 
 /// What says which script a file is: its name, its text (by hash), and how it was instrumented.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -60,31 +60,44 @@ pub struct Script {
 
 const NONE: u32 = u32::MAX;
 
-impl Script {
-  fn new(source: &str, plan: &Plan, first_id: u64) -> Script {
+/// Where each piece of a script went, noted as the code is made (`Plan::apply`).
+pub struct Layout {
+  at: Vec<u32>,
+  inserted: Vec<u32>,
+  calls: Vec<u32>,
+  marks: Vec<u32>,
+}
+
+impl Layout {
+  pub fn new(plan: &Plan) -> Layout {
     let count = plan.insertions.len();
-    let (mut at, mut inserted, mut calls) =
-      (Vec::with_capacity(count), Vec::with_capacity(count), Vec::with_capacity(count));
-    let mut marks = vec![NONE; plan.sites.len()];
-    let mut total = 0u32;
-    let mut text = String::new();
-    for insertion in &plan.insertions {
-      let numbered = !insertion.piece.numbers_temporary();
-      text.clear();
-      let number = if numbered { first_id + u64::from(insertion.function) } else { u64::from(insertion.function) };
-      insertion.piece.write(number, &mut text);
-      if numbered {
-        if let (Some(mark), Some((index, _))) = (marks.get_mut(insertion.function as usize), first_mark(&text)) {
-          if *mark == NONE {
-            *mark = insertion.at + total + index as u32;
-          }
+    Layout {
+      at: Vec::with_capacity(count),
+      inserted: Vec::with_capacity(count),
+      calls: Vec::with_capacity(count),
+      marks: vec![NONE; plan.sites.len()],
+    }
+  }
+
+  /// `insertion` went in as `text`, after every insertion before it.
+  pub fn add(&mut self, insertion: &Insertion, text: &str) {
+    let before = self.inserted.last().copied().unwrap_or(0);
+    if !insertion.piece.numbers_temporary() {
+      if let (Some(mark), Some((index, _))) = (self.marks.get_mut(insertion.function as usize), first_mark(text)) {
+        if *mark == NONE {
+          *mark = insertion.at + before + index as u32;
         }
       }
-      total += text.len() as u32;
-      at.push(insertion.at);
-      inserted.push(total);
-      calls.push(if places_call(insertion.piece) { insertion.function } else { NONE });
     }
+    self.at.push(insertion.at);
+    self.inserted.push(before + text.len() as u32);
+    self.calls.push(if places_call(insertion.piece) { insertion.function } else { NONE });
+  }
+}
+
+impl Script {
+  fn new(source: &str, plan: &Plan, first_id: u64, layout: Layout) -> Script {
+    let Layout { at, inserted, calls, marks } = layout;
     Script {
       first_id,
       source: source.into(),
@@ -270,9 +283,10 @@ pub fn known(key: &Key) -> Option<u64> {
   registry.by_key.get(key).map(|script| script.first_id)
 }
 
-/// Keeps what `plan` inserts in `source` with ids from `first_id`, as the script `key` names.
-pub fn keep(key: Key, source: &str, plan: &Plan, first_id: u64) {
-  let script = Arc::new(Script::new(source, plan, first_id));
+/// Keeps what `plan` inserted in `source` with ids from `first_id` (where: `layout`), as the
+/// script `key` names.
+pub fn keep(key: Key, source: &str, plan: &Plan, first_id: u64, layout: Layout) {
+  let script = Arc::new(Script::new(source, plan, first_id, layout));
   let mut registry = registry().write().unwrap_or_else(|poisoned| poisoned.into_inner());
   registry.by_file.entry(key.file.clone()).or_default().push(script.clone());
   registry.by_id.push(script.clone());
