@@ -16,18 +16,22 @@ const ret = record('RETURN')
 const except = record('EXCEPT')
 const suspend = record('YIELD')
 const resume = record('RESUME')
-const leave = (thrown, id) => (thrown ? except(id) : ret(id))
+// A function's state, as the instrumenter counts it (`Piece::parts`): it starts at 0 here, where
+// no depth is kept; a normal completion adds 1 (2 in a function that suspends, where 1 means
+// suspended).
 Object.assign(globalThis, {
-  __mt$c: call,
+  __mt$c: (id) => (call(id), 0),
+  __mt$b: (id) => (call(id), 0),
+  __mt$h: (value) => value,
   __mt$r: ret,
   __mt$x: except,
   __mt$e: except,
-  __mt$w: leave,
-  __mt$g: leave,
+  __mt$w: (id, state) => (state < 2 ? except(id) : ret(id)),
+  __mt$g: (id, state) => ((state & 3) === 0 ? except(id) : ret(id)),
   __mt$p: (id, value) => (ret(id), value),
   __mt$y: (id, value) => (suspend(id), value),
   __mt$u: (id, value) => (resume(id), value),
-  __mt$k: (id, suspended) => (suspended && resume(id), 0),
+  __mt$k: (id, state) => ((state & 1) !== 0 && resume(id), state & ~1),
   __mt$i: (_id, iterable) => iterable,
   __mt$l: record('LINE'),
 })
